@@ -1,0 +1,1 @@
+"""cocktail's Python package: signal processing, I/O, models, losses, training, inference, metrics."""

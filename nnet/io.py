@@ -1,0 +1,87 @@
+"""Kaldi-style text tables (scp, utt2spk, ...) and audio files: the one reader and writer of each.
+
+Every table is `<key> <value>` per line. Writers go through `atomic_write` so that an interrupted
+stage never leaves a complete-looking file behind.
+"""
+import contextlib
+import os
+import tempfile
+
+import numpy as np
+import soundfile
+
+
+class TableError(ValueError):
+    """A malformed table: the message names the file and the line."""
+
+
+def read_table(path, allow_empty_value=False):
+    """Return the {key: value} dict of a Kaldi table, in file order.
+
+    Raises TableError naming the file and line for a line without a value or a repeated key.
+    """
+    table = {}
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.rstrip("\n")
+            if not line.strip():
+                raise TableError(f"{path}:{lineno}: empty line; remove it")
+            parts = line.split(maxsplit=1)
+            key = parts[0]
+            value = parts[1].strip() if len(parts) > 1 else ""
+            if not value and not allow_empty_value:
+                raise TableError(f"{path}:{lineno}: key '{key}' has no value; expected '<key> <value>'")
+            if key in table:
+                raise TableError(f"{path}:{lineno}: duplicate key '{key}'")
+            table[key] = value
+    return table
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode="w", **kwargs):
+    """Open a temporary file next to `path`; rename it onto `path` only if the block succeeds."""
+    path = os.fspath(path)
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp.", suffix="." + os.path.basename(path), dir=directory)
+    os.close(fd)
+    try:
+        with open(tmp, mode, **kwargs) as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_table(path, table):
+    """Write {key: value} sorted by key in C order (Python's str order is LC_ALL=C byte order for ASCII)."""
+    with atomic_write(path, encoding="utf-8") as f:
+        for key in sorted(table):
+            f.write(f"{key} {table[key]}\n")
+
+
+def read_wav(path, dtype="float32"):
+    """Return (samples, sample_rate); multi-channel files are an error naming the file."""
+    data, rate = soundfile.read(path, dtype=dtype, always_2d=True)
+    if data.shape[1] != 1:
+        raise ValueError(f"{path}: {data.shape[1]} channels; cocktail separates single-channel audio")
+    return data[:, 0], rate
+
+
+def write_wav(path, samples, sample_rate):
+    """Write a 16-bit PCM wav atomically; samples are floats in [-1, 1] (clipped there)."""
+    samples = np.clip(np.asarray(samples, dtype=np.float64), -1.0, 1.0)
+    path = os.fspath(path)
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp.", suffix=".wav", dir=directory)
+    os.close(fd)
+    try:
+        soundfile.write(tmp, samples, sample_rate, subtype="PCM_16", format="WAV")
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
