@@ -11,6 +11,15 @@ import numpy as np
 import soundfile
 
 
+def _default_file_mode():
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_FILE_MODE = _default_file_mode()
+
+
 class TableError(ValueError):
     """A malformed table: the message names the file and the line."""
 
@@ -45,6 +54,7 @@ def atomic_write(path, mode="w", **kwargs):
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp.", suffix="." + os.path.basename(path), dir=directory)
     os.close(fd)
+    os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600; give the permissions open() would
     try:
         with open(tmp, mode, **kwargs) as f:
             yield f
@@ -73,15 +83,5 @@ def read_wav(path, dtype="float32"):
 def write_wav(path, samples, sample_rate):
     """Write a 16-bit PCM wav atomically; samples are floats in [-1, 1] (clipped there)."""
     samples = np.clip(np.asarray(samples, dtype=np.float64), -1.0, 1.0)
-    path = os.fspath(path)
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp.", suffix=".wav", dir=directory)
-    os.close(fd)
-    try:
-        soundfile.write(tmp, samples, sample_rate, subtype="PCM_16", format="WAV")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path, "wb") as f:
+        soundfile.write(f, samples, sample_rate, subtype="PCM_16", format="WAV")

@@ -70,15 +70,19 @@ def read_stft_conf(path, sample_rate=None):
     return StftConfig(**values)
 
 
-def stft(signal, config):
-    """Complex STFT of (..., samples) -> (..., frames, bins)."""
+def stft(signal, config, center=True):
+    """Complex STFT of (..., samples) -> (..., frames, bins).
+
+    center=True pads n_fft//2 zeros on both sides (frame t is centred on sample t*hop);
+    center=False takes a signal already padded that way, e.g. a slice from `padded_segment`.
+    """
     signal = torch.as_tensor(signal)
     shape = signal.shape
     flat = signal.reshape(-1, shape[-1])
     spec = torch.stft(flat, n_fft=config.n_fft, hop_length=config.hop_length,
                       win_length=config.win_length,
                       window=config.window_tensor(flat.device, flat.dtype),
-                      center=True, pad_mode="constant", return_complex=True)
+                      center=center, pad_mode="constant", return_complex=True)
     spec = spec.transpose(-1, -2)
     return spec.reshape(*shape[:-1], *spec.shape[-2:])
 
@@ -98,6 +102,22 @@ def istft(spec, config, length):
 def num_frames(num_samples, config):
     """Frames `stft` gives for a signal of num_samples (center padding)."""
     return num_samples // config.hop_length + 1
+
+
+def padded_segment(samples, first_frame, frames, config):
+    """Samples that `stft(..., center=False)` turns into frames [first_frame, first_frame + frames)
+    of the centred STFT of the whole signal: lets a data loader cut segments and leave the
+    STFT to the training device. `samples` is (..., n) numpy or torch."""
+    pad = config.n_fft // 2
+    start = first_frame * config.hop_length - pad
+    stop = (first_frame + frames - 1) * config.hop_length + config.n_fft - pad
+    n = samples.shape[-1]
+    inside = samples[..., max(start, 0):min(stop, n)]
+    before, after = max(0, -start), max(0, stop - n)
+    if isinstance(samples, torch.Tensor):
+        return torch.nn.functional.pad(inside, (before, after))
+    import numpy as np
+    return np.pad(inside, [(0, 0)] * (inside.ndim - 1) + [(before, after)])
 
 
 def log_magnitude(spec):

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The mini recipe: a small two-speaker corpus synthesized with espeak-ng, laid out like WSJ0 and
+# mixed by the same code as wsj0-2mix, then every system of egs/wsj0_2mix at a size that trains
+# on 2 CPU cores. Stages as in egs/wsj0_2mix/run.sh; ./run.sh --help lists the options.
+set -euo pipefail
+
+stage=0
+stop_stage=5
+nj=2                      # parallel jobs of stages 0, 2, 4, 5
+ngpu=0                    # GPUs for training (0: CPU); > 1: DistributedDataParallel
+systems="oracle_ibm oracle_irm oracle_psm dc upit chimerapp def_dc def def_joint dl_def"
+test_sets="tt"
+corpus=corpus             # where stage 0 writes the synthesized corpus
+seed=1                    # corpus seed
+retrain=false             # stage 3: retrain a system whose best.pt exists
+help_message="Usage: $0 [--stage N] [--stop-stage N] [--systems \"dc chimerapp\"] [--nj N] [--ngpu N]"
+
+. ./path.sh
+. ./cmd.sh
+. utils/parse_options.sh
+
+train_set=tr valid_set=cv
+sample_rate=8k min_or_max=min
+wav_dir=$corpus/wav$sample_rate/$min_or_max
+
+if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
+  echo "stage 0: synthesize the mini corpus in $corpus"
+  local/make_mini_2mix.sh --nj "$nj" --cmd "$train_cmd" --seed "$seed" "$corpus"
+fi
+
+if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
+  echo "stage 1: data dirs data/{tr,cv,tt} from $wav_dir"
+  local/wsj0_2mix_data_prep.sh "$wav_dir" data
+fi
+
+if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
+  echo "stage 2: features"
+  for x in tr cv tt; do
+    steps/make_feats.sh --nj "$nj" --cmd "$train_cmd" --stft-conf conf/stft.conf data/$x exp/make_feats/$x feats
+  done
+fi
+
+if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
+  # The DL-DEF chain: each system starts from the previous one's best weights.
+  declare -A init_from=([def]=def_dc [def_joint]=def [dl_def]=def_joint)
+  train_cmd_=$train_cmd
+  [ "$ngpu" -eq 0 ] || train_cmd_=$cuda_cmd
+  for system in $systems; do
+    case $system in oracle_*) continue ;; esac
+    conf=conf/tuning/$system.yaml
+    [ -f "$conf" ] || { echo "$0: no $conf: unknown system '$system'" >&2; exit 1; }
+    if [ -f exp/$system/.finished ] && ! $retrain; then
+      echo "stage 3: exp/$system finished training; skipped (--retrain true redoes it)"
+      continue
+    fi
+    if $retrain && [ -d exp/$system ]; then  # keep the old run, never delete it
+      mv exp/$system exp/$system.$(date +%Y%m%d-%H%M%S)
+    fi
+    init=()
+    [ -z "${init_from[$system]:-}" ] || init=(--init exp/${init_from[$system]}/best.pt)
+    echo "stage 3: training $system"
+    steps/train.sh --cmd "$train_cmd_" --ngpu "$ngpu" "${init[@]}" "$conf" data/tr data/cv exp/$system
+  done
+fi
+
+if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
+  for system in $systems; do
+    for x in $test_sets; do
+      echo "stage 4: separating $x with $system"
+      case $system in
+        oracle_*) steps/separate_oracle.sh --nj "$nj" --cmd "$decode_cmd" --mask "${system#oracle_}" \
+                    data/$x exp/$system/separate_$x ;;
+        *) steps/separate.sh --nj "$nj" --cmd "$decode_cmd" exp/$system data/$x exp/$system/separate_$x ;;
+      esac
+    done
+  done
+fi
+
+if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
+  for x in $test_sets; do
+    echo "stage 5: scoring $x"
+    steps/score.sh --nj "$nj" --cmd "$decode_cmd" --mixture true data/$x - exp/mixture/score_$x
+    for system in $systems; do
+      steps/score.sh --nj "$nj" --cmd "$decode_cmd" data/$x exp/$system/separate_$x exp/$system/score_$x
+    done
+  done
+  utils/show_results.py --exp exp --out RESULTS.md
+  cat RESULTS.md
+fi

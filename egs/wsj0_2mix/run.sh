@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# wsj0-2mix: deep clustering, uPIT, chimera++ and the DL-DEF chain, beside the oracle masks.
+#   stage 0  create wsj0-2mix from WSJ0 and MERL's mix lists     -> $wsj0_2mix/wav8k/min/{tr,cv,tt}
+#   stage 1  Kaldi data dirs                                       -> data/{tr,cv,tt}
+#   stage 2  log-magnitude feature archives, global CMVN stats     -> feats/, data/*/feats.scp
+#   stage 3  train each system, in chain order                     -> exp/<system>/
+#   stage 4  separate the test sets (oracle masks too)             -> exp/<system>/separate_<set>/
+#   stage 5  score, gather RESULTS.md                              -> exp/<system>/score_<set>/
+# e.g. ./run.sh --wsj0 /data/WSJ0 --stage 0; ./run.sh --stage 3 --stop-stage 5 --systems "dc chimerapp"
+set -euo pipefail
+
+stage=0
+stop_stage=5
+nj=8                      # parallel jobs of stages 0, 2, 4, 5
+ngpu=1                    # GPUs for training (0: CPU); > 1: DistributedDataParallel
+systems="oracle_ibm oracle_irm oracle_psm dc dc_wkm upit chimerapp def_dc def def_joint dl_def"
+test_sets="tt"
+wsj0=                     # the WSJ0 corpus (the folder holding wsj0/, or wsj0/ itself)
+mixlists=                 # MERL's mix_2_spk_{tr,cv,tt}.txt (default: downloaded into downloads/)
+wsj0_2mix=wsj0-2mix       # where stage 0 writes the mixtures (a complete tree is used as it is)
+sample_rate=8k            # 8k | 16k
+min_or_max=min            # min | max
+retrain=false             # stage 3: retrain a system that finished training
+help_message="Usage: $0 [--stage N] [--stop-stage N] [--wsj0 DIR] [--mixlists DIR] [--wsj0_2mix DIR]
+       [--sample_rate 8k|16k] [--min_or_max min|max] [--systems \"dc chimerapp\"] [--nj N] [--ngpu N]"
+
+. ./path.sh
+. ./cmd.sh
+. utils/parse_options.sh
+
+wav_dir=$wsj0_2mix/wav$sample_rate/$min_or_max
+
+if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
+  echo "stage 0: wsj0-2mix in $wav_dir"
+  if [ -z "$mixlists" ]; then
+    mixlists=downloads/mixlists
+    local/download_mixlists.sh "$mixlists"
+  fi
+  [ -n "$wsj0" ] || { echo "$0: stage 0 needs --wsj0 <dir> (the WSJ0 corpus)" >&2; exit 1; }
+  log=exp/create_wsj0_2mix/log
+  $train_cmd JOB=1:"$nj" "$log/create.JOB.log" \
+    python3 local/create_wsj0_2mix.py --wsj0 "$wsj0" --mixlists "$mixlists" --out "$wsj0_2mix" \
+      --sample-rates "$sample_rate" --modes "$min_or_max" --job JOB --num-jobs "$nj"
+fi
+
+if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
+  echo "stage 1: data dirs data/{tr,cv,tt} from $wav_dir"
+  local/wsj0_2mix_data_prep.sh "$wav_dir" data
+fi
+
+if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
+  echo "stage 2: features"
+  for x in tr cv tt; do
+    steps/make_feats.sh --nj "$nj" --cmd "$train_cmd" --stft-conf conf/stft.conf data/$x exp/make_feats/$x feats
+  done
+fi
+
+if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
+  # The DL-DEF chain: each system starts from the previous one's best weights.
+  declare -A init_from=([def]=def_dc [def_joint]=def [dl_def]=def_joint)
+  train_cmd_=$train_cmd
+  [ "$ngpu" -eq 0 ] || train_cmd_=$cuda_cmd
+  for system in $systems; do
+    case $system in oracle_*) continue ;; esac
+    conf=conf/tuning/$system.yaml
+    [ -f "$conf" ] || { echo "$0: no $conf: unknown system '$system'" >&2; exit 1; }
+    if [ -f exp/$system/.finished ] && ! $retrain; then
+      echo "stage 3: exp/$system finished training; skipped (--retrain true redoes it)"
+      continue
+    fi
+    if $retrain && [ -d exp/$system ]; then  # keep the old run, never delete it
+      mv exp/$system exp/$system.$(date +%Y%m%d-%H%M%S)
+    fi
+    init=()
+    [ -z "${init_from[$system]:-}" ] || init=(--init exp/${init_from[$system]}/best.pt)
+    echo "stage 3: training $system"
+    steps/train.sh --cmd "$train_cmd_" --ngpu "$ngpu" "${init[@]}" "$conf" data/tr data/cv exp/$system
+  done
+fi
+
+if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
+  for system in $systems; do
+    for x in $test_sets; do
+      echo "stage 4: separating $x with $system"
+      case $system in
+        oracle_*) steps/separate_oracle.sh --nj "$nj" --cmd "$decode_cmd" --mask "${system#oracle_}" \
+                    data/$x exp/$system/separate_$x ;;
+        *) steps/separate.sh --nj "$nj" --cmd "$decode_cmd" exp/$system data/$x exp/$system/separate_$x ;;
+      esac
+    done
+  done
+fi
+
+if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
+  for x in $test_sets; do
+    echo "stage 5: scoring $x"
+    steps/score.sh --nj "$nj" --cmd "$decode_cmd" --mixture true data/$x - exp/mixture/score_$x
+    for system in $systems; do
+      steps/score.sh --nj "$nj" --cmd "$decode_cmd" data/$x exp/$system/separate_$x exp/$system/score_$x
+    done
+  done
+  utils/show_results.py --exp exp --out RESULTS.md
+  cat RESULTS.md
+fi

@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""Separate the mixtures of a data dir with ideal masks computed from the references.
+
+usage: separate_oracle.py --mask ibm|irm|psm [--stft-conf FILE] <data-dir> <out-dir>
+       separate_oracle.py --collect <data-dir> <out-dir>     (write <out-dir>/spk*.scp)
+
+The masks are applied to the mixture STFT and resynthesized with the mixture phase: the ceiling of
+mask-based separation (Table 2 of the chimera++ paper). <data-dir> holds wav.scp and spk<c>.scp.
+"""
+import argparse
+import glob
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from nnet import io, masks, separated, signal  # noqa: E402
+
+
+def reference_tables(data_dir):
+    paths = sorted(glob.glob(os.path.join(data_dir, "spk[0-9]*.scp")))
+    if not paths:
+        sys.exit(f"{data_dir}: no spk1.scp/spk2.scp: oracle masks need the reference sources")
+    return [io.read_table(p) for p in paths], paths
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mask", choices=masks.MASK_KINDS)
+    parser.add_argument("--stft-conf")
+    parser.add_argument("--collect", action="store_true")
+    parser.add_argument("data_dir")
+    parser.add_argument("out_dir")
+    args = parser.parse_args()
+    refs, ref_paths = reference_tables(args.data_dir)
+    if args.collect:
+        n = separated.collect(args.data_dir, args.out_dir, len(refs))
+        print(f"separate_oracle.py: {n} utterances in {args.out_dir}")
+        return
+    if args.mask is None:
+        parser.error("--mask is required")
+
+    mixtures = io.read_table(os.path.join(args.data_dir, "wav.scp"))
+    for utt, mix_path in mixtures.items():
+        mix, rate = io.read_wav(mix_path)
+        sources = []
+        for table, table_path in zip(refs, ref_paths):
+            if utt not in table:
+                sys.exit(f"{table_path}: no reference for utterance '{utt}'")
+            src, src_rate = io.read_wav(table[utt])
+            if src_rate != rate or len(src) != len(mix):
+                sys.exit(f"utterance '{utt}': reference {table[utt]} ({len(src)} samples at {src_rate} Hz) "
+                         f"does not match the mixture ({len(mix)} at {rate} Hz)")
+            sources.append(src)
+        config = (signal.read_stft_conf(args.stft_conf, rate) if args.stft_conf
+                  else signal.StftConfig(sample_rate=rate))
+        mix_spec = signal.stft(torch.from_numpy(mix).double(), config)
+        src_spec = signal.stft(torch.from_numpy(np.stack(sources)).double(), config)
+        mask = masks.oracle_masks(mix_spec, src_spec, args.mask)
+        estimates = signal.istft(mask * mix_spec, config, len(mix)).numpy()
+        separated.write_sources(args.out_dir, utt, estimates, rate)
+    print(f"separate_oracle.py: {len(mixtures)} utterances with {args.mask} masks -> {args.out_dir}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+#!/usr/bin/env python3
+"""Train a separation system (DC, uPIT, chimera++, DEF chain) from a YAML config.
+
+usage: train.py [--ngpu N] [--num-procs N] [--init CKPT] <config.yaml> <train-dir> <valid-dir> <exp-dir>
+
+Resumes from <exp-dir>/last.pt when it exists. --num-procs > 1 trains with DistributedDataParallel
+(one process per GPU, or gloo on CPU with --ngpu 0); under torchrun the environment decides.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from nnet import train  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ngpu", type=int, default=0, help="GPUs to train on (0: CPU)")
+    parser.add_argument("--num-procs", type=int, default=1, help="DDP processes (default: max(1, ngpu))")
+    parser.add_argument("--init", help="checkpoint whose weights start the model (the DL-DEF chain)")
+    parser.add_argument("config")
+    parser.add_argument("train_dir")
+    parser.add_argument("valid_dir")
+    parser.add_argument("exp_dir")
+    args = parser.parse_args()
+    for d in (args.train_dir, args.valid_dir):
+        if not os.path.isfile(os.path.join(d, "feats.scp")):
+            sys.exit(f"train.py: {d}/feats.scp not found: run steps/make_feats.sh (stage 2) first")
+    if args.init and not os.path.isfile(args.init):
+        sys.exit(f"train.py: --init {args.init} not found: train the previous system of the chain first")
+    train.train(args.config, args.train_dir, args.valid_dir, args.exp_dir,
+                ngpu=args.ngpu, num_procs=max(args.num_procs, args.ngpu, 1), init=args.init)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""Network input features and global CMVN statistics in Kaldi's layout.
+
+Kaldi's cmvn stats are a 2 x (D+1) double matrix: row 0 holds the per-dimension sums and, in the
+last column, the frame count; row 1 holds the sums of squares and a 0.
+"""
+import kaldiio
+import numpy as np
+import torch
+
+from nnet import signal
+
+VARIANCE_FLOOR = 1e-10
+
+
+def log_magnitude_features(samples, config):
+    """(samples,) float array -> (frames, bins) float32 log-magnitude STFT."""
+    spec = signal.stft(torch.as_tensor(samples, dtype=torch.float32), config)
+    return signal.log_magnitude(spec).numpy()
+
+
+def accumulate_cmvn(stats, feats):
+    """Add the frames of `feats` (T, D) to `stats` (2, D+1), allocating it when None."""
+    feats = np.asarray(feats, dtype=np.float64)
+    if stats is None:
+        stats = np.zeros((2, feats.shape[1] + 1))
+    if stats.shape[1] != feats.shape[1] + 1:
+        raise ValueError(f"feature dimension {feats.shape[1]} does not match cmvn stats {stats.shape[1] - 1}")
+    stats[0, :-1] += feats.sum(axis=0)
+    stats[1, :-1] += np.square(feats).sum(axis=0)
+    stats[0, -1] += feats.shape[0]
+    return stats
+
+
+def cmvn_mean_std(stats):
+    """Mean and standard deviation (float32 arrays of D) from Kaldi cmvn stats."""
+    stats = np.asarray(stats, dtype=np.float64)
+    count = stats[0, -1]
+    if count < 1:
+        raise ValueError("cmvn stats hold no frames")
+    mean = stats[0, :-1] / count
+    var = np.maximum(stats[1, :-1] / count - np.square(mean), VARIANCE_FLOOR)
+    return mean.astype(np.float32), np.sqrt(var).astype(np.float32)
+
+
+def read_cmvn(path):
+    return kaldiio.load_mat(str(path))
+
+
+def write_cmvn(path, stats):
+    from nnet.io import atomic_write
+    with atomic_write(path, "wb") as f:
+        kaldiio.save_mat(f, np.asarray(stats, dtype=np.float64))

@@ -1,0 +1,37 @@
+"""The separated-output directory shared by oracle and model separation.
+
+<out>/s<c>/<utt>.wav for each source c = 1..C, and <out>/spk<c>.scp listing them.
+"""
+import os
+
+from nnet import io
+
+
+def source_wav(out_dir, utt, index):
+    """Path of source `index` (1-based) of `utt`."""
+    return os.path.join(out_dir, f"s{index}", f"{utt}.wav")
+
+
+def write_sources(out_dir, utt, estimates, sample_rate):
+    """Write estimates (C, samples), each peak-normalized only if it would clip."""
+    for index, samples in enumerate(estimates, 1):
+        peak = float(abs(samples).max()) if len(samples) else 0.0
+        if peak > 1.0:  # keep the level otherwise: scoring is scale-sensitive for SDR/SIR/SAR
+            samples = samples * (0.99 / peak)
+        io.write_wav(source_wav(out_dir, utt, index), samples, sample_rate)
+
+
+def collect(data_dir, out_dir, num_spk):
+    """Write <out>/spk<c>.scp for every utterance of data_dir; error naming the missing ones."""
+    utts = list(io.read_table(os.path.join(data_dir, "wav.scp")))
+    out_dir = os.path.abspath(out_dir)
+    missing = [utt for utt in utts for c in range(1, num_spk + 1)
+               if not os.path.isfile(source_wav(out_dir, utt, c))]
+    if missing:
+        raise FileNotFoundError(
+            f"{out_dir}: {len(missing)} separated files missing, e.g. utterance '{missing[0]}': "
+            "read the separation job logs, then re-run the separation")
+    for c in range(1, num_spk + 1):
+        io.write_table(os.path.join(out_dir, f"spk{c}.scp"),
+                       {utt: source_wav(out_dir, utt, c) for utt in utts})
+    return len(utts)

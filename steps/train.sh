@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Train one system from its YAML config; resumes from <exp-dir>/last.pt after an interruption.
+set -euo pipefail
+help_message="Usage: $0 [options] <config.yaml> <train-dir> <valid-dir> <exp-dir>
+ e.g.: $0 --cmd \"\$cuda_cmd\" --ngpu 1 conf/tuning/chimerapp.yaml data/tr data/cv exp/chimerapp
+Writes <exp-dir>/{config.yaml,last.pt,best.pt,history.tsv,loss.png,log/train.log}.
+Options:
+  --cmd <runner>     job runner (default: utils/run.py; \$cuda_cmd for GPUs)
+  --ngpu <n>         GPUs (default: 0, the CPU); n > 1 trains with DistributedDataParallel
+  --num-procs <n>    DDP processes on CPU when --ngpu 0 (default: 1)
+  --init <ckpt>      start from another system's weights (the DL-DEF chain)"
+cmd=
+ngpu=0
+num_procs=1
+init=
+. "$(dirname "$0")/../path.sh"
+. "$COCKTAIL_ROOT/utils/parse_options.sh"
+[ $# -eq 4 ] || { echo "$help_message" >&2; exit 1; }
+cmd=${cmd:-"$COCKTAIL_ROOT/utils/run.py"}
+config=$1 train=$2 valid=$3 exp=$4
+[ -f "$config" ] || { echo "$0: config $config not found" >&2; exit 1; }
+mkdir -p "$exp/log"
+init_opt=()
+[ -z "$init" ] || init_opt=(--init "$init")
+gpu_opt=()
+[ "$ngpu" -eq 0 ] || gpu_opt=(--gpu "$ngpu")
+$cmd "${gpu_opt[@]}" "$exp/log/train.log" \
+  python3 "$COCKTAIL_ROOT/nnet/bin/train.py" --ngpu "$ngpu" --num-procs "$num_procs" "${init_opt[@]}" \
+    "$config" "$train" "$valid" "$exp"
+echo "$0: trained $exp ($(tail -n 1 "$exp/history.tsv" | cut -f1) epochs); log: $exp/log/train.log"

@@ -1,0 +1,100 @@
+import os
+import subprocess
+
+import kaldiio
+import numpy as np
+import pytest
+import torch
+
+from nnet import features, io, signal
+from synth import make_data_dir
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.parametrize("rate,window", [(8000, "sqrt_hann"), (16000, "sqrt_hann"), (8000, "hann")])
+def test_istft_of_stft_reconstructs_perfectly(rate, window):
+    config = signal.StftConfig(sample_rate=rate, window=window)
+    x = torch.randn(2, rate + 37, dtype=torch.float64)
+    y = signal.istft(signal.stft(x, config), config, x.shape[-1])
+    assert y.shape == x.shape
+    assert torch.max(torch.abs(y - x)).item() < 1e-12
+
+
+def test_default_stft_matches_the_seed_papers():
+    config = signal.StftConfig()
+    assert (config.win_length, config.hop_length, config.n_fft, config.num_bins) == (256, 64, 256, 129)
+    spec = signal.stft(torch.zeros(8000), config)
+    assert spec.shape == (signal.num_frames(8000, config), 129) == (126, 129)
+
+
+def test_padded_segment_gives_the_frames_of_the_whole_signal():
+    config = signal.StftConfig()
+    x = np.random.default_rng(1).standard_normal((3, 5000))
+    whole = signal.stft(torch.from_numpy(x), config)
+    for first, count in [(0, 10), (7, 30), (70, 9)]:
+        seg = signal.stft(torch.from_numpy(signal.padded_segment(x, first, count, config)), config, center=False)
+        assert torch.allclose(seg, whole[:, first:first + count])
+
+
+def test_stft_conf_file(tmp_path):
+    conf = tmp_path / "stft.conf"
+    conf.write_text("# comment\n--frame-length-ms=64\n--frame-shift-ms=16\n")
+    config = signal.read_stft_conf(conf, 8000)
+    assert (config.n_fft, config.hop_length) == (512, 128)
+    conf.write_text("--frame-lenght-ms=64\n")
+    with pytest.raises(ValueError, match=r"stft.conf:1: unknown option --frame-lenght-ms"):
+        signal.read_stft_conf(conf, 8000)
+
+
+def make_feats(data, featdir, nj):
+    return subprocess.run(["bash", os.path.join(ROOT, "steps/make_feats.sh"), "--nj", str(nj),
+                           "--stft-conf", os.path.join(ROOT, "egs/mini_2mix/conf/stft.conf"),
+                           data, str(featdir) + "/log", str(featdir)],
+                          capture_output=True, text=True)
+
+
+def test_archives_equal_direct_computation_and_do_not_depend_on_nj(tmp_path):
+    data = make_data_dir(str(tmp_path / "corpus"), num_utts=5)
+    run1 = make_feats(data, tmp_path / "f1", 1)
+    assert run1.returncode == 0, run1.stderr
+    feats1 = dict(kaldiio.load_scp(os.path.join(data, "feats.scp")))
+    cmvn1 = features.read_cmvn(os.path.join(data, "cmvn"))
+    run3 = make_feats(data, tmp_path / "f3", 3)
+    assert run3.returncode == 0, run3.stderr
+    feats3 = dict(kaldiio.load_scp(os.path.join(data, "feats.scp")))
+    cmvn3 = features.read_cmvn(os.path.join(data, "cmvn"))
+    assert sorted(feats1) == sorted(feats3) == sorted(io.read_table(os.path.join(data, "wav.scp")))
+    all_frames = []
+    config = signal.StftConfig(sample_rate=8000)
+    for utt, path in io.read_table(os.path.join(data, "wav.scp")).items():
+        samples, _ = io.read_wav(path)
+        direct = signal.log_magnitude(signal.stft(torch.from_numpy(samples), config)).numpy()
+        np.testing.assert_array_equal(feats1[utt], direct)
+        np.testing.assert_array_equal(feats3[utt], direct)
+        all_frames.append(direct.astype(np.float64))
+    frames = np.concatenate(all_frames)
+    assert cmvn1.shape == (2, 130)
+    assert cmvn1[0, -1] == frames.shape[0]
+    np.testing.assert_allclose(cmvn1[0, :-1], frames.sum(0), rtol=1e-10)
+    np.testing.assert_allclose(cmvn1[1, :-1], (frames ** 2).sum(0), rtol=1e-10)
+    np.testing.assert_allclose(cmvn3, cmvn1, rtol=1e-10)
+    mean, std = features.cmvn_mean_std(cmvn1)
+    np.testing.assert_allclose(mean, frames.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(std, frames.std(0), rtol=1e-4)
+    # every job log ends with Kaldi's footer
+    logs = sorted((tmp_path / "f3" / "log").glob("make_feats_data.*.log"))
+    assert len(logs) == 3
+    assert all("with status 0" in log.read_text().splitlines()[-1] for log in logs)
+
+
+def test_unreadable_wav_names_the_utterance(tmp_path):
+    data = make_data_dir(str(tmp_path / "corpus"), num_utts=2)
+    first = sorted(io.read_table(os.path.join(data, "wav.scp")).items())[0]
+    with open(first[1], "wb") as f:
+        f.write(b"not a wav")
+    run = make_feats(data, tmp_path / "f", 1)
+    assert run.returncode != 0
+    log = (tmp_path / "f" / "log" / "make_feats_data.1.log").read_text()
+    assert f"utterance {first[0]}: cannot read {first[1]}" in log
+    assert not os.path.exists(os.path.join(data, "feats.scp"))
