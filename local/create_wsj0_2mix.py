@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""Create wsj0-2mix from WSJ0 and MERL's mix lists, as MERL's create_wav_2speakers.m does.
+
+usage: local/create_wsj0_2mix.py --wsj0 DIR --mixlists DIR --out DIR [options]
+ e.g.: local/create_wsj0_2mix.py --wsj0 /data/csr_1 --mixlists data/local/mixlists \\
+           --out /data/wsj0-mix/2speakers --sample-rates 8k --modes min --job 1 --num-jobs 4
+
+Each line `<wav1> <snr1> <wav2> <snr2>` of <mixlists>/mix_2_spk_{tr,cv,tt}.txt gives one mixture:
+both sources are brought to unit active speech level (ITU-T P.56, measured at 8 kHz), scaled by
+10^(snr/20), truncated to the shorter (min) or zero-padded to the longer (max), summed, and scaled
+together so that the largest absolute sample of mix, s1, s2 is 0.9. Written as 16-bit wav:
+  <out>/wav{8k,16k}/{min,max}/{tr,cv,tt}/{mix,s1,s2}/<utt1>_<snr1>_<utt2>_<snr2>.wav
+Sources: the list's `wsj0/...` paths resolve under --wsj0 (the dir holding wsj0/, the wsj0 folder
+itself, or an LDC disc tree holding <disc>/wsj0/). A `.wav` next to the listed `.wv1` is read as is;
+a `.wv1` (shorten-compressed SPHERE) is decoded with `sph2pipe -f wav`, which must be on PATH.
+Mixtures whose three files exist already are skipped, so an interrupted run can be restarted.
+
+options:
+  --wsj0 DIR             root of the WSJ0 source tree (required)
+  --mixlists DIR         folder of mix_2_spk_{tr,cv,tt}.txt (required; local/download_mixlists.sh)
+  --out DIR              output root (required)
+  --sample-rates LIST    8k, 16k or 8k,16k (default: 8k,16k)
+  --modes LIST           min, max or min,max (default: min,max)
+  --sets LIST            subset of tr,cv,tt (default: tr,cv,tt)
+  --job J --num-jobs N   this job takes every N-th line of each list, starting with line J (default 1 1)
+"""
+import argparse
+import io as pyio
+import os
+import shutil
+import subprocess
+import sys
+
+import soundfile
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.realpath(__file__))))  # the repository root
+from nnet import corpus, io  # noqa: E402
+
+SETS = ("tr", "cv", "tt")
+MODES = ("min", "max")
+
+
+class CreationError(Exception):
+    """Bad input: the message names the list file, line or path and says what to do."""
+
+
+class SourceTree:
+    """Finds the files that a mix list names (`wsj0/si_tr_s/40n/40na010x.wv1`) under a WSJ0 root."""
+
+    def __init__(self, root):
+        if not os.path.isdir(root):
+            raise CreationError(f"--wsj0 {root}: no such directory; give the directory that contains "
+                                "wsj0/ (or the wsj0 folder itself)")
+        # (dir, strip): the listed path is read under dir, without its leading `wsj0/` when strip
+        self.bases = []
+        if os.path.isdir(os.path.join(root, "wsj0")):
+            self.bases.append((root, False))
+        else:
+            self.bases.append((root, True))
+        for disc in sorted(os.listdir(root)):  # LDC disc layout: <root>/11-1.1/wsj0/si_tr_s/...
+            if os.path.isdir(os.path.join(root, disc, "wsj0")):
+                self.bases.append((os.path.join(root, disc), False))
+        self.root = root
+
+    def candidates(self, listed):
+        stem, ext = os.path.splitext(listed)
+        names = [stem + ".wav", listed] if ext.lower() != ".wav" else [listed]
+        paths = []
+        for base, strip in self.bases:
+            for name in names:
+                rel = name.split("/", 1)[1] if strip and name.startswith("wsj0/") else name
+                paths.append(os.path.join(base, rel))
+        return paths
+
+    def find(self, listed):
+        """The path of an existing file for the listed path, or None."""
+        for path in self.candidates(listed):
+            if os.path.isfile(path):
+                return path
+        return None
+
+
+def read_source(path):
+    """16 kHz samples (float64) of a wav file or of a .wv1 through sph2pipe."""
+    if path.lower().endswith(".wav"):
+        samples, rate = io.read_wav(path, dtype="float64")
+    else:
+        sph2pipe = shutil.which("sph2pipe")
+        if sph2pipe is None:
+            raise CreationError(f"{path} is a shorten-compressed SPHERE file and sph2pipe is not on PATH: "
+                                "install sph2pipe (Kaldi's tools/ has it) and add it to PATH, or convert "
+                                "WSJ0 to wav (sph2pipe -f wav x.wv1 x.wav, next to each .wv1)")
+        result = subprocess.run([sph2pipe, "-f", "wav", path], capture_output=True)
+        if result.returncode != 0:
+            raise CreationError(f"sph2pipe -f wav {path} failed: {result.stderr.decode(errors='replace').strip()}")
+        samples, rate = soundfile.read(pyio.BytesIO(result.stdout), dtype="float64", always_2d=True)
+        if samples.shape[1] != 1:
+            raise CreationError(f"{path}: {samples.shape[1]} channels; WSJ0 .wv1 files are single-channel")
+        samples = samples[:, 0]
+    if rate != corpus.WSJ0_RATE:
+        raise CreationError(f"{path}: sample rate {rate} Hz; WSJ0 sources are {corpus.WSJ0_RATE} Hz")
+    return samples
+
+
+def read_mix_list(path):
+    """[(lineno, wav1, snr1 string, wav2, snr2 string)] of a mix list."""
+    if not os.path.isfile(path):
+        raise CreationError(f"mix list {path} not found: run local/download_mixlists.sh "
+                            f"{os.path.dirname(path) or '.'} (needs network), or pass --mixlists DIR with a "
+                            "local copy of mix_2_spk_{tr,cv,tt}.txt")
+    entries = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            fields = line.split()
+            if not fields:
+                continue
+            where = f"{path}:{lineno}"
+            if len(fields) != 4:
+                raise CreationError(f"{where}: expected '<wav1> <snr1> <wav2> <snr2>', got '{line.strip()}'")
+            for snr in (fields[1], fields[3]):
+                try:
+                    float(snr)
+                except ValueError:
+                    raise CreationError(f"{where}: SNR '{snr}' is not a number") from None
+            for wav in (fields[0], fields[2]):
+                if wav.lower().endswith(".wv2"):
+                    raise CreationError(f"{where}: {wav} is a second-microphone (.wv2) file; wsj0-2mix uses the "
+                                        ".wv1 (Sennheiser) channel: use MERL's official mix lists")
+            entries.append((lineno, fields[0], fields[1], fields[2], fields[3]))
+    return entries
+
+
+def mixture_name(wav1, snr1, wav2, snr2):
+    """`<utt1>_<snr1>_<utt2>_<snr2>`, the SNRs as the list writes them."""
+    def utt(path):
+        return os.path.splitext(os.path.basename(path))[0]
+    return f"{utt(wav1)}_{snr1}_{utt(wav2)}_{snr2}"
+
+
+def output_paths(out, rate, mode, subset, name):
+    return {kind: os.path.join(out, f"wav{rate}", mode, subset, kind, name + ".wav") for kind in ("mix", "s1", "s2")}
+
+
+def create_mixture(tree, list_path, entry, out, rates, modes, subset):
+    """Write every requested version of one mixture; returns False when all were there already."""
+    lineno, wav1, snr1, wav2, snr2 = entry
+    name = mixture_name(wav1, snr1, wav2, snr2)
+    todo = [(rate, mode) for rate in rates for mode in modes
+            if not all(os.path.isfile(p) for p in output_paths(out, rate, mode, subset, name).values())]
+    if not todo:
+        return False
+    scaled = {}  # rate -> (s1, s2) at unit active level times 10^(snr/20)
+    sources = []
+    for listed, snr in ((wav1, snr1), (wav2, snr2)):
+        path = tree.find(listed)
+        if path is None:
+            looked = ", ".join(tree.candidates(listed))
+            raise CreationError(f"{list_path}:{lineno}: source {listed} not found (looked for {looked}); pass "
+                                "--wsj0 the directory that contains wsj0/ (or the wsj0 folder itself), with "
+                                ".wv1 files (sph2pipe on PATH) or .wav files converted from them")
+        try:
+            samples = read_source(path)
+            at_8k = corpus.resample(samples, corpus.WSJ0_RATE, 8000)
+            gain = corpus.source_gain(at_8k, float(snr))
+        except (CreationError, ValueError, RuntimeError) as e:  # soundfile raises RuntimeError
+            raise CreationError(f"{list_path}:{lineno}: {path}: {e}") from None
+        sources.append({"8k": at_8k * gain, "16k": samples * gain})
+    for rate, mode in todo:
+        mix, s1, s2 = corpus.mix_two(sources[0][rate], sources[1][rate], mode)
+        paths = output_paths(out, rate, mode, subset, name)
+        for kind, samples in (("s1", s1), ("s2", s2), ("mix", mix)):
+            io.write_wav(paths[kind], samples, corpus.RATES[rate])
+    return True
+
+
+def parse_list(value, allowed, option):
+    items = [v for v in value.split(",") if v]
+    bad = [v for v in items if v not in allowed]
+    if bad or not items:
+        raise CreationError(f"{option} {value}: expected a comma-separated subset of {','.join(allowed)}")
+    return items
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, usage=argparse.SUPPRESS,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--wsj0", required=True)
+    parser.add_argument("--mixlists", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--sample-rates", default="8k,16k")
+    parser.add_argument("--modes", default="min,max")
+    parser.add_argument("--sets", default="tr,cv,tt")
+    parser.add_argument("--job", type=int, default=1)
+    parser.add_argument("--num-jobs", type=int, default=1)
+    args = parser.parse_args(argv)
+    try:
+        rates = parse_list(args.sample_rates, tuple(corpus.RATES), "--sample-rates")
+        modes = parse_list(args.modes, MODES, "--modes")
+        subsets = parse_list(args.sets, SETS, "--sets")
+        if not 1 <= args.job <= args.num_jobs:
+            raise CreationError(f"--job {args.job} --num-jobs {args.num_jobs}: need 1 <= job <= num-jobs")
+        tree = SourceTree(args.wsj0)
+        lists = {s: os.path.join(args.mixlists, f"mix_2_spk_{s}.txt") for s in subsets}
+        entries = {s: read_mix_list(path) for s, path in lists.items()}  # check every list before writing
+        for subset in subsets:
+            mine = entries[subset][args.job - 1::args.num_jobs]
+            written = sum(create_mixture(tree, lists[subset], e, args.out, rates, modes, subset) for e in mine)
+            print(f"{subset}: job {args.job}/{args.num_jobs}: {len(mine)} of {len(entries[subset])} mixtures, "
+                  f"{written} written, {len(mine) - written} already there "
+                  f"({','.join(rates)} x {','.join(modes)} under {args.out})")
+    except CreationError as e:
+        print(f"create_wsj0_2mix.py: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

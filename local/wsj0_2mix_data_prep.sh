@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Kaldi data dirs of a wsj0-2mix style corpus (the output of local/create_wsj0_2mix.py).
+set -euo pipefail
+help_message="Usage: $0 [options] <wsj0-2mix-dir> <data-root>
+ e.g.: $0 /data/wsj0-mix/2speakers/wav8k/min data
+Reads <wsj0-2mix-dir>/{tr,cv,tt}/{mix,s1,s2}/<name>.wav and writes <data-root>/{tr,cv,tt}/ with
+wav.scp (mixtures), spk1.scp, spk2.scp (sources), utt2spk, spk2utt, utt2num_samples. Utterance ids
+are <spkA>_<spkB>_<name>, spkA and spkB being the first 3 characters of the two source utterance ids
+in <name> (<utt1>_<snr1>_<utt2>_<snr2>), and utt2spk maps them to <spkA>_<spkB>.
+Options:
+  --sets <list>   sets to prepare (default: \"tr cv tt\")"
+sets="tr cv tt"
+. "$(dirname "$0")/../path.sh"
+. "$COCKTAIL_ROOT/utils/parse_options.sh"
+[ $# -eq 2 ] || { echo "$help_message" >&2; exit 1; }
+src=$1 data=$2
+
+[ -d "$src" ] || { echo "$0: $src: no such directory; give the wsj0-2mix dir, e.g. .../wav8k/min" >&2; exit 1; }
+src=$(cd "$src" && pwd -P)
+case $src in
+  *[[:space:]]*) echo "$0: $src contains white space, which Kaldi tables cannot hold; move the corpus" >&2; exit 1 ;;
+esac
+for set in $sets; do
+  for kind in mix s1 s2; do
+    [ -d "$src/$set/$kind" ] || {
+      echo "$0: $src/$set/$kind: no such directory; run the corpus creation stage (stage 0) first" >&2; exit 1; }
+  done
+done
+
+mkdir -p "$data"
+for set in $sets; do
+  dir=$data/$set
+  tmp=$data/.$set.tmp.$$
+  rm -rf "$tmp"
+  mkdir "$tmp"
+  trap 'rm -rf "$tmp"' EXIT
+  # names of the mixtures; the dot files are unfinished temporary writes
+  find "$src/$set/mix" -maxdepth 1 -name '[!.]*.wav' -printf '%f\n' | sed 's/\.wav$//' | sort > "$tmp/names"
+  [ -s "$tmp/names" ] || { echo "$0: $src/$set/mix holds no wav file; rerun stage 0" >&2; exit 1; }
+  while read -r name; do
+    for kind in s1 s2; do
+      [ -f "$src/$set/$kind/$name.wav" ] || {
+        echo "$0: $src/$set/$kind/$name.wav is missing (mixture $src/$set/mix/$name.wav has it); rerun stage 0" >&2
+        exit 1; }
+    done
+  done < "$tmp/names"
+  awk -v src="$src/$set" -v tmp="$tmp" -v me="$0" '{
+      n = split($1, f, "_");
+      if (n != 4 || length(f[1]) < 3 || length(f[3]) < 3) {
+        printf("%s: %s/mix/%s.wav: name is not <utt1>_<snr1>_<utt2>_<snr2>\n", me, src, $1) > "/dev/stderr";
+        exit 1;
+      }
+      spk = substr(f[1], 1, 3) "_" substr(f[3], 1, 3); utt = spk "_" $1;
+      print utt, src "/mix/" $1 ".wav" > (tmp "/wav.scp.u");
+      print utt, src "/s1/" $1 ".wav" > (tmp "/spk1.scp.u");
+      print utt, src "/s2/" $1 ".wav" > (tmp "/spk2.scp.u");
+      print utt, spk > (tmp "/utt2spk.u");
+    }' "$tmp/names"
+  for f in wav.scp spk1.scp spk2.scp utt2spk; do
+    sort "$tmp/$f.u" > "$tmp/$f"
+    rm "$tmp/$f.u"
+  done
+  awk '{ if ($2 != spk) { if (NR > 1) printf("\n"); printf("%s", $2); spk = $2 } printf(" %s", $1) }
+       END { if (NR > 0) printf("\n") }' "$tmp/utt2spk" > "$tmp/spk2utt"
+  # soxi prints the sample counts in the order of the files it is given
+  cut -d' ' -f2 "$tmp/wav.scp" | xargs soxi -s > "$tmp/num_samples"
+  cut -d' ' -f1 "$tmp/wav.scp" | paste -d' ' - "$tmp/num_samples" > "$tmp/utt2num_samples"
+  rm "$tmp/num_samples"
+  rm "$tmp/names"
+  if [ -f "$COCKTAIL_ROOT/utils/validate_data_dir.py" ]; then
+    python3 "$COCKTAIL_ROOT/utils/validate_data_dir.py" "$tmp" > /dev/null || {
+      echo "$0: the data dir made from $src/$set is not valid (problems above)" >&2; exit 1; }
+  fi
+  rm -rf "$dir"
+  mv "$tmp" "$dir"
+  trap - EXIT
+  echo "$0: $dir: $(wc -l < "$dir/wav.scp") utterances, $(wc -l < "$dir/spk2utt") speaker pairs"
+done

@@ -1,0 +1,93 @@
+"""local/wsj0_2mix_data_prep.sh on a small wsj0-2mix style tree written here."""
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from nnet import datadir, io
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "local" / "wsj0_2mix_data_prep.sh"
+MIXTURES = {
+    "tr": {"40na010x_1.9857_01xo030b_-1.9857": 1200, "01xo030b_0.31_22ga010f_-0.31": 900,
+           "22ga010f_2.1_40na010y_-2.1": 1000},
+    "cv": {"40na010z_0.5_01xo030c_-0.5": 700},
+    "tt": {"445c0201_1.2_053a0101_-1.2": 800, "053a0101_0.7_445c0202_-0.7": 650},
+}
+
+
+def make_corpus(root, mixtures=MIXTURES):
+    rng = np.random.default_rng(0)
+    for subset, names in mixtures.items():
+        for name, length in names.items():
+            for kind in ("mix", "s1", "s2"):
+                io.write_wav(root / subset / kind / f"{name}.wav", 0.1 * rng.standard_normal(length), 8000)
+    (root / "tr" / "mix" / ".tmp.unfinished.wav").write_bytes(b"")  # an interrupted write: ignored
+    return root
+
+
+def prep(src, data, *options):
+    return subprocess.run([str(SCRIPT), *options, str(src), str(data)], capture_output=True, text=True, timeout=120)
+
+
+def lines(path):
+    return path.read_text().splitlines()
+
+
+def test_data_prep_writes_valid_sorted_dirs(tmp_path):
+    src = make_corpus(tmp_path / "wav8k" / "min")
+    data = tmp_path / "data"
+    result = prep(src, data)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in data.iterdir()) == ["cv", "tr", "tt"]  # no temporary dir left
+    tr = data / "tr"
+    expected_ids = ["01x_22g_01xo030b_0.31_22ga010f_-0.31", "22g_40n_22ga010f_2.1_40na010y_-2.1",
+                    "40n_01x_40na010x_1.9857_01xo030b_-1.9857"]
+    assert [line.split()[0] for line in lines(tr / "wav.scp")] == expected_ids  # C-sorted
+    first = expected_ids[2]
+    mixname = "40na010x_1.9857_01xo030b_-1.9857"
+    assert f"{first} {src.resolve()}/tr/mix/{mixname}.wav" in lines(tr / "wav.scp")
+    assert f"{first} {src.resolve()}/tr/s1/{mixname}.wav" in lines(tr / "spk1.scp")
+    assert f"{first} {src.resolve()}/tr/s2/{mixname}.wav" in lines(tr / "spk2.scp")
+    assert lines(tr / "utt2spk") == [f"{u} {u[:7]}" for u in expected_ids]
+    assert lines(tr / "spk2utt") == [f"{u[:7]} {u}" for u in expected_ids]
+    assert io.read_table(tr / "utt2num_samples") == {
+        "01x_22g_01xo030b_0.31_22ga010f_-0.31": "900", "22g_40n_22ga010f_2.1_40na010y_-2.1": "1000",
+        first: "1200"}
+    tt = data / "tt"
+    assert lines(tt / "utt2spk") == ["053_445_053a0101_0.7_445c0202_-0.7 053_445",
+                                     "445_053_445c0201_1.2_053a0101_-1.2 445_053"]
+    for subset in ("tr", "cv", "tt"):
+        problems, num_utts, _ = datadir.check_data_dir(str(data / subset))
+        assert problems == [] and num_utts == len(MIXTURES[subset])
+        for name in ("wav.scp", "spk1.scp", "spk2.scp", "utt2spk", "spk2utt", "utt2num_samples"):
+            keys = [line.split()[0] for line in lines(data / subset / name)]
+            assert keys == sorted(keys) and len(set(keys)) == len(keys)
+
+    # re-run over an existing data dir: replaced by the same content
+    before = {p.name: p.read_bytes() for p in tr.iterdir()}
+    (tr / "feats.scp").write_text("stale\n")
+    assert prep(src, data, "--sets", "tr").returncode == 0
+    assert {p.name: p.read_bytes() for p in tr.iterdir()} == before
+
+
+def test_data_prep_errors_name_what_is_missing(tmp_path):
+    src = make_corpus(tmp_path / "wav8k" / "min", {"tr": MIXTURES["tr"], "cv": MIXTURES["cv"]})
+    result = prep(src, tmp_path / "data")
+    assert result.returncode == 1
+    assert f"{src.resolve()}/tt/mix: no such directory" in result.stderr and "stage 0" in result.stderr
+    assert not (tmp_path / "data").exists()  # checked before anything is written
+
+    (src / "tr" / "s2" / "01xo030b_0.31_22ga010f_-0.31.wav").unlink()
+    result = prep(src, tmp_path / "data", "--sets", "cv tr")
+    assert result.returncode == 1
+    assert f"{src.resolve()}/tr/s2/01xo030b_0.31_22ga010f_-0.31.wav is missing" in result.stderr
+    assert not (tmp_path / "data" / "tr").exists() and (tmp_path / "data" / "cv" / "wav.scp").is_file()
+    assert [p.name for p in (tmp_path / "data").iterdir() if p.name.startswith(".")] == []
+
+    bad = make_corpus(tmp_path / "bad", {"tr": {"notamixture": 100}})
+    result = prep(bad, tmp_path / "data2", "--sets", "tr")
+    assert result.returncode == 1 and "notamixture.wav: name is not <utt1>_<snr1>_<utt2>_<snr2>" in result.stderr
+
+    result = prep(tmp_path / "nowhere", tmp_path / "data3")
+    assert result.returncode == 1 and "nowhere: no such directory" in result.stderr
