@@ -15,7 +15,8 @@ utils/validate_data_dir.py --no-check-files.
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# The repo root replaces utils/ on the path: utils/queue.py must not shadow the standard queue module.
+sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 from nnet import datadir  # noqa: E402
 
