@@ -1,6 +1,6 @@
 # Sourced by every run.sh (through the recipe's path.sh link) and every steps/ script.
 # Puts the repository root on PYTHONPATH and PATH (utils/, steps/), activates .venv.
-COCKTAIL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+COCKTAIL_ROOT=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")  # through the recipe's link
 export COCKTAIL_ROOT
 if [ -f "$COCKTAIL_ROOT/.venv/bin/activate" ]; then
   # shellcheck disable=SC1091
