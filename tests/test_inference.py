@@ -1,0 +1,243 @@
+"""Run-time inference: k-means, matched inference, Griffin-Lim, MISI."""
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from nnet import inference, losses, metrics, signal
+from synth import voice
+
+CFG = signal.StftConfig()
+
+
+def planted(batch, bins, dim, clusters, noise, seed, anisotropic=False):
+    """Unit embeddings around `clusters` random unit centres per utterance, and the true labels."""
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.nn.functional.normalize(torch.randn(batch, clusters, dim, generator=g), dim=-1)
+    truth = torch.randint(0, clusters, (batch, bins), generator=g)
+    spread = torch.randn(batch, bins, dim, generator=g)
+    if anisotropic:  # unequal spread per dimension: raw k-means and whitened k-means then disagree
+        spread = spread * torch.linspace(0.2, 2.0, dim)
+    emb = centres.gather(1, truth[..., None].expand(batch, bins, dim)) + noise * spread
+    return torch.nn.functional.normalize(emb, dim=-1), truth
+
+
+def same_partition(a, b, clusters):
+    return any(torch.equal(a, torch.tensor(p)[b]) for p in itertools.permutations(range(clusters)))
+
+
+# ---------------------------------------------------------------------------------------------
+# k-means
+
+
+def test_kmeans_recovers_planted_clusters():
+    emb, truth = planted(3, 600, 8, 3, 0.1, seed=0)
+    labels, centroids = inference.kmeans(emb, 3)
+    assert labels.shape == (3, 600) and labels.dtype == torch.long
+    assert centroids.shape == (3, 3, 8)
+    for b in range(3):
+        assert same_partition(labels[b], truth[b], 3)
+        # the centroids are the clusters' means
+        for c in range(3):
+            assert torch.allclose(centroids[b, c], emb[b][labels[b] == c].mean(0), atol=1e-5)
+
+
+def test_kmeans_zero_weight_bins_do_not_vote_but_get_labels():
+    emb, truth = planted(1, 400, 6, 2, 0.1, seed=1)
+    # 200 silent bins, all far on one side: voting, they would pull a centroid (or take one)
+    g = torch.Generator().manual_seed(5)
+    far = torch.randn(1, 1, 6, generator=g) + 0.01 * torch.randn(1, 200, 6, generator=g)
+    far = torch.nn.functional.normalize(far, dim=-1)
+    allbins = torch.cat([emb, far], 1)
+    weights = torch.cat([torch.ones(1, 400), torch.zeros(1, 200)], 1)
+    labels, centroids = inference.kmeans(allbins, 2, weights=weights)
+    alone_labels, alone_centroids = inference.kmeans(emb, 2)
+    assert same_partition(labels[0, :400], truth[0], 2)
+    assert torch.equal(labels[0, :400], alone_labels[0])
+    assert torch.allclose(centroids, alone_centroids, atol=1e-6)
+    # silent bins take their nearest centroid
+    nearest = torch.cdist(far[0], centroids[0]).argmin(-1)
+    assert torch.equal(labels[0, 400:], nearest)
+    # voting bins' weights are masses: doubling all of them changes nothing
+    twice, _ = inference.kmeans(allbins, 2, weights=2 * weights)
+    assert torch.equal(twice, labels)
+
+
+def test_kmeans_deterministic_and_batch_independent():
+    emb, _ = planted(4, 300, 5, 2, 0.6, seed=2)  # overlapping clusters: the seeding matters
+    weights = (torch.rand(4, 300, generator=torch.Generator().manual_seed(3)) > 0.3).float()
+    labels, centroids = inference.kmeans(emb, 2, weights=weights, seed=7)
+    again, again_centroids = inference.kmeans(emb, 2, weights=weights, seed=7)
+    assert torch.equal(labels, again) and torch.equal(centroids, again_centroids)
+    for b in range(4):
+        one, one_centroids = inference.kmeans(emb[b:b + 1], 2, weights=weights[b:b + 1], seed=7)
+        assert torch.equal(one[0], labels[b])
+        assert torch.allclose(one_centroids[0], centroids[b], atol=1e-6)
+
+
+def test_kmeans_restarts_keep_lowest_inertia():
+    emb, _ = planted(2, 300, 4, 4, 0.5, seed=4)
+
+    def inertia(labels, centroids):
+        return (emb - centroids.gather(1, labels[..., None].expand_as(emb))).square().sum((1, 2))
+
+    single = inertia(*inference.kmeans(emb, 4, restarts=1, seed=0))
+    best = inertia(*inference.kmeans(emb, 4, restarts=6, seed=0))
+    # restart 0 of 6 draws the same seeding as the single run: the best of 6 is never worse
+    assert torch.all(best <= single + 1e-5)
+
+
+def test_kmeans_without_voting_bins_and_bad_input():
+    emb, _ = planted(2, 50, 3, 2, 0.1, seed=5)
+    weights = torch.zeros(2, 50)
+    weights[1] = 1.0
+    labels, centroids = inference.kmeans(emb, 2, weights=weights)
+    assert labels.shape == (2, 50) and torch.isfinite(centroids).all()
+    assert torch.equal(labels[0], inference.kmeans(emb[:1], 2)[0][0])  # a silent utterance: all bins vote
+    with pytest.raises(ValueError, match="one weight per bin"):
+        inference.kmeans(emb, 2, weights=torch.ones(2, 49))
+    with pytest.raises(ValueError, match="utterances, bins, dim"):
+        inference.kmeans(emb[0], 2)
+    with pytest.raises(ValueError, match=">= 0"):
+        inference.kmeans(emb, 2, weights=-weights)
+
+
+# ---------------------------------------------------------------------------------------------
+# matched run-time inference
+
+
+def hard(labels, clusters):
+    return torch.nn.functional.one_hot(labels, clusters).float()
+
+
+@pytest.mark.parametrize("objective", ["classic", "wkm", "lda", "laplacian"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_matched_inference_never_increases_objective(objective, seed):
+    emb, _ = planted(2, 500, 10, 2, 0.5, seed=seed, anisotropic=True)
+    weights = torch.rand(2, 500, generator=torch.Generator().manual_seed(seed)) * 2
+    weights[:, :50] = 0  # silent / padded bins
+    labels, _ = inference.kmeans(emb, 2, weights=weights > 0)
+    masks = inference.matched_inference(emb, labels, weights, objective, steps=30)
+    assert masks.shape == (2, 500, 2)
+    assert masks.min() >= 0 and masks.max() <= 1
+    assert torch.allclose(masks.sum(-1), torch.ones(2, 500), atol=1e-6)
+    function = losses.DC_LOSSES[objective]
+    start = function(emb, hard(labels, 2), weights)
+    assert torch.all(function(emb, masks, weights) <= start)
+
+
+def test_matched_inference_improves_whitened_kmeans():
+    # wkm is k-means on whitened embeddings: on anisotropic clusters raw k-means is not its optimum
+    emb, truth = planted(1, 2000, 20, 2, 0.5, seed=1, anisotropic=True)
+    weights = torch.ones(1, 2000)
+    labels, _ = inference.kmeans(emb, 2)
+    masks = inference.matched_inference(emb, labels, weights, "wkm", steps=100)
+    assert losses.dc_wkm(emb, masks, weights) < losses.dc_wkm(emb, hard(labels, 2), weights) - 0.01
+
+    def accuracy(assigned):
+        agree = (assigned == truth[0]).float().mean().item()
+        return max(agree, 1 - agree)
+
+    assert accuracy(masks[0].argmax(-1)) > accuracy(labels[0]) + 0.02
+
+
+def test_matched_inference_keeps_best_iterate_and_batches():
+    emb, _ = planted(3, 300, 8, 3, 0.4, seed=3)
+    weights = torch.ones(3, 300)
+    labels, _ = inference.kmeans(emb, 3)
+    # a huge step size diverges; the returned assignment is still never worse than k-means
+    wild = inference.matched_inference(emb, labels, weights, "classic", steps=10, lr=50.0)
+    assert torch.all(losses.dc_classic(emb, wild, weights) <= losses.dc_classic(emb, hard(labels, 3), weights))
+    # zero steps: the better of the hard labels and their 0.99 / 0.01 relaxation
+    start = inference.matched_inference(emb, labels, weights, "wkm", steps=0)
+    soft = torch.where(hard(labels, 3) > 0, 0.99, 0.005)
+    for b in range(3):
+        assert torch.allclose(start[b], hard(labels, 3)[b]) or torch.allclose(start[b], soft[b])
+    batched = inference.matched_inference(emb, labels, weights, "classic", steps=20)
+    for b in range(3):
+        one = inference.matched_inference(emb[b:b + 1], labels[b:b + 1], weights[b:b + 1], "classic", steps=20)
+        assert torch.allclose(one[0], batched[b], atol=1e-5)
+
+
+def test_matched_inference_under_no_grad_and_inference_mode():
+    emb, _ = planted(1, 200, 6, 2, 0.3, seed=4)
+    weights = torch.ones(1, 200)
+    labels, _ = inference.kmeans(emb, 2)
+    expected = inference.matched_inference(emb, labels, weights, "wkm", steps=5)
+    with torch.no_grad():
+        assert torch.allclose(inference.matched_inference(emb, labels, weights, "wkm", steps=5), expected)
+    with torch.inference_mode():
+        e, l, w = emb.clone(), labels.clone(), weights.clone()  # inference tensors
+        assert torch.allclose(inference.matched_inference(e, l, w, "wkm", steps=5), expected)
+    with pytest.raises(ValueError, match="unknown DC objective 'kmeans'"):
+        inference.matched_inference(emb, labels, weights, "kmeans")
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 2\)"):
+        inference.matched_inference(emb, labels + 1, weights, "wkm", num_clusters=2)
+
+
+# ---------------------------------------------------------------------------------------------
+# phase reconstruction
+
+
+def two_voices(seed, seconds=1.0):
+    rng = np.random.default_rng(seed)
+    s1 = voice(rng, seconds, CFG.sample_rate, rng.uniform(100, 140))
+    s2 = voice(rng, seconds, CFG.sample_rate, rng.uniform(190, 260))
+    return torch.tensor(np.stack([s1, s2]), dtype=torch.float32)
+
+
+def test_misi_sources_sum_to_mixture():
+    sources = two_voices(0, 0.7)
+    mix = sources.sum(0)
+    length = mix.shape[-1]
+    mix_spec = signal.stft(mix, CFG)
+    # any magnitudes, even poor ones: the estimates still add up to the mixture
+    masks = torch.rand(2, *mix_spec.shape, generator=torch.Generator().manual_seed(0))
+    for iters in (0, 1, 5):
+        estimates = inference.misi(mix_spec, masks * mix_spec.abs(), CFG, length, iters)
+        assert estimates.shape == (2, length)
+        assert torch.allclose(estimates.sum(0), mix, atol=1e-5)
+    # batched: (B, C, T, F) with a (B, T, F) mixture
+    batch = inference.misi(torch.stack([mix_spec, mix_spec]), torch.stack([masks, masks]) * mix_spec.abs(),
+                           CFG, length)
+    assert batch.shape == (2, 2, length)
+    assert torch.allclose(batch[1], inference.misi(mix_spec, masks * mix_spec.abs(), CFG, length), atol=1e-6)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_misi_beats_mixture_phase_with_oracle_magnitudes(seed):
+    sources = two_voices(seed)
+    mix = sources.sum(0)
+    length = mix.shape[-1]
+    mix_spec = signal.stft(mix, CFG)
+    oracle = signal.stft(sources, CFG).abs()
+    mixture_phase = signal.istft(oracle * torch.polar(torch.ones_like(oracle), mix_spec.angle()), CFG, length)
+    estimates = inference.misi(mix_spec, oracle, CFG, length, iters=5)
+    refs = sources.numpy()
+    sdr_base = metrics.bss_eval_sources(refs, mixture_phase.numpy())[0].mean()
+    sdr_misi = metrics.bss_eval_sources(refs, estimates.numpy())[0].mean()
+    assert sdr_misi >= sdr_base + 0.3
+    assert metrics.si_snr(refs, estimates.numpy()).mean() >= metrics.si_snr(refs, mixture_phase.numpy()).mean()
+
+
+def spectral_convergence(magnitude, waveform):
+    return ((signal.stft(waveform, CFG).abs() - magnitude).norm() / magnitude.norm()).item()
+
+
+def test_griffin_lim_converges():
+    sources = two_voices(2, 0.6)
+    length = sources.shape[-1]
+    spec = signal.stft(sources, CFG)
+    magnitude = spec.abs()
+    errors = [spectral_convergence(magnitude, inference.griffin_lim(magnitude, CFG, length, iters))
+              for iters in (0, 2, 10, 30)]
+    assert all(later <= earlier + 1e-6 for earlier, later in zip(errors, errors[1:]))
+    assert errors[-1] < 0.5 * errors[0]
+    # from the true phase it stays (nearly) exact; from the mixture phase it starts far better than zero
+    exact = inference.griffin_lim(magnitude, CFG, length, 3, init_spec=spec)
+    assert torch.allclose(exact, sources, atol=1e-4)
+    from_mix = inference.griffin_lim(magnitude, CFG, length, 0, init_spec=spec.sum(0))
+    assert spectral_convergence(magnitude, from_mix) < errors[0]
+    with pytest.raises(ValueError, match="STFT bins"):
+        inference.griffin_lim(magnitude, CFG, length + CFG.hop_length, 1)
