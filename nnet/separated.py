@@ -4,6 +4,8 @@
 """
 import os
 
+import numpy as np
+
 from nnet import io
 
 
@@ -12,13 +14,16 @@ def source_wav(out_dir, utt, index):
     return os.path.join(out_dir, f"s{index}", f"{utt}.wav")
 
 
+def unclipped(samples):
+    """Scale down to a 0.99 peak only what would clip in 16 bits; keep every other level as it is."""
+    peak = float(np.abs(samples).max()) if len(samples) else 0.0
+    return samples * (0.99 / peak) if peak > 1.0 else samples
+
+
 def write_sources(out_dir, utt, estimates, sample_rate):
-    """Write estimates (C, samples), each peak-normalized only if it would clip."""
+    """Write estimates (C, samples) as 16-bit wavs."""
     for index, samples in enumerate(estimates, 1):
-        peak = float(abs(samples).max()) if len(samples) else 0.0
-        if peak > 1.0:  # keep the level otherwise: scoring is scale-sensitive for SDR/SIR/SAR
-            samples = samples * (0.99 / peak)
-        io.write_wav(source_wav(out_dir, utt, index), samples, sample_rate)
+        io.write_wav(source_wav(out_dir, utt, index), unclipped(samples), sample_rate)
 
 
 def collect(data_dir, out_dir, num_spk):

@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""Separate the mixtures of a data dir with a trained system.
+
+usage: separate.py [options] <exp-dir> <data-dir> <out-dir>
+       separate.py --collect <exp-dir> <data-dir> <out-dir>   (write <out-dir>/spk*.scp)
+
+Writes <out-dir>/s<c>/<utt>.wav for every utterance of <data-dir>/wav.scp.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+import torch  # noqa: E402
+
+from nnet import io, separate, separated  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--use-gpu", choices=("true", "false"), default="false")
+    parser.add_argument("--head", choices=separate.HEADS, help="default: mi when the model has it, else dc")
+    parser.add_argument("--phase", choices=separate.PHASES, default="mixture")
+    parser.add_argument("--iters", type=int, default=5, help="Griffin-Lim / MISI iterations")
+    parser.add_argument("--matched-inference", choices=("true", "false"), default="false",
+                        help="refine k-means (dc head) by matched run-time inference")
+    parser.add_argument("--num-threads", type=int, default=1,
+                        help="torch CPU threads (fixed so that any --nj gives the same wavs)")
+    parser.add_argument("--collect", action="store_true")
+    parser.add_argument("exp_dir")
+    parser.add_argument("data_dir")
+    parser.add_argument("out_dir")
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.num_threads)
+    device = "cpu"
+    if args.use_gpu == "true":
+        if not torch.cuda.is_available():
+            sys.exit("separate.py: --use-gpu true but torch sees no GPU: install a CUDA build or use --use-gpu false")
+        device = "cuda"
+    separator = separate.Separator(args.exp_dir, device, args.head, args.phase, args.iters,
+                                   args.matched_inference == "true")
+    if args.collect:
+        count = separated.collect(args.data_dir, args.out_dir, separator.num_spk)
+        print(f"separate.py: {count} utterances in {args.out_dir}")
+        return
+    mixtures = io.read_table(os.path.join(args.data_dir, "wav.scp"))
+    for utt, path in mixtures.items():
+        samples, rate = io.read_wav(path)
+        if rate != separator.sample_rate:
+            sys.exit(f"{args.data_dir}/wav.scp: utterance '{utt}' is {rate} Hz, the model "
+                     f"{separator.sample_rate} Hz: prepare the data at the model's rate")
+        separated.write_sources(args.out_dir, utt, separator.separate(samples), rate)
+    print(f"separate.py: {len(mixtures)} utterances, {separator.head} head, {args.phase} phase -> {args.out_dir}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""Separate one recording with a trained system, the way you try a model on your own audio.
+
+usage: separate_wav.py --model <exp-dir> [options] <in.wav> <out-dir>
+
+Audio at another sample rate is resampled to the model's and the estimates back to the input's.
+Writes <out-dir>/<name>_s1.wav, <out-dir>/<name>_s2.wav (<name>: the input's file name).
+"""
+import argparse
+import math
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+import scipy.signal  # noqa: E402
+import torch  # noqa: E402
+
+from nnet import io, separate, separated  # noqa: E402
+
+
+def resample(samples, from_rate, to_rate):
+    if from_rate == to_rate:
+        return samples
+    common = math.gcd(from_rate, to_rate)
+    return scipy.signal.resample_poly(samples, to_rate // common, from_rate // common, axis=-1)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="experiment dir holding best.pt")
+    parser.add_argument("--use-gpu", choices=("true", "false"), default="false")
+    parser.add_argument("--head", choices=separate.HEADS)
+    parser.add_argument("--phase", choices=separate.PHASES, default="mixture")
+    parser.add_argument("--iters", type=int, default=5)
+    parser.add_argument("in_wav")
+    parser.add_argument("out_dir")
+    args = parser.parse_args()
+    device = "cuda" if args.use_gpu == "true" and torch.cuda.is_available() else "cpu"
+    separator = separate.Separator(args.model, device, args.head, args.phase, args.iters)
+    try:
+        samples, rate = io.read_wav(args.in_wav)
+    except Exception as err:
+        sys.exit(f"separate_wav.py: cannot read {args.in_wav}: {err}")
+    estimates = separator.separate(resample(samples, rate, separator.sample_rate))
+    estimates = resample(estimates, separator.sample_rate, rate)[:, :len(samples)]
+    name = os.path.splitext(os.path.basename(args.in_wav))[0]
+    for c, est in enumerate(estimates, 1):
+        path = os.path.join(args.out_dir, f"{name}_s{c}.wav")
+        io.write_wav(path, separated.unclipped(est), rate)
+        print(path)
+
+
+if __name__ == "__main__":
+    main()

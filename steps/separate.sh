@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Separate the mixtures of a data dir with a trained system (stage 4).
+set -euo pipefail
+help_message="Usage: $0 [options] <exp-dir> <data-dir> <out-dir>
+ e.g.: $0 --nj 4 exp/chimerapp data/tt exp/chimerapp/separate_tt
+Writes <out-dir>/{s1,s2}/<utt>.wav and <out-dir>/spk{1,2}.scp.
+Options:
+  --nj <n>                 parallel jobs (default: 4)
+  --cmd <runner>           job runner (default: utils/run.py)
+  --use-gpu <true|false>   run the network and k-means on a GPU (default: false)
+  --head <mi|dc>           masks from the MI head or k-means on the DC embeddings
+                           (default: mi when the model has one)
+  --matched-inference <true|false>  refine k-means by matched run-time inference (dc head)
+  --phase <mixture|griffin-lim|misi>  phase reconstruction (default: mixture)
+  --iters <n>              Griffin-Lim / MISI iterations (default: 5)"
+nj=4
+cmd=
+use_gpu=false
+head=
+matched_inference=false
+phase=mixture
+iters=5
+. "$(dirname "$0")/../path.sh"
+. "$COCKTAIL_ROOT/utils/parse_options.sh"
+[ $# -eq 3 ] || { echo "$help_message" >&2; exit 1; }
+cmd=${cmd:-"$COCKTAIL_ROOT/utils/run.py"}
+exp=$1 data=$2 out=$3
+[ -f "$exp/best.pt" ] || { echo "$0: $exp/best.pt not found: train the system first (stage 3)" >&2; exit 1; }
+
+num_utts=$(wc -l < "$data/wav.scp")
+[ "$nj" -le "$num_utts" ] || nj=$num_utts
+python3 "$COCKTAIL_ROOT/utils/split_data.py" "$data" "$nj"
+opts=(--use-gpu "$use_gpu" --phase "$phase" --iters "$iters" --matched-inference "$matched_inference")
+[ -z "$head" ] || opts+=(--head "$head")
+gpu_opt=()
+! $use_gpu || gpu_opt=(--gpu 1)
+mkdir -p "$out/log"
+rm -f "$out"/spk*.scp  # listed again only once every job has finished
+$cmd "${gpu_opt[@]}" JOB=1:"$nj" "$out/log/separate.JOB.log" \
+  python3 "$COCKTAIL_ROOT/nnet/bin/separate.py" "${opts[@]}" "$exp" "$data/split$nj/JOB" "$out"
+python3 "$COCKTAIL_ROOT/nnet/bin/separate.py" --collect "$exp" "$data" "$out"
