@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""Score separated speech against the references of a data dir (called by steps/score.sh).
+
+usage: score.py compute --separated <sep-dir> <data-dir> <part.tsv>   score a separation
+       score.py compute --mixture <data-dir> <part.tsv>               score the unprocessed mixture
+       score.py merge <data-dir> <score-dir> <part.tsv>...            -> per_utt.tsv, result.txt
+
+<data-dir> holds wav.scp (mixtures) and spk1.scp .. spkN.scp (references, N = 2 or 3: the files
+present); <sep-dir> holds spk1.scp .. spkN.scp listing the estimates. --mixture scores the mixture
+as the estimate of every source (the first row of RESULTS.md). Metrics (nnet/metrics.py):
+BSS Eval v3 SDR SIR SAR, SDRi, SI-SNR, SI-SNRi, PESQ, STOI, each the mean over the sources of an
+utterance, estimates matched to references by BSS Eval's best permutation; estimates longer or
+shorter than the references are truncated or zero-padded. A metric that cannot be computed
+(silent reference or estimate, PESQ finding no speech) is 'nan' with a warning in the log; the
+means of result.txt skip those and count them (nan_<metric>).
+"""
+import argparse
+import math
+import os
+import re
+import sys
+import warnings
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+import numpy as np  # noqa: E402
+
+from nnet import io, metrics  # noqa: E402
+
+HEADER = "\t".join(("utt",) + metrics.METRICS)
+
+
+def fail(message):
+    sys.exit(f"score.py: {message}")
+
+
+def source_tables(directory, what):
+    """Paths of spk1.scp .. spkN.scp in directory (consecutive numbering required)."""
+    numbers = sorted(int(m.group(1)) for name in os.listdir(directory)
+                     if (m := re.fullmatch(r"spk([0-9]+)\.scp", name)))
+    if not numbers:
+        fail(f"{directory}: no spk1.scp, spk2.scp: {what}")
+    if numbers != list(range(1, len(numbers) + 1)):
+        fail(f"{directory}: spk*.scp numbered {numbers}; expected spk1.scp .. spk{len(numbers)}.scp")
+    return [os.path.join(directory, f"spk{n}.scp") for n in numbers]
+
+
+def read_entry(table, table_path, utt, what):
+    if utt not in table:
+        fail(f"utterance '{utt}': no {what} in {table_path}; "
+             "(re)run the stage that writes it for every utterance of the data dir")
+    path = table[utt]
+    if not os.path.isfile(path):
+        fail(f"utterance '{utt}': {what} file {path} (listed in {table_path}) does not exist")
+    try:
+        return io.read_wav(path, dtype="float64") + (path,)
+    except Exception as err:  # soundfile's errors do not always name the file
+        fail(f"utterance '{utt}': cannot read {what} {path} (listed in {table_path}): {err}")
+
+
+def format_value(value):
+    return "nan" if math.isnan(value) else f"{round(value, 4) + 0.0:.4f}"  # + 0.0: no "-0.0000"
+
+
+def compute(args):
+    ref_paths = source_tables(args.data_dir, "the references are needed for scoring")
+    if args.separated:
+        est_paths = source_tables(args.separated, "run the separation stage first")
+        if len(est_paths) != len(ref_paths):
+            fail(f"{args.separated} has {len(est_paths)} spk*.scp, {args.data_dir} has {len(ref_paths)}")
+        est_tables = [io.read_table(p) for p in est_paths]
+    ref_tables = [io.read_table(p) for p in ref_paths]
+    mix_path = os.path.join(args.data_dir, "wav.scp")
+    mixtures = io.read_table(mix_path)
+
+    rows = []
+    for utt in sorted(mixtures):
+        mixture, rate, mix_file = read_entry(mixtures, mix_path, utt, "mixture")
+        refs = [read_entry(t, p, utt, f"reference {n}") for n, (t, p) in enumerate(zip(ref_tables, ref_paths), 1)]
+        if args.separated:
+            ests = [read_entry(t, p, utt, f"estimate {n}")
+                    for n, (t, p) in enumerate(zip(est_tables, est_paths), 1)]
+        else:
+            ests = [(mixture, rate, mix_file)] * len(refs)
+        for samples, r, path in refs + ests:
+            if r != rate:
+                fail(f"utterance '{utt}': {path} is at {r} Hz, the mixture {mix_file} at {rate} Hz")
+        if len({len(samples) for samples, _, _ in refs}) > 1:
+            fail(f"utterance '{utt}': the references {[p for _, _, p in refs]} differ in length")
+        length = len(refs[0][0])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", metrics.MetricWarning)
+            scores = metrics.score_utterance(np.stack([s for s, _, _ in refs]),
+                                             np.stack([metrics.fit_length(s, length) for s, _, _ in ests]),
+                                             mixture, rate, utt)
+        for w in caught:
+            print(f"score.py: WARNING: {w.message}", file=sys.stderr)
+        rows.append("\t".join([utt] + [format_value(scores[m]) for m in metrics.METRICS]))
+
+    with io.atomic_write(args.out_tsv, encoding="utf-8") as f:
+        f.write(HEADER + "\n")
+        f.writelines(row + "\n" for row in rows)
+    what = args.separated or "the mixtures"
+    print(f"score.py: scored {len(rows)} utterances of {args.data_dir} ({what}) -> {args.out_tsv}",
+          file=sys.stderr)
+
+
+def read_part(path):
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    if not lines or lines[0] != HEADER:
+        fail(f"{path}:1: header is not '{HEADER}': re-run the scoring job that wrote it")
+    table = {}
+    for lineno, line in enumerate(lines[1:], 2):
+        fields = line.split("\t")
+        if len(fields) != len(metrics.METRICS) + 1:
+            fail(f"{path}:{lineno}: {len(fields)} fields, expected {len(metrics.METRICS) + 1}")
+        try:
+            table[fields[0]] = [float(v) for v in fields[1:]]
+        except ValueError:
+            fail(f"{path}:{lineno}: a value is not a number")
+    return table
+
+
+def summarize(rows):
+    """Lines of result.txt: the mean of each metric (NaNs skipped), num_utts, NaN counts."""
+    values = np.array(list(rows.values()), dtype=np.float64).reshape(len(rows), len(metrics.METRICS))
+    nan = np.isnan(values)
+    lines = []
+    for m, name in enumerate(metrics.METRICS):
+        kept = values[~nan[:, m], m]
+        lines.append(f"{name} {format_value(float(kept.mean())) if kept.size else 'nan'}")
+    lines.append(f"num_utts {len(rows)}")
+    lines += [f"nan_{name} {int(nan[:, m].sum())}" for m, name in enumerate(metrics.METRICS)]
+    return lines
+
+
+def merge(args):
+    rows = {}
+    for part in args.parts:
+        for utt, values in read_part(part).items():
+            if utt in rows:
+                fail(f"{part}: utterance '{utt}' also in another part")
+            rows[utt] = values
+    expected = io.read_table(os.path.join(args.data_dir, "wav.scp"))
+    missing = [utt for utt in expected if utt not in rows]
+    if missing:
+        fail(f"{len(missing)} utterances of {args.data_dir} not scored, e.g. '{missing[0]}': "
+             f"read {args.score_dir}/log/score.*.log")
+    rows = {utt: rows[utt] for utt in sorted(expected)}
+    with io.atomic_write(os.path.join(args.score_dir, "per_utt.tsv"), encoding="utf-8") as f:
+        f.write(HEADER + "\n")
+        for utt, values in rows.items():
+            f.write("\t".join([utt] + [format_value(v) for v in values]) + "\n")
+    summary = summarize(rows)
+    with io.atomic_write(os.path.join(args.score_dir, "result.txt"), encoding="utf-8") as f:
+        f.write("".join(line + "\n" for line in summary))
+    print(f"score.py: {args.score_dir}/result.txt: " + ", ".join(summary[:len(metrics.METRICS) + 1]))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("compute", help="score the utterances of a data dir into one table")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--separated", metavar="SEP_DIR", help="directory with spk1.scp .. spkN.scp of estimates")
+    what.add_argument("--mixture", action="store_true", help="score the mixture as every source's estimate")
+    p.add_argument("data_dir")
+    p.add_argument("out_tsv")
+    p.set_defaults(func=compute)
+    p = sub.add_parser("merge", help="merge the job tables into per_utt.tsv and result.txt")
+    p.add_argument("data_dir")
+    p.add_argument("score_dir")
+    p.add_argument("parts", nargs="+")
+    p.set_defaults(func=merge)
+    args = parser.parse_args()
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

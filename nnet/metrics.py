@@ -1,0 +1,406 @@
+"""Separation metrics: BSS Eval v3 (SDR, SIR, SAR), SI-SNR, their improvements, PESQ and STOI.
+
+BSS Eval follows `mir_eval.separation.bss_eval_sources` (mir_eval 0.8.2, the reference in the tests):
+an estimate e is projected by least squares on the span of the delayed references (delays
+0..511, signals zero-padded by 511 samples); with P_j the projection on reference j alone and
+P the projection on all references,
+    SDR = |P_j e|^2 / |e - P_j e|^2,  SIR = |P_j e|^2 / |P e - P_j e|^2,  SAR = |P e|^2 / |e - P e|^2,
+and the estimate-to-reference matching is the permutation of highest mean SIR (the first one in
+itertools order on ties), as mir_eval chooses it.
+
+Speed: mir_eval solves one dense (C*512)^2 system per estimate/reference pair. Here the
+correlations come from one FFT per signal, and the normal equations, which are block Toeplitz,
+are solved once per reference set for all estimates (and the mixture) at the same time by
+conjugate gradients preconditioned with the exact inverse of each reference's own Toeplitz block
+(Levinson + Gohberg-Semencul, applied by FFT). Everything is O(L log L) per iteration; the
+iterations only have to undo the coupling between different references, which is weak for
+independent talkers. If the iterations stall (strongly correlated references) or the Levinson
+recursion breaks down, the same system is solved densely. The energies come from the residuals
+of the filters found (exact quadratic forms), which exceed the least-squares minimum by the
+filters' error energy only; ratios above 150 dB (perfect estimates) are capped there, being
+rounding noise anyway (mir_eval reports such noise as is, e.g. 250-300 dB).
+
+Conventions of `score_utterance`:
+- an estimate (or the mixture) longer than the references is truncated, a shorter one is
+  zero-padded, to the reference length;
+- a silent reference (RMS below -100 dB full scale) or an all-zero estimate (the metrics are
+  scale invariant, so any other estimate is scored, as mir_eval does) makes the affected metrics
+  NaN with a MetricWarning naming the utterance, and so does a PESQ failure (no speech found by
+  its VAD, signal too short); a source's NaN makes the utterance's mean over sources NaN;
+- PESQ is narrowband at 8 kHz and wideband at 16 kHz; any other rate is resampled
+  (scipy.signal.resample_poly) to 8 kHz ('nb') below 12 kHz and to 16 kHz ('wb') from 12 kHz up.
+"""
+import itertools
+import math
+import warnings
+
+import numpy as np
+import scipy.fft
+import scipy.linalg
+import scipy.signal
+
+FILTER_LENGTH = 512  # distortion filter taps, as in BSS Eval v3 / mir_eval
+METRICS = ("SDR", "SIR", "SAR", "SDRi", "SI-SNR", "SI-SNRi", "PESQ", "STOI")
+SILENCE_POWER = 1e-10  # mean square below -100 dB full scale: the signal counts as silent
+MAX_DB_RATIO = 1e15  # energy ratios are capped at 150 dB (rounding noise beyond)
+# Stop when r' M^-1 r (~ the filters' excess residual energy, the estimate having unit energy) is
+# below 1e-12: the excess then stays below ~3e-11 (measured), i.e. < 0.01 dB up to ~65 dB.
+CG_TOLERANCE = 1e-12
+CG_MAX_ITERATIONS = 100  # most utterances need 5-10, some 20-80 (edge transients couple the references)
+
+
+class MetricWarning(UserWarning):
+    """A metric could not be computed for an utterance and is NaN."""
+
+
+class ScoreError(ValueError):
+    """Input that cannot be scored; the message names the utterance."""
+
+
+def _db(num, den):
+    """10 log10(num/den) with den floored at num/MAX_DB_RATIO; NaN where num is 0 or NaN."""
+    num = np.asarray(num, dtype=np.float64)
+    den = np.maximum(np.asarray(den, dtype=np.float64), num / MAX_DB_RATIO)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = 10.0 * np.log10(num / den)
+    return np.where(num > 0, out, np.nan)
+
+
+def is_silent(x):
+    """True for a signal whose mean square is below SILENCE_POWER (-100 dB full scale)."""
+    x = np.asarray(x, dtype=np.float64)
+    return x.size == 0 or float(np.mean(x * x)) < SILENCE_POWER
+
+
+class _BlockToeplitzSystem:
+    """The normal equations of BSS Eval's projection on delayed references.
+
+    G[i*L + a, j*L + b] = <s_i delayed by a, s_j delayed by b> = r_ij[b - a], with
+    r_ij[k] = sum_t s_i[t + k] s_j[t]. Vectors are handled as arrays (..., C, L).
+    """
+
+    def __init__(self, references, filter_length):
+        self.num_sources, length = references.shape
+        self.L = L = filter_length
+        self.n = scipy.fft.next_fast_len(length + L - 1, real=True)  # no circular wrap for |lag| < L
+        self.ref_spectra = scipy.fft.rfft(references, self.n)
+        i, j = np.triu_indices(self.num_sources)  # r_ji[k] = r_ij[-k]: compute i <= j only
+        corr = scipy.fft.irfft(self.ref_spectra[i] * self.ref_spectra[j].conj(), self.n)
+        # Lags -(L-1)..L-1 laid out circularly in 2L samples: G @ v is then a circular correlation.
+        window = np.zeros((len(i), 2 * L))
+        window[:, :L] = corr[:, :L]
+        window[:, L + 1:] = corr[:, self.n - L + 1:]
+        self.lags = np.empty((self.num_sources, self.num_sources, 2 * L))
+        self.lags[i, j] = window
+        self.lags[j, i] = np.roll(window[:, ::-1], 1, axis=-1)
+        self.lag_spectra_conj = scipy.fft.rfft(self.lags, 2 * L).conj()
+        diagonal = np.arange(self.num_sources)
+        self.toeplitz_columns = self.lags[diagonal, diagonal, :L]
+
+    def correlate(self, estimates):
+        """Right-hand sides D[k, i, a] = <s_i delayed by a, e_k>, shape (K, C, L)."""
+        spectra = scipy.fft.rfft(estimates, self.n)
+        return scipy.fft.irfft(spectra[:, None] * self.ref_spectra[None].conj(), self.n)[..., :self.L]
+
+    def matvec(self, v, coupled=True):
+        """G @ v for v (..., C, L); coupled=False uses only the diagonal blocks."""
+        spectra = scipy.fft.rfft(v, 2 * self.L)
+        if coupled:
+            out = np.einsum("ijf,...jf->...if", self.lag_spectra_conj, spectra)
+        else:
+            diag = np.einsum("jjf->jf", self.lag_spectra_conj)
+            out = diag * spectra
+        return scipy.fft.irfft(out, 2 * self.L)[..., :self.L]
+
+    def dense(self, coupled=True):
+        L, C = self.L, self.num_sources
+        a = np.arange(L)
+        blocks = self.lags[:, :, (a[None, :] - a[:, None]) % (2 * L)]  # (C, C, L, L): r_ij[b - a]
+        if not coupled:
+            blocks = blocks * np.eye(C)[:, :, None, None]
+        return blocks.transpose(0, 2, 1, 3).reshape(C * L, C * L)
+
+
+class _BlockDiagonalInverse:
+    """Exact inverse of each reference's own Toeplitz block, applied by FFT.
+
+    Gohberg-Semencul: with x = T^-1 e_0 and z = (0, x_{L-1}, ..., x_1),
+    T^-1 = (Low(x) Low(x)^T - Low(z) Low(z)^T) / x_0, Low(v) the lower triangular Toeplitz matrix
+    of first column v; Low(v) products are truncated convolutions.
+    """
+
+    def __init__(self, toeplitz_columns):
+        self.L = L = toeplitz_columns.shape[1]
+        first = np.zeros(L)
+        first[0] = 1.0
+        x = np.stack([scipy.linalg.solve_toeplitz(col, first, check_finite=False)
+                      for col in toeplitz_columns])  # raises LinAlgError on a singular minor
+        if not np.all(np.isfinite(x)) or np.any(x[:, 0] <= 0):
+            raise np.linalg.LinAlgError("Levinson recursion broke down")
+        z = np.zeros_like(x)
+        z[:, 1:] = x[:, :0:-1]
+        self.x0 = x[:, :1]
+        self.xz_spectra = scipy.fft.rfft(np.stack([x, z], axis=1), 2 * L)  # (C, 2, L + 1)
+
+    def __call__(self, r):
+        L = self.L
+        flipped = scipy.fft.rfft(r[..., ::-1], 2 * L)[..., None, :]
+        # Low(v)^T r = J Low(v) J r for v = x, z: truncated convolutions of the reversed r.
+        w = scipy.fft.irfft(self.xz_spectra * flipped, 2 * L)[..., :L][..., ::-1]
+        both = self.xz_spectra * scipy.fft.rfft(w, 2 * L)
+        return scipy.fft.irfft(both[..., 0, :] - both[..., 1, :], 2 * L)[..., :L] / self.x0
+
+
+def _inner(a, b):
+    return np.einsum("...cl,...cl->...", a, b)
+
+
+def _pcg(matvec, precond, rhs):
+    """Preconditioned conjugate gradients on a batch of systems (..., C, L).
+
+    Returns the solutions, or None if some system has not converged (error energy in the G norm,
+    estimated by r^T M^-1 r, above CG_TOLERANCE) within CG_MAX_ITERATIONS, or stagnates (less
+    than 10x progress in 40 iterations), so that the caller solves densely instead.
+    """
+    x = precond(rhs)
+    r = rhs - matvec(x)
+    z = precond(r)
+    rz = _inner(r, z)
+    p = z
+    history = []
+    for _ in range(CG_MAX_ITERATIONS):
+        active = rz > CG_TOLERANCE
+        if not active.any():
+            if not history:  # r is the true residual: nothing to check
+                return x
+            break
+        history.append(rz.max())
+        if len(history) > 40 and history[-1] > history[-41] / 10:
+            return None
+        q = matvec(p)
+        pq = _inner(p, q)
+        alpha = np.where(active & (pq > 0), rz / np.where(pq > 0, pq, 1.0), 0.0)
+        x = x + alpha[..., None, None] * p
+        r = r - alpha[..., None, None] * q
+        z = precond(r)
+        rz_new = _inner(r, z)
+        beta = np.where(active, rz_new / np.where(rz > 0, rz, 1.0), 0.0)
+        p = z + beta[..., None, None] * p
+        rz = rz_new
+    # Check against the true residual, not the recursively updated one.
+    r = rhs - matvec(x)
+    if not np.all(_inner(r, precond(r)) <= 10 * CG_TOLERANCE):
+        return None
+    return x
+
+
+def _dense_solve(matrix, rhs):
+    """Solve matrix @ x = rhs for rhs (..., C, L): Cholesky, else LU (mir_eval's), else least squares."""
+    shape = rhs.shape
+    b = rhs.reshape(-1, shape[-2] * shape[-1]).T
+    try:
+        x = scipy.linalg.cho_solve(scipy.linalg.cho_factor(matrix, check_finite=False), b, check_finite=False)
+    except np.linalg.LinAlgError:  # not numerically positive definite
+        try:
+            x = np.linalg.solve(matrix, b)
+        except np.linalg.LinAlgError:  # singular
+            x = scipy.linalg.lstsq(matrix, b, check_finite=False)[0]
+    return x.T.reshape(shape)
+
+
+def _solve_filters(system, rhs, method):
+    """Least-squares filters on all references (coupled) and on each reference alone."""
+    joint = own = None
+    if method == "fast":
+        try:
+            precond = _BlockDiagonalInverse(system.toeplitz_columns)
+        except np.linalg.LinAlgError:
+            precond = None
+        if precond is not None:
+            own = _pcg(lambda v: system.matvec(v, coupled=False), precond, rhs)
+            joint = _pcg(system.matvec, precond, rhs)
+    elif method != "dense":
+        raise ValueError(f"method must be 'fast' or 'dense', not {method!r}")
+    if joint is None:
+        joint = _dense_solve(system.dense(), rhs)
+    if own is None:
+        own = np.empty_like(rhs)
+        for j, column in enumerate(system.toeplitz_columns):
+            own[..., j:j + 1, :] = _dense_solve(scipy.linalg.toeplitz(column), rhs[..., j:j + 1, :])
+    return joint, own
+
+
+def bss_eval_pairs(references, estimates, filter_length=FILTER_LENGTH, method="fast"):
+    """SDR, SIR, SAR of every estimate against every reference: three arrays (K, C).
+
+    references (C, T), estimates (K, T): K may differ from C (e.g. the mixture appended).
+    Entries are NaN for a silent reference (its column, see is_silent) or an all-zero estimate (its row).
+    method 'dense' always solves the normal equations densely (slow; for checks).
+    """
+    references = np.atleast_2d(np.asarray(references, dtype=np.float64))
+    estimates = np.atleast_2d(np.asarray(estimates, dtype=np.float64))
+    if references.shape[1] != estimates.shape[1]:
+        raise ValueError(f"references have {references.shape[1]} samples, estimates {estimates.shape[1]}")
+    K, C = estimates.shape[0], references.shape[0]
+    sdr, sir, sar = (np.full((K, C), np.nan) for _ in range(3))
+    live_refs = [j for j in range(C) if not is_silent(references[j])]
+    live_ests = [k for k in range(K) if np.any(estimates[k])]
+    if not live_refs or not live_ests:
+        return sdr, sir, sar
+    # All three metrics are scale invariant: unit energies keep the system well balanced.
+    refs = references[live_refs] / np.linalg.norm(references[live_refs], axis=1, keepdims=True)
+    ests = estimates[live_ests] / np.linalg.norm(estimates[live_ests], axis=1, keepdims=True)
+    system = _BlockToeplitzSystem(refs, filter_length)
+    rhs = system.correlate(ests)  # (K', C', L)
+    joint, own = _solve_filters(system, rhs, method)
+
+    # Residual energies |e - S c|^2 = 1 - 2 c.D + c.G c (e has unit energy) of the filters found:
+    # they exceed the least-squares minimum by the filters' error energy only (second order), and
+    # with the orthogonality of least squares give every energy BSS Eval needs:
+    # |P e|^2 = 1 - |e - P e|^2 and |P e - P_j e|^2 = |e - P_j e|^2 - |e - P e|^2.
+    own_res = 1.0 - np.einsum("kcl,kcl->kc", own, 2.0 * rhs - system.matvec(own, coupled=False))
+    joint_res = 1.0 - _inner(joint, 2.0 * rhs - system.matvec(joint))
+    rows, cols = np.ix_(live_ests, live_refs)
+    sdr[rows, cols] = _db(1.0 - own_res, own_res)
+    sir[rows, cols] = _db(1.0 - own_res, own_res - joint_res[:, None])
+    sar[rows, cols] = _db(1.0 - joint_res, joint_res)[:, None]
+    return sdr, sir, sar
+
+
+def best_permutation(sir):
+    """Estimate index for each reference maximizing the mean SIR (sir is (C, C), estimate x reference).
+
+    Same rule as mir_eval: itertools order, first maximum wins; NaN entries are ignored.
+    """
+    num = sir.shape[1]
+    best, best_score = tuple(range(num)), -np.inf
+    for perm in itertools.permutations(range(num)):
+        values = sir[list(perm), np.arange(num)]
+        values = values[~np.isnan(values)]
+        score = values.mean() if values.size else -np.inf
+        if score > best_score:
+            best, best_score = perm, score
+    return best
+
+
+def bss_eval_sources(references, estimates, filter_length=FILTER_LENGTH, compute_permutation=True,
+                     method="fast"):
+    """Drop-in for mir_eval.separation.bss_eval_sources: (sdr, sir, sar, perm), perm[j] the
+    estimate matched to reference j."""
+    sdr, sir, sar = bss_eval_pairs(references, estimates, filter_length, method)
+    if sdr.shape[0] != sdr.shape[1]:
+        raise ValueError(f"{sdr.shape[0]} estimates for {sdr.shape[1]} references")
+    perm = best_permutation(sir) if compute_permutation else tuple(range(sdr.shape[1]))
+    idx = (list(perm), np.arange(sdr.shape[1]))
+    return sdr[idx], sir[idx], sar[idx], np.asarray(perm)
+
+
+def si_snr(reference, estimate):
+    """Scale-invariant SNR in dB of estimate against reference (both zero-meaned), along the last axis."""
+    reference = np.asarray(reference, dtype=np.float64)
+    estimate = np.asarray(estimate, dtype=np.float64)
+    reference = reference - reference.mean(axis=-1, keepdims=True)
+    estimate = estimate - estimate.mean(axis=-1, keepdims=True)
+    ref_energy = np.sum(reference * reference, axis=-1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        target = np.sum(estimate * reference, axis=-1, keepdims=True) / ref_energy * reference
+    noise = estimate - target
+    return _db(np.sum(target * target, axis=-1), np.sum(noise * noise, axis=-1))
+
+
+def _pesq_rate_and_mode(rate):
+    if rate == 8000 or (rate != 16000 and rate < 12000):
+        return 8000, "nb"
+    return 16000, "wb"
+
+
+def pesq_score(reference, estimate, rate, utt="?"):
+    """PESQ (ITU-T P.862): 'nb' at 8 kHz, 'wb' at 16 kHz, other rates resampled to the nearer.
+
+    NaN with a MetricWarning when PESQ cannot score the pair (no speech found, too short).
+    """
+    import pesq
+
+    target_rate, mode = _pesq_rate_and_mode(rate)
+    reference = np.asarray(reference, dtype=np.float64)
+    estimate = np.asarray(estimate, dtype=np.float64)
+    if target_rate != rate:
+        g = math.gcd(int(rate), target_rate)
+        reference = scipy.signal.resample_poly(reference, target_rate // g, int(rate) // g)
+        estimate = scipy.signal.resample_poly(estimate, target_rate // g, int(rate) // g)
+    try:
+        return float(pesq.pesq(target_rate, reference, estimate, mode))
+    except pesq.PesqError as err:
+        warnings.warn(f"utterance {utt}: PESQ failed ({type(err).__name__}: {err}); PESQ is NaN",
+                      MetricWarning, stacklevel=2)
+        return math.nan
+
+
+def stoi_score(reference, estimate, rate):
+    """STOI (Taal et al. 2011) through pystoi, which resamples to 10 kHz itself."""
+    import pystoi
+
+    return float(pystoi.stoi(np.asarray(reference, dtype=np.float64),
+                             np.asarray(estimate, dtype=np.float64), rate, extended=False))
+
+
+def fit_length(signals, length):
+    """Truncate or zero-pad the last axis to `length` samples."""
+    signals = np.asarray(signals, dtype=np.float64)
+    if signals.shape[-1] >= length:
+        return signals[..., :length]
+    pad = [(0, 0)] * (signals.ndim - 1) + [(0, length - signals.shape[-1])]
+    return np.pad(signals, pad)
+
+
+def score_utterance(references, estimates, mixture, rate, utt="?", pesq_stoi=True):
+    """Score one utterance: references (C, T), estimates (C, T'), mixture (T'') -> dict.
+
+    Keys: METRICS (each averaged over the sources) and 'perm' (estimate index per reference).
+    Estimates are matched to references by BSS Eval's best permutation; SI-SNR, PESQ and STOI use
+    the same matching. SDRi and SI-SNRi are relative to the mixture used as every source's estimate.
+    Estimates and mixture are truncated or zero-padded to the reference length.
+    pesq_stoi=False skips PESQ and STOI (NaN, no warning).
+    """
+    references = np.atleast_2d(np.asarray(references, dtype=np.float64))
+    estimates = np.atleast_2d(np.asarray(estimates, dtype=np.float64))
+    num, length = references.shape
+    if estimates.shape[0] != num:
+        raise ScoreError(f"utterance {utt}: {estimates.shape[0]} estimates for {num} references")
+    if length == 0:
+        raise ScoreError(f"utterance {utt}: the references are empty")
+    estimates = fit_length(estimates, length)
+    mixture = fit_length(np.asarray(mixture, dtype=np.float64).reshape(-1), length)
+    for name, signals in (("references", references), ("estimates", estimates), ("mixture", mixture)):
+        if not np.all(np.isfinite(signals)):
+            raise ScoreError(f"utterance {utt}: the {name} contain NaN or infinite samples")
+
+    silent_refs = [j + 1 for j in range(num) if is_silent(references[j])]
+    silent_ests = [k + 1 for k in range(num) if not np.any(estimates[k])]
+    if silent_refs:
+        warnings.warn(f"utterance {utt}: reference(s) {silent_refs} silent; their metrics, hence the "
+                      "utterance's, are NaN", MetricWarning, stacklevel=2)
+    if silent_ests:
+        warnings.warn(f"utterance {utt}: estimate(s) {silent_ests} all zero; their metrics, hence the "
+                      "utterance's, are NaN", MetricWarning, stacklevel=2)
+
+    sdr, sir, sar = bss_eval_pairs(references, np.concatenate([estimates, mixture[None]]))
+    perm = best_permutation(sir[:num])
+    matched = estimates[list(perm)]
+    idx = (list(perm), np.arange(num))
+    per_source = {
+        "SDR": sdr[idx], "SIR": sir[idx], "SAR": sar[idx],
+        "SDRi": sdr[idx] - sdr[num],
+        "SI-SNR": si_snr(references, matched),
+        "SI-SNRi": si_snr(references, matched) - si_snr(references, mixture[None]),
+        "PESQ": np.full(num, np.nan), "STOI": np.full(num, np.nan),
+    }
+    if pesq_stoi:
+        for j in range(num):
+            if j + 1 in silent_refs or perm[j] + 1 in silent_ests:
+                continue
+            per_source["PESQ"][j] = pesq_score(references[j], matched[j], rate, utt)
+            per_source["STOI"][j] = stoi_score(references[j], matched[j], rate)
+    result = {name: float(np.mean(per_source[name])) for name in METRICS}  # NaN if any source is
+    result["perm"] = tuple(int(p) for p in perm)
+    return result
