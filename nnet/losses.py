@@ -1,0 +1,402 @@
+"""Training objectives: deep clustering (five objectives, three weightings), utterance-level PIT
+mask inference, chimera++, DEF joint training and discriminative learning.
+
+Notation, per utterance: N = T * F valid TF bins, V (N, D) unit-length embeddings, Y (N, C) the
+ideal binary assignment (1 for the source with the largest magnitude), W = diag(w) bin weights,
+M_c = sum_i w_i Y_ic the weighted size of cluster c. Every DC objective is computed from D x D,
+D x C and C x C products (O(N D) memory); the N x N affinity is never formed. The dense N x N
+forms each one equals are written next to it (tests/test_losses.py checks both against each other).
+classic and wkm are the paper's formulas. For the graph-based ones (laplacian, doubly_stochastic)
+and lda, the exact formulas of Wang, Le Roux and Hershey (ICASSP 2018) were not at hand: the
+definitions below are the standard ones those names denote, and each docstring says which.
+
+The batch loss is the mean over utterances of each utterance's loss, which only counts valid
+frames, so a padded utterance has the same loss as alone.
+"""
+import itertools
+import math
+
+import torch
+
+LOSS_TYPES = ("dc", "mi", "chimera", "joint", "dl")
+DC_OBJECTIVES = ("classic", "laplacian", "doubly_stochastic", "lda", "wkm")
+DC_WEIGHTS = ("none", "va", "mr")
+MI_TARGETS = ("msa", "psa", "tpsa")
+MI_NORMS = ("l1", "l2")
+VA_THRESHOLD_DB = -40.0     # voice-activity weights: bins within 40 dB of the utterance's loudest bin
+SINKHORN_ITERATIONS = 10    # doubly stochastic scaling iterations (the first one is the Laplacian's)
+EPS = 1e-8
+
+
+# ---------------------------------------------------------------------------------------------
+# targets and weights
+
+
+def ideal_binary_assignment(src_spec):
+    """(..., C, T, F) complex references -> (..., T, F, C) one-hot of the dominant source."""
+    num_spk = src_spec.shape[-3]
+    mag = src_spec.abs()
+    return torch.nn.functional.one_hot(mag.argmax(dim=-3), num_spk).to(mag.dtype)
+
+
+def dc_weights(mix_spec, valid, kind):
+    """(B, T, F) bin weights, zero on padded frames.
+
+    none: 1 on every valid bin.
+    va:   voice activity, W_VA: 1 where |X| is above the utterance's largest |X| minus 40 dB, else 0
+          (keeps silent bins, whose dominant source is arbitrary, out of the clustering).
+    mr:   magnitude ratio, W_MR: w_tf = |X_tf| / mean(|X|), the mean over the utterance's valid
+          bins: loud bins count more, in proportion to their mixture magnitude. We read Wang et
+          al.'s W_MR as |X_tf| / sum |X| (each bin's share of the utterance's magnitude); dividing
+          by the mean instead multiplies every weight by N, so that weights average 1. Every
+          objective here is unchanged by a global scale of w (the classic one is divided by
+          (sum w)^2; tests check it), so the two train the same; the mean keeps numbers readable.
+    """
+    mag = mix_spec.abs()
+    frames = valid[..., None].to(mag.dtype).expand_as(mag)
+    if kind == "none":
+        return frames.clone()
+    if kind == "va":
+        peak = (mag * frames).amax(dim=(-2, -1), keepdim=True)
+        return ((mag > peak * 10.0 ** (VA_THRESHOLD_DB / 20.0)) & (frames > 0)).to(mag.dtype)
+    if kind == "mr":
+        mean = (mag * frames).sum(dim=(-2, -1), keepdim=True) / frames.sum(dim=(-2, -1), keepdim=True).clamp_min(1)
+        return mag * frames / mean.clamp_min(EPS)
+    raise ValueError(f"unknown DC weights '{kind}': use one of {', '.join(DC_WEIGHTS)}")
+
+
+def mi_targets(mix_spec, src_spec, kind, truncation=1.0):
+    """Mask-inference targets (..., C, T, F), to be approximated by mask * |X|.
+
+    msa:  |S_c| (magnitude spectrum approximation).
+    psa:  |S_c| cos(theta_S - theta_X) = Re(S_c conj(X)) / |X| (phase-sensitive approximation).
+    tpsa: psa clamped to [0, truncation * |X|] (truncated PSA; Wang et al. use truncation 1).
+    """
+    if kind == "msa":
+        return src_spec.abs()
+    mix = mix_spec.unsqueeze(-3)
+    mix_mag = mix.abs()
+    psa = (src_spec * mix.conj()).real / mix_mag.clamp_min(EPS)
+    if kind == "psa":
+        return psa
+    if kind == "tpsa":
+        return torch.minimum(psa.clamp_min(0.0), truncation * mix_mag)
+    raise ValueError(f"unknown MI target '{kind}': use one of {', '.join(MI_TARGETS)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# permutation invariance
+
+
+def permutation_table(num_spk, device=None):
+    """(C!, C) long: every permutation of range(C), the identity first."""
+    return torch.tensor(list(itertools.permutations(range(num_spk))), dtype=torch.long, device=device)
+
+
+def pit(pair_loss):
+    """Utterance-level permutation invariance from pairwise losses.
+
+    pair_loss: (B, C, C), [b, i, j] = loss of estimate i against reference j for the whole utterance.
+    Returns best (B,) the smallest permutation loss, perm (B, C) with estimate i assigned to
+    reference perm[b, i] in that permutation, and perm_loss (B, C!) the loss of every permutation
+    (rows of permutation_table(C)), a permutation's loss being the sum of its C pair losses.
+    """
+    num_spk = pair_loss.shape[-1]
+    perms = permutation_table(num_spk, pair_loss.device)
+    perm_loss = pair_loss[..., torch.arange(num_spk, device=pair_loss.device), perms].sum(-1)
+    best, index = perm_loss.min(dim=-1)
+    return best, perms[index], perm_loss
+
+
+def mi_pair_loss(masks, mix_spec, src_spec, valid, target, norm, truncation=1.0):
+    """(B, C, C): [b, i, j] = sum over valid TF bins of |mask_i |X| - target_j|^p / (valid frames * F),
+    p = 1 (l1) or 2 (l2)."""
+    mix_mag = mix_spec.abs().unsqueeze(1)
+    estimate = masks * mix_mag
+    reference = mi_targets(mix_spec, src_spec, target, truncation)
+    diff = estimate.unsqueeze(2) - reference.unsqueeze(1)            # (B, C, C, T, F)
+    err = diff.abs() if norm == "l1" else diff.square()
+    frames = valid.to(err.dtype)
+    bins = (frames.sum(-1) * mix_spec.shape[-1]).clamp_min(1)       # (B,)
+    return (err * frames[:, None, None, :, None]).sum(dim=(-2, -1)) / bins[:, None, None]
+
+
+# ---------------------------------------------------------------------------------------------
+# deep clustering objectives: V (B, N, D), Y (B, N, C), w (B, N) -> (B,) losses
+
+
+def _gram(a, b):
+    """a^T b over the bins: (B, N, P), (B, N, Q) -> (B, P, Q). Computed as (b^T a)^T: with a
+    narrow b (a vector, Y), CPU BLAS runs this orientation several times faster."""
+    return torch.bmm(b.transpose(1, 2), a).transpose(1, 2)
+
+
+def dc_classic(V, Y, w):
+    """||W^1/2 (V V^T - Y Y^T) W^1/2||_F^2 / (sum w)^2
+    = (||V^T W V||^2 - 2 ||V^T W Y||^2 + ||Y^T W Y||^2) / (sum w)^2:
+    the (weighted) mean squared error of the pairwise affinities."""
+    wv = V * w[..., None]
+    wy = Y * w[..., None]
+    loss = _gram(V, wv).square().sum((1, 2)) - 2 * _gram(V, wy).square().sum((1, 2)) \
+        + _gram(Y, wy).square().sum((1, 2))
+    return loss / w.sum(-1).square().clamp_min(EPS)
+
+
+def _affinity_times(V, x):
+    """A x for the nonnegative affinity A = (1 + V V^T) / 2 of unit-length rows, without forming A."""
+    return (x.sum(-1, keepdim=True) + torch.bmm(V, _gram(V, x[..., None])).squeeze(-1)) / 2
+
+
+def _scaled_affinity_distance(V, Y, w, s):
+    """sum_ij w_i w_j (s_i A_ij s_j - Y_i.Y_j / M_c(i))^2 = ||U^T U||^2 - 2 ||U^T Q||^2 + ||Q^T Q||^2
+    with U = W^1/2 S [1, V] / sqrt(2) (so U U^T = W^1/2 S A S W^1/2) and Q = W^1/2 Y M^-1/2
+    (Q Q^T = W^1/2 Y (Y^T W Y)^-1 Y^T W^1/2, the target's normalized affinity: doubly stochastic)."""
+    q = w * s * s
+    total = q.sum(-1)
+    h = _gram(V, q[..., None]).squeeze(-1)                          # (B, D)
+    g = _gram(V, V * q[..., None])                                  # (B, D, D)
+    uu = (total.square() + 2 * h.square().sum(-1) + g.square().sum((1, 2))) / 4
+    ws = (w * s)[..., None]
+    mass = (Y * w[..., None]).sum(1)                                # (B, C) = M_c
+    ones_part = (Y * ws).sum(1)                                     # (B, C)
+    v_part = _gram(V, Y * ws)                                       # (B, D, C)
+    uq = ((ones_part.square() + v_part.square().sum(1)) / mass.clamp_min(EPS)).sum(-1) / 2
+    qq = (mass > 0).to(V.dtype).sum(-1)
+    return uu - 2 * uq + qq
+
+
+def dc_laplacian(V, Y, w):
+    """Graph Laplacian distance ||L_V - L_Y||_F^2 between the normalized Laplacians
+    L = I - D^-1/2 A D^-1/2 of the embedding and target graphs, i.e. the distance between the
+    degree-normalized affinities. A graph needs nonnegative affinities, so the embedding graph uses
+    A_ij = (1 + v_i.v_j) / 2 (in [0, 1] for unit vectors; rank D + 1, so still low-rank); the target
+    graph Y Y^T normalizes to Y (Y^T Y)^-1 Y^T. Weights enter as node masses: degrees
+    d_i = sum_j w_j A_ij and the squared errors are summed with w_i w_j."""
+    degree = _affinity_times(V, w)
+    return _scaled_affinity_distance(V, Y, w, degree.clamp_min(EPS).rsqrt())
+
+
+def dc_doubly_stochastic(V, Y, w, iterations=SINKHORN_ITERATIONS):
+    """Distance between the doubly stochastic normalizations of the embedding and target affinities.
+    The target's, Y (Y^T W Y)^-1 Y^T, is exactly doubly stochastic; the embedding affinity
+    A = (1 + V V^T) / 2 is scaled to S A S with sum_j w_j s_i A_ij s_j = 1 for every bin by
+    symmetric Sinkhorn iterations s <- sqrt(s / (A W s)) (each O(N D); the first one gives
+    D^-1/2, the Laplacian's normalization, of which this is the exact doubly stochastic version)."""
+    s = torch.ones_like(w)
+    for _ in range(iterations):
+        s = (s / _affinity_times(V, w * s).clamp_min(EPS)).sqrt()
+    return _scaled_affinity_distance(V, Y, w, s)
+
+
+def dc_lda(V, Y, w):
+    """Deep LDA: within-cluster scatter over total scatter of the embeddings,
+    sum_i w_i ||v_i - mu_c(i)||^2 / sum_i w_i ||v_i - mu||^2 (weighted means mu_c, mu).
+    It equals 1 / (1 + between / within), a monotone function of Fisher's within / between ratio,
+    bounded in [0, 1] and finite when the clusters' means coincide."""
+    sq = (V.square().sum(-1) * w).sum(-1)
+    mass = (Y * w[..., None]).sum(1)                                 # (B, C)
+    cluster_sums = _gram(V, Y * w[..., None])                        # (B, D, C)
+    within = sq - (cluster_sums.square().sum(1) / mass.clamp_min(EPS)).sum(-1)
+    mean_sum = _gram(V, w[..., None]).squeeze(-1)                    # (B, D)
+    total = sq - mean_sum.square().sum(-1) / w.sum(-1).clamp_min(EPS)
+    return within / total.clamp_min(EPS)
+
+
+def dc_wkm(V, Y, w):
+    """Whitened k-means (Wang et al. 2018; W in their tables): the k-means objective on whitened
+    embeddings U = W^1/2 V (V^T W V)^-1/2 (orthonormal columns) with the ideal assignment,
+    ||U - P_Y U||_F^2 = D - tr((V^T W V)^-1 V^T W Y (Y^T W Y)^-1 Y^T W V),
+    P_Y = W^1/2 Y (Y^T W Y)^-1 Y^T W^1/2. Ranges over [D - C, D]."""
+    dim = V.shape[-1]
+    vv = _gram(V, V * w[..., None])                                  # (B, D, D)
+    vy = _gram(V, Y * w[..., None])                                  # (B, D, C)
+    mass = (Y * w[..., None]).sum(1)                                 # (B, C), Y^T W Y is diagonal
+    ridge = 1e-6 * vv.diagonal(dim1=1, dim2=2).mean(-1) + EPS        # keeps a rank-poor V^T W V invertible
+    eye = torch.eye(dim, dtype=V.dtype, device=V.device)
+    solved = torch.linalg.solve(vv + ridge[:, None, None] * eye, vy)
+    return dim - ((vy * solved).sum(1) / mass.clamp_min(EPS)).sum(-1)
+
+
+DC_LOSSES = {"classic": dc_classic, "laplacian": dc_laplacian, "doubly_stochastic": dc_doubly_stochastic,
+             "lda": dc_lda, "wkm": dc_wkm}
+CHUNK_ELEMENTS = 2 ** 21   # embedding values per chunk of utterances in dc_loss (8 MiB in float32)
+
+
+class _ChunkedRecompute(torch.autograd.Function):
+    """fn(V, Y, w) -> (B,) computed on chunks of utterances, keeping nothing but the inputs between
+    forward and backward: backward recomputes one chunk at a time. Without this, autograd would
+    keep several N x D temporaries of the whole batch (about 4 times the embeddings, 1 GiB at
+    32 x 400 x 129 x D=40); with it the loss adds the embeddings' gradient and one chunk's temporaries."""
+
+    @staticmethod
+    def forward(ctx, fn, chunk, V, Y, w):
+        ctx.fn, ctx.chunk = fn, chunk
+        ctx.save_for_backward(V, Y, w)
+        return torch.cat([fn(V[i:i + chunk], Y[i:i + chunk], w[i:i + chunk]) for i in range(0, len(V), chunk)])
+
+    @staticmethod
+    def backward(ctx, grad_loss):
+        V, Y, w = ctx.saved_tensors
+        grad = torch.empty_like(V)
+        for i in range(0, len(V), ctx.chunk):
+            part = slice(i, i + ctx.chunk)
+            with torch.enable_grad():
+                v = V[part].detach().requires_grad_()
+                grad[part] = torch.autograd.grad(ctx.fn(v, Y[part], w[part]), v, grad_loss[part])[0]
+        return None, None, grad, None, None
+
+
+def dc_loss(emb, mix_spec, src_spec, valid, objective, weights):
+    """(B,) DC loss per utterance from emb (B, T, F, D) and the batch's spectra."""
+    if emb.dtype in (torch.float16, torch.bfloat16):
+        emb = emb.float()  # the solves and cancellations want float32
+    V = emb.flatten(1, 2)
+    Y = ideal_binary_assignment(src_spec).flatten(1, 2).to(V.dtype)
+    w = dc_weights(mix_spec, valid, weights).flatten(1).to(V.dtype)
+    chunk = max(1, CHUNK_ELEMENTS // max(1, V.shape[1] * V.shape[2]))
+    return _ChunkedRecompute.apply(DC_LOSSES[objective], chunk, V, Y, w)
+
+
+# ---------------------------------------------------------------------------------------------
+# the configurable objective
+
+_DC_KEYS = ("dc_objective", "dc_weights")
+_MI_KEYS = ("mi_target", "mi_norm")
+# type -> (required keys, optional keys)
+_TYPE_KEYS = {
+    "dc": (_DC_KEYS, ()),
+    "mi": (_MI_KEYS, ("psa_truncation",)),
+    "chimera": (_DC_KEYS + _MI_KEYS + ("alpha",), ("psa_truncation",)),
+    "joint": (_DC_KEYS + _MI_KEYS + ("lambda",), ("psa_truncation",)),
+    "dl": (_MI_KEYS + ("gamma",), ("psa_truncation", "lambda") + _DC_KEYS),
+}
+_CHOICES = {"dc_objective": DC_OBJECTIVES, "dc_weights": DC_WEIGHTS, "mi_target": MI_TARGETS,
+            "mi_norm": MI_NORMS}
+
+
+def build_objective(cfg):
+    """The training objective of a `loss:` config section: a callable
+    objective(outputs, batch) -> (loss scalar tensor, stats dict of floats).
+
+    outputs: the model's dict (`emb` (B, T, F, D), `masks` (B, C, T, F));
+    batch: `mix_spec` (B, T, F) and `src_spec` (B, C, T, F) complex STFTs, `valid` (B, T) bool.
+
+    Keys:
+      type            dc | mi | chimera | joint | dl
+                      dc:      L_DC, on `emb`
+                      mi:      L_MI, utterance-level PIT over all C! permutations, on `masks`
+                      chimera: alpha * L_DC + (1 - alpha) * L_MI (chimera++)
+                      joint:   lambda * L_DC + (1 - lambda) * L_MI (DEF joint training)
+                      dl:      discriminative learning, L_MI(phi*) - gamma * sum_{phi != phi*} L_MI(phi)
+                               (phi* the best permutation), plus lambda * L_DC if lambda > 0:
+                               lambda * L_DC + (1 - lambda) * L_DL
+      dc_objective    classic | laplacian | doubly_stochastic | lda | wkm  (dc, chimera, joint; dl if lambda > 0)
+                      classic: ||VV^T - YY^T||^2 / N^2; laplacian: graph Laplacian distance;
+                      doubly_stochastic: doubly stochastic affinity distance; lda: deep LDA;
+                      wkm: whitened k-means (Wang, Le Roux, Hershey, ICASSP 2018)
+      dc_weights      none | va | mr  (with dc_objective)
+                      va: 1 on bins within 40 dB of the utterance's loudest mixture bin, else 0;
+                      mr: mixture magnitude / its utterance mean
+      mi_target       msa | psa | tpsa  (mi, chimera, joint, dl): the target of mask * |X|
+                      msa: |S|; psa: |S| cos(theta_S - theta_X); tpsa: psa clamped to [0, psa_truncation * |X|]
+      mi_norm         l1 | l2  (mi, chimera, joint, dl): absolute or squared error, summed over the C
+                      sources and averaged over TF bins
+      psa_truncation  optional, default 1: the tpsa upper bound in units of |X|
+      alpha           chimera: weight of L_DC, in [0, 1] (Wang et al.: 0.975 with L1 tPSA)
+      lambda          joint: weight of L_DC, in [0, 1]; dl: optional, default 0
+      gamma           dl: weight of the other permutations' losses, >= 0
+    """
+    return Objective(cfg)
+
+
+def _check_loss_config(cfg):
+    if not isinstance(cfg, dict):
+        raise ValueError(f"loss config must be a mapping, got {type(cfg).__name__}")
+    kind = cfg.get("type")
+    if kind not in LOSS_TYPES:
+        raise ValueError(f"loss key 'type' is {kind!r}: use one of {', '.join(LOSS_TYPES)}")
+    required, optional = _TYPE_KEYS[kind]
+    for key in cfg:
+        if key != "type" and key not in required and key not in optional:
+            raise ValueError(f"loss key '{key}' is not used by type '{kind}'; "
+                             f"its keys: {', '.join(sorted(('type',) + required + optional))}")
+    if kind == "dl" and cfg.get("lambda", 0) != 0:
+        required = required + _DC_KEYS
+    for key in required:
+        if key not in cfg:
+            raise ValueError(f"loss key '{key}' is missing (needed by type '{kind}'"
+                             f"{' with lambda > 0' if key in _DC_KEYS and kind == 'dl' else ''})")
+    for key, choices in _CHOICES.items():
+        if key in cfg and cfg[key] not in choices:
+            raise ValueError(f"loss key '{key}' is {cfg[key]!r}: use one of {', '.join(choices)}")
+    for key in ("alpha", "lambda"):
+        if key in cfg and not _is_number(cfg[key], 0.0, 1.0):
+            raise ValueError(f"loss key '{key}' must be a number in [0, 1], got {cfg[key]!r}")
+    if "gamma" in cfg and not _is_number(cfg["gamma"], 0.0, math.inf):
+        raise ValueError(f"loss key 'gamma' must be a number >= 0, got {cfg['gamma']!r}")
+    if "psa_truncation" in cfg and not (_is_number(cfg["psa_truncation"], 0.0, math.inf)
+                                        and cfg["psa_truncation"] > 0):
+        raise ValueError(f"loss key 'psa_truncation' must be a number > 0, got {cfg['psa_truncation']!r}")
+    return kind
+
+
+def _is_number(value, low, high):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high
+
+
+class Objective:
+    def __init__(self, cfg):
+        self.kind = _check_loss_config(cfg)
+        self.cfg = dict(cfg)
+        self.truncation = float(cfg.get("psa_truncation", 1.0))
+        if self.kind == "chimera":
+            self.dc_weight = float(cfg["alpha"])
+        elif self.kind in ("joint", "dl"):
+            self.dc_weight = float(cfg.get("lambda", 0.0))
+        else:
+            self.dc_weight = 1.0 if self.kind == "dc" else 0.0
+        self.uses_dc = self.dc_weight > 0 or self.kind in ("chimera", "joint")
+        self.uses_mi = self.kind != "dc"
+
+    def __repr__(self):
+        return f"Objective({self.cfg})"
+
+    def _output(self, outputs, key, batch):
+        if key not in outputs:
+            raise ValueError(f"loss type '{self.kind}' needs the model output '{key}', the model gives "
+                             f"{sorted(outputs)}; pick a model type that produces it")
+        value = outputs[key]
+        mix, src = batch["mix_spec"], batch["src_spec"]
+        if key == "emb":
+            expected, shape = tuple(mix.shape) + ("D",), tuple(value.shape[:3]) + ("D",)
+        else:
+            expected, shape = tuple(src.shape), tuple(value.shape)
+        if value.dim() != 4 or shape != expected:
+            raise ValueError(f"model output '{key}' is {tuple(value.shape)}, the batch needs "
+                             f"{expected} (mix_spec {tuple(mix.shape)}, src_spec {tuple(src.shape)})")
+        return value
+
+    def __call__(self, outputs, batch):
+        mix, src, valid = batch["mix_spec"], batch["src_spec"], batch["valid"]
+        stats = {}
+        loss = 0.0
+        if self.uses_dc:
+            emb = self._output(outputs, "emb", batch)
+            dc = dc_loss(emb, mix, src, valid, self.cfg["dc_objective"], self.cfg["dc_weights"]).mean()
+            stats["dc"] = dc.item()
+            loss = self.dc_weight * dc
+        if self.uses_mi:
+            masks = self._output(outputs, "masks", batch)
+            pair = mi_pair_loss(masks, mix, src, valid, self.cfg["mi_target"], self.cfg["mi_norm"],
+                                self.truncation)
+            best, _, perm_loss = pit(pair)
+            mi = best.mean()
+            stats["mi"] = mi.item()
+            if self.kind == "dl":
+                others = (perm_loss.sum(-1) - best).mean()
+                stats["mi_others"] = others.item()
+                mi = mi - float(self.cfg["gamma"]) * others
+                stats["dl"] = mi.item()
+            loss = loss + (1.0 - self.dc_weight) * mi
+        stats["loss"] = loss.item()
+        return loss, stats

@@ -1,0 +1,384 @@
+"""The training objectives against direct dense computations from their definitions."""
+import itertools
+import math
+
+import pytest
+import torch
+
+from nnet import losses
+
+F64 = torch.float64  # the dense references and gradcheck want double precision
+
+DC_CONFIG = {"dc_objective": "classic", "dc_weights": "none"}
+MI_CONFIG = {"mi_target": "tpsa", "mi_norm": "l1"}
+CONFIGS = {
+    "dc": {"type": "dc", **DC_CONFIG},
+    "mi": {"type": "mi", **MI_CONFIG},
+    "chimera": {"type": "chimera", **DC_CONFIG, **MI_CONFIG, "alpha": 0.3},
+    "joint": {"type": "joint", **DC_CONFIG, **MI_CONFIG, "lambda": 0.4},
+    "dl": {"type": "dl", **MI_CONFIG, "gamma": 0.1},
+    "dl+dc": {"type": "dl", **DC_CONFIG, **MI_CONFIG, "gamma": 0.1, "lambda": 0.2},
+}
+
+
+def make_batch(lengths, frames=None, bins=5, num_spk=2, emb_dim=3, seed=0):
+    """Random spectra, unit embeddings and masks; padded frames hold garbage the losses must ignore."""
+    gen = torch.Generator().manual_seed(seed)
+    batch_size, frames = len(lengths), frames or max(lengths)
+    src = torch.randn(batch_size, num_spk, frames, bins, 2, generator=gen, dtype=F64)
+    src = torch.view_as_complex(src * torch.rand(batch_size, num_spk, frames, bins, 1, generator=gen, dtype=F64) * 3)
+    mix = src.sum(1)
+    emb = torch.randn(batch_size, frames, bins, emb_dim, generator=gen, dtype=F64)
+    emb = torch.nn.functional.normalize(emb, dim=-1)
+    masks = torch.rand(batch_size, num_spk, frames, bins, generator=gen, dtype=F64) * 1.2
+    lengths = torch.tensor(lengths)
+    valid = torch.arange(frames)[None, :] < lengths[:, None]
+    batch = {"mix_spec": mix, "src_spec": src, "lengths": lengths, "valid": valid}
+    return {"emb": emb, "masks": masks}, batch
+
+
+def cut(outputs, batch, b):
+    """Utterance b of a batch, without its padding, as a batch of one."""
+    n = int(batch["lengths"][b])
+    out = {"emb": outputs["emb"][b:b + 1, :n], "masks": outputs["masks"][b:b + 1, :, :n]}
+    one = {"mix_spec": batch["mix_spec"][b:b + 1, :n], "src_spec": batch["src_spec"][b:b + 1, :, :n],
+           "lengths": batch["lengths"][b:b + 1], "valid": batch["valid"][b:b + 1, :n]}
+    return out, one
+
+
+# ---------------------------------------------------------------------------------------------
+# dense N x N definitions, one utterance: V (N, D), Y (N, C) one-hot, w (N,)
+
+
+def dense_weights(mix, kind):
+    mag = mix.abs().flatten()
+    if kind == "none":
+        return torch.ones_like(mag)
+    if kind == "va":
+        db = 20 * torch.log10(mag / mag.max())
+        return (db > -40).to(mag.dtype)
+    return mag / mag.mean()
+
+
+def dense_assignment(src):
+    mag = src.abs().flatten(1)                       # (C, N)
+    return (mag == mag.max(0, keepdim=True).values).T.to(mag.dtype)
+
+
+def shifted_affinity(V):
+    return (1 + V @ V.T) / 2
+
+
+def normalized_target(Y, w):
+    mass = (Y * w[:, None]).sum(0)
+    return sum(torch.outer(Y[:, c], Y[:, c]) / mass[c] for c in range(Y.shape[1]) if mass[c] > 0)
+
+
+def pair_weighted_sq(E, w):
+    return (torch.outer(w, w) * E ** 2).sum()
+
+
+def dense_dc(objective, V, Y, w):
+    if objective == "classic":
+        return pair_weighted_sq(V @ V.T - Y @ Y.T, w) / w.sum() ** 2
+    if objective == "laplacian":
+        A = shifted_affinity(V)
+        d = A @ w
+        lap_v = torch.eye(len(w), dtype=F64) - A / torch.sqrt(torch.outer(d, d))
+        lap_y = torch.eye(len(w), dtype=F64) - normalized_target(Y, w)
+        return pair_weighted_sq(lap_v - lap_y, w)
+    if objective == "doubly_stochastic":
+        A = shifted_affinity(V)
+        s = torch.ones_like(w)
+        for _ in range(losses.SINKHORN_ITERATIONS):
+            s = torch.sqrt(s / (A @ (w * s)))
+        return pair_weighted_sq(s[:, None] * A * s[None, :] - normalized_target(Y, w), w)
+    if objective == "lda":
+        dist = torch.cdist(V, V) ** 2
+        ww = torch.outer(w, w)
+        mass = Y.T @ w
+        within = sum((ww * dist * torch.outer(Y[:, c], Y[:, c])).sum() / (2 * mass[c])
+                     for c in range(Y.shape[1]) if mass[c] > 0)
+        total = (ww * dist).sum() / (2 * w.sum())
+        return within / total
+    if objective == "wkm":
+        root = torch.sqrt(w)[:, None]
+        proj_v = (root * V) @ torch.linalg.pinv(root * V)
+        proj_y = (root * Y) @ torch.linalg.pinv(root * Y)
+        return V.shape[1] - (proj_v * proj_y).sum()
+    raise AssertionError(objective)
+
+
+@pytest.mark.parametrize("num_spk", [2, 3])
+@pytest.mark.parametrize("weights", losses.DC_WEIGHTS)
+@pytest.mark.parametrize("objective", losses.DC_OBJECTIVES)
+def test_dc_low_rank_equals_dense_affinity_form(objective, weights, num_spk):
+    outputs, batch = make_batch([6, 4], bins=5, num_spk=num_spk, emb_dim=4, seed=num_spk)
+    # a quiet corner below -40 dB so that va weights are not all ones
+    batch["mix_spec"][:, :2, :2] *= 1e-3
+    batch["src_spec"][:, :, :2, :2] *= 1e-3
+    got = losses.dc_loss(outputs["emb"], batch["mix_spec"], batch["src_spec"], batch["valid"], objective, weights)
+    for b, n in enumerate(batch["lengths"].tolist()):
+        V = outputs["emb"][b, :n].reshape(-1, 4)
+        Y = dense_assignment(batch["src_spec"][b, :, :n])
+        w = dense_weights(batch["mix_spec"][b, :n], weights)
+        if weights == "va":
+            assert 0 < w.sum() < len(w)
+        want = dense_dc(objective, V, Y, w)
+        assert torch.isclose(got[b], want, rtol=1e-5, atol=1e-9), (b, got[b].item(), want.item())
+
+
+def test_whitened_kmeans_is_the_papers_projection_residual():
+    outputs, batch = make_batch([5], bins=6, num_spk=3, emb_dim=4)
+    V = outputs["emb"][0].reshape(-1, 4)
+    Y = dense_assignment(batch["src_spec"][0])
+    evals, evecs = torch.linalg.eigh(V.T @ V)
+    whitened = V @ evecs @ torch.diag(evals.rsqrt()) @ evecs.T        # V (V^T V)^-1/2
+    residual = whitened - Y @ torch.linalg.inv(Y.T @ Y) @ Y.T @ whitened
+    got = losses.dc_wkm(V[None], Y[None], torch.ones(1, len(V), dtype=F64))
+    assert torch.isclose(got[0], (residual ** 2).sum(), rtol=1e-5)
+
+
+def test_doubly_stochastic_scaling_converges():
+    outputs, batch = make_batch([8], bins=6, num_spk=2, emb_dim=4)
+    V = outputs["emb"][0].reshape(-1, 4)
+    w = dense_weights(batch["mix_spec"][0], "mr")
+    A = shifted_affinity(V)
+    s = torch.ones_like(w)
+    for _ in range(losses.SINKHORN_ITERATIONS):
+        s = torch.sqrt(s / (A @ (w * s)))
+    rows = (s[:, None] * A * s[None, :]) @ w
+    assert torch.allclose(rows, torch.ones_like(rows), atol=1e-4)
+
+
+def test_dc_objectives_at_the_ideal_embedding():
+    # two clusters; embeddings are their one-hot labels (classic, wkm, lda) or antipodal (graph ones)
+    labels = torch.tensor([0, 1, 1, 0, 1, 0, 0, 1, 1])
+    Y = torch.nn.functional.one_hot(labels, 2).to(torch.float64)[None]
+    w = torch.rand(1, 9, dtype=F64) + 0.1
+    assert losses.dc_classic(Y, Y, w).item() == pytest.approx(0, abs=1e-12)
+    assert losses.dc_lda(Y, Y, w).item() == pytest.approx(0, abs=1e-12)
+    assert losses.dc_wkm(Y, Y, w).item() == pytest.approx(0, abs=1e-5)   # D - C with D = C = 2
+    antipodal = (2 * labels - 1).to(torch.float64)[None, :, None]
+    assert losses.dc_laplacian(antipodal, Y, w).item() == pytest.approx(0, abs=1e-9)
+    assert losses.dc_doubly_stochastic(antipodal, Y, w).item() == pytest.approx(0, abs=1e-9)
+    # and a wrong embedding is penalized by all of them
+    wrong = torch.nn.functional.one_hot(torch.tensor([0, 1, 0, 1, 0, 1, 0, 1, 0]), 2).to(torch.float64)[None]
+    for fn in losses.DC_LOSSES.values():
+        assert fn(wrong * 2 - 1 if fn in (losses.dc_laplacian, losses.dc_doubly_stochastic) else wrong,
+                  Y, w).item() > 0.05
+
+
+@pytest.mark.parametrize("objective", losses.DC_OBJECTIVES)
+def test_dc_objectives_ignore_a_global_scale_of_the_weights(objective):
+    outputs, batch = make_batch([6], bins=5, num_spk=2, emb_dim=4, seed=8)
+    V = outputs["emb"].flatten(1, 2)
+    Y = losses.ideal_binary_assignment(batch["src_spec"]).flatten(1, 2)
+    w = losses.dc_weights(batch["mix_spec"], batch["valid"], "mr").flatten(1)
+    fn = losses.DC_LOSSES[objective]
+    assert torch.isclose(fn(V, Y, 7.0 * w), fn(V, Y, w), rtol=1e-6)
+    assert not torch.isclose(fn(V, Y, w.sqrt()), fn(V, Y, w), rtol=1e-6)
+
+
+def test_dc_weights_from_their_definitions():
+    mag = torch.tensor([[1.0, 0.02, 0.005], [0.5, 0.011, 0.009], [7.0, 7.0, 7.0]], dtype=F64)
+    mix = torch.polar(mag, torch.rand(3, 3, dtype=F64))[None]
+    valid = torch.tensor([[True, True, False]])                       # last frame is padding
+    va = losses.dc_weights(mix, valid, "va")[0]
+    assert va.tolist() == [[1, 1, 0], [1, 1, 0], [0, 0, 0]]           # 0.02 is -34 dB, 0.005 and 0.009 below -40
+    mr = losses.dc_weights(mix, valid, "mr")[0]
+    mean = mag[:2].mean()
+    assert torch.allclose(mr[:2], mag[:2] / mean) and mr[2].abs().sum() == 0
+    assert losses.dc_weights(mix, valid, "none")[0].tolist() == [[1, 1, 1], [1, 1, 1], [0, 0, 0]]
+
+
+def test_ideal_binary_assignment_picks_the_loudest_source():
+    src = torch.tensor([[[3.0, 0.1]], [[1.0, 2.0]], [[0.5, 0.2]]]) * 1j      # (C=3, T=1, F=2)
+    assert losses.ideal_binary_assignment(src).tolist() == [[[1, 0, 0], [0, 1, 0]]]
+
+
+# ---------------------------------------------------------------------------------------------
+# mask inference and permutation invariance
+
+
+def dense_target(mix, src, kind, truncation=1.0):
+    if kind == "msa":
+        return src.abs()
+    psa = src.abs() * torch.cos(torch.angle(src) - torch.angle(mix))
+    if kind == "psa":
+        return psa
+    return torch.minimum(torch.where(psa > 0, psa, 0.0), truncation * mix.abs())
+
+
+def dense_permutation_losses(masks, mix, src, kind, norm, truncation=1.0):
+    """Per permutation phi: sum_c mean_tf |M_c |X| - T_phi(c)|^p for one utterance (C, T, F)."""
+    result = []
+    for perm in itertools.permutations(range(src.shape[0])):
+        total = 0.0
+        for c, ref in enumerate(perm):
+            err = masks[c] * mix.abs() - dense_target(mix, src[ref], kind, truncation)
+            total = total + (err.abs() if norm == "l1" else err ** 2).mean()
+        result.append(total)
+    return torch.stack(result)
+
+
+@pytest.mark.parametrize("num_spk", [2, 3])
+@pytest.mark.parametrize("norm", losses.MI_NORMS)
+@pytest.mark.parametrize("target", losses.MI_TARGETS)
+def test_mi_loss_is_the_best_permutation(target, norm, num_spk):
+    outputs, batch = make_batch([5, 3], num_spk=num_spk, seed=7)
+    objective = losses.build_objective({"type": "mi", "mi_target": target, "mi_norm": norm, "psa_truncation": 0.7})
+    loss, stats = objective(outputs, batch)
+    per_utt = []
+    for b, n in enumerate(batch["lengths"].tolist()):
+        perms = dense_permutation_losses(outputs["masks"][b, :, :n], batch["mix_spec"][b, :n],
+                                         batch["src_spec"][b, :, :n], target, norm, 0.7)
+        per_utt.append(perms.min())
+    assert torch.isclose(loss, torch.stack(per_utt).mean())
+    assert stats["loss"] == pytest.approx(loss.item()) and stats["mi"] == pytest.approx(loss.item())
+
+
+def test_tpsa_truncation_bounds():
+    _, batch = make_batch([4], num_spk=2)
+    target = losses.mi_targets(batch["mix_spec"], batch["src_spec"], "tpsa", 0.5)
+    bound = 0.5 * batch["mix_spec"].abs().unsqueeze(1)
+    assert (target >= 0).all() and (target <= bound + 1e-12).all()
+    assert (target == bound).any() and (target == 0).any()
+
+
+def test_pit_by_hand():
+    pair = torch.tensor([[[1.0, 5.0], [4.0, 2.0]], [[5.0, 1.0], [2.0, 4.0]]])
+    best, perm, perm_loss = losses.pit(pair)
+    assert best.tolist() == [3.0, 3.0]
+    assert perm.tolist() == [[0, 1], [1, 0]]
+    assert perm_loss.tolist() == [[3.0, 9.0], [9.0, 3.0]]
+    pair3 = torch.rand(4, 3, 3, dtype=F64)
+    best3, perm3, perm_loss3 = losses.pit(pair3)
+    for b in range(4):
+        brute = {p: sum(float(pair3[b, i, p[i]]) for i in range(3)) for p in itertools.permutations(range(3))}
+        assert perm_loss3[b].tolist() == pytest.approx([brute[p] for p in itertools.permutations(range(3))])
+        assert tuple(perm3[b].tolist()) == min(brute, key=brute.get)
+        assert best3[b] == pytest.approx(min(brute.values()))
+
+
+@pytest.mark.parametrize("num_spk", [2, 3])
+def test_discriminative_loss_is_best_minus_gamma_others(num_spk):
+    outputs, batch = make_batch([4, 6], num_spk=num_spk, seed=3)
+    cfg = {"type": "dl", "mi_target": "psa", "mi_norm": "l2", "gamma": 0.25}
+    loss, stats = losses.build_objective(cfg)(outputs, batch)
+    per_utt = []
+    for b, n in enumerate(batch["lengths"].tolist()):
+        perms = dense_permutation_losses(outputs["masks"][b, :, :n], batch["mix_spec"][b, :n],
+                                         batch["src_spec"][b, :, :n], "psa", "l2")
+        best = perms.min()
+        per_utt.append(best - 0.25 * (perms.sum() - best))
+    assert torch.isclose(loss, torch.stack(per_utt).mean())
+    assert stats["dl"] == pytest.approx(loss.item()) and stats["mi_others"] > stats["mi"]
+
+
+def test_weighted_sums_of_parts():
+    outputs, batch = make_batch([5, 4], num_spk=2, seed=11)
+    dc, _ = losses.build_objective(CONFIGS["dc"])(outputs, batch)
+    mi, _ = losses.build_objective(CONFIGS["mi"])(outputs, batch)
+    dl, _ = losses.build_objective(CONFIGS["dl"])(outputs, batch)
+    chimera, stats = losses.build_objective(CONFIGS["chimera"])(outputs, batch)
+    assert torch.isclose(chimera, 0.3 * dc + 0.7 * mi)
+    assert stats["dc"] == pytest.approx(dc.item()) and stats["mi"] == pytest.approx(mi.item())
+    joint, _ = losses.build_objective(CONFIGS["joint"])(outputs, batch)
+    assert torch.isclose(joint, 0.4 * dc + 0.6 * mi)
+    dl_dc, _ = losses.build_objective(CONFIGS["dl+dc"])(outputs, batch)
+    assert torch.isclose(dl_dc, 0.2 * dc + 0.8 * dl)
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_permuting_the_sources_changes_nothing(name):
+    outputs, batch = make_batch([5, 4], num_spk=3, seed=5)
+    objective = losses.build_objective(CONFIGS[name])
+    loss, _ = objective(outputs, batch)
+    for perm in ([2, 0, 1], [1, 0, 2]):
+        permuted = dict(batch, src_spec=batch["src_spec"][:, perm])
+        assert torch.isclose(objective(outputs, permuted)[0], loss, rtol=1e-10)
+    # the masks do matter: flipping them along frequency changes every loss but the pure DC one
+    shuffled = dict(outputs, masks=outputs["masks"].flip(-1))
+    if name != "dc":
+        assert not torch.isclose(objective(shuffled, batch)[0], loss)
+
+
+PADDING_CASES = [(name, objective) for name, cfg in CONFIGS.items()
+                 for objective in (losses.DC_OBJECTIVES if "dc_objective" in cfg else [None])]
+
+
+@pytest.mark.parametrize("name, objective", PADDING_CASES)
+def test_padded_batch_equals_each_utterance_alone(name, objective):
+    cfg = dict(CONFIGS[name])
+    if objective:
+        cfg.update(dc_objective=objective, dc_weights="va")
+    outputs, batch = make_batch([3, 6, 4], frames=8, num_spk=2, seed=2)
+    fn = losses.build_objective(cfg)
+    loss, _ = fn(outputs, batch)
+    alone = [fn(*cut(outputs, batch, b))[0] for b in range(3)]
+    assert torch.isclose(loss, torch.stack(alone).mean(), rtol=1e-9)
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_gradcheck_objectives(name):
+    outputs, batch = make_batch([3, 2], bins=3, num_spk=2, emb_dim=2, seed=4)
+    objective = losses.build_objective(CONFIGS[name])
+    emb = outputs["emb"].clone().requires_grad_()
+    masks = outputs["masks"].clone().requires_grad_()
+    assert torch.autograd.gradcheck(lambda e, m: objective({"emb": e, "masks": m}, batch)[0], (emb, masks))
+
+
+@pytest.mark.parametrize("weights", losses.DC_WEIGHTS)
+@pytest.mark.parametrize("objective", losses.DC_OBJECTIVES)
+def test_gradcheck_dc_objectives(objective, weights):
+    outputs, batch = make_batch([3, 2], bins=3, num_spk=2, emb_dim=2, seed=6)
+    emb = outputs["emb"].clone().requires_grad_()
+    fn = lambda e: losses.dc_loss(e, batch["mix_spec"], batch["src_spec"], batch["valid"], objective, weights)
+    assert torch.autograd.gradcheck(fn, (emb,))
+
+
+def test_float32_batch_runs_and_matches_float64():
+    outputs, batch = make_batch([6, 5], bins=8, num_spk=2, emb_dim=4, seed=9)
+    for objective in losses.DC_OBJECTIVES:
+        cfg = {"type": "chimera", "dc_objective": objective, "dc_weights": "mr", "mi_target": "tpsa",
+               "mi_norm": "l1", "alpha": 0.5}
+        fn = losses.build_objective(cfg)
+        want, _ = fn(outputs, batch)
+        single = {k: v.float() for k, v in outputs.items()}
+        single_batch = dict(batch, mix_spec=batch["mix_spec"].to(torch.complex64),
+                            src_spec=batch["src_spec"].to(torch.complex64))
+        got, _ = fn(single, single_batch)
+        assert got.dtype == torch.float32 and math.isclose(got.item(), want.item(), rel_tol=1e-4)
+
+
+# ---------------------------------------------------------------------------------------------
+# configuration errors
+
+
+@pytest.mark.parametrize("cfg, message", [
+    ({"type": "chimera", **DC_CONFIG, **MI_CONFIG}, "loss key 'alpha' is missing"),
+    ({"type": "dc", "dc_objective": "classic"}, "loss key 'dc_weights' is missing"),
+    ({"type": "dl", **MI_CONFIG, "gamma": 0.1, "lambda": 0.5}, "loss key 'dc_objective' is missing"),
+    ({"type": "mi", **MI_CONFIG, "alpha": 0.5}, "loss key 'alpha' is not used by type 'mi'"),
+    ({"type": "mi", **MI_CONFIG, "mi_targte": "psa"}, "loss key 'mi_targte' is not used"),
+    ({"type": "dc", "dc_objective": "kmeans", "dc_weights": "none"}, "loss key 'dc_objective' is 'kmeans'"),
+    ({"type": "mi", "mi_target": "psa", "mi_norm": "l3"}, "loss key 'mi_norm' is 'l3'"),
+    ({"type": "chimera", **DC_CONFIG, **MI_CONFIG, "alpha": 1.5}, "loss key 'alpha' must be a number in [0, 1]"),
+    ({"type": "dl", **MI_CONFIG, "gamma": -1}, "loss key 'gamma' must be a number >= 0"),
+    ({"type": "mi", **MI_CONFIG, "psa_truncation": 0}, "loss key 'psa_truncation' must be a number > 0"),
+    ({"type": "pit"}, "loss key 'type' is 'pit'"),
+    ({**DC_CONFIG}, "loss key 'type' is None"),
+])
+def test_bad_configs(cfg, message):
+    with pytest.raises(ValueError) as err:
+        losses.build_objective(cfg)
+    assert message in str(err.value)
+
+
+def test_missing_model_output_is_named():
+    outputs, batch = make_batch([3], num_spk=2)
+    with pytest.raises(ValueError, match="needs the model output 'emb'"):
+        losses.build_objective(CONFIGS["chimera"])({"masks": outputs["masks"]}, batch)
+    with pytest.raises(ValueError, match="model output 'masks' is"):
+        losses.build_objective(CONFIGS["mi"])({"masks": outputs["masks"][:, :, 1:]}, batch)
