@@ -3,8 +3,8 @@
 A data dir holds per-utterance tables (`utt2spk`, `wav.scp`, `spk<N>.scp`, `feats.scp`, any other
 `utt2*`) that share one key set, and `spk2utt`, rebuilt from `utt2spk`. Every table is
 `<key> <value>` per line, sorted in C (byte) order with unique keys. `nnet.io.read_table` is the
-strict reader used once a dir is known to be valid; `scan_table` here is the lenient line view that
-the checks and repairs need, so that they can report and fix every bad line instead of the first.
+strict reader used once a dir is known to be valid; `nnet.io.scan_table` is the lenient line view
+that the checks and repairs need, so that they can report and fix every bad line instead of the first.
 """
 import argparse
 import collections
@@ -24,7 +24,6 @@ POSITIVE_INT_RE = re.compile(r"[0-9]*[1-9][0-9]*")
 SET_FILES = ("stft.conf", "cmvn")
 SPLIT_INFO = ".split_info"  # in split<N>/: how it was split (a different --per-spk means redo it)
 
-Line = collections.namedtuple("Line", "lineno key value")  # key None: an empty line
 
 
 class DataDirError(Exception):
@@ -40,19 +39,6 @@ def usage_parser(doc):
             self.exit(2, f"\n{self.prog}: error: {message}\n")
 
     return Parser(description=doc, usage=argparse.SUPPRESS, formatter_class=argparse.RawDescriptionHelpFormatter)
-
-
-def scan_table(path):
-    """Every line of a table as Line(lineno, key, value), without judging it (value '' if missing)."""
-    lines = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, text in enumerate(f, 1):
-            parts = text.split(maxsplit=1)
-            if not parts:
-                lines.append(Line(lineno, None, ""))
-            else:
-                lines.append(Line(lineno, parts[0], parts[1].strip() if len(parts) > 1 else ""))
-    return lines
 
 
 def is_utt_table(name):
@@ -118,7 +104,7 @@ def check_data_dir(data_dir, feats="optional", check_files=True):
     tables = {}  # name -> {key: Line} of the first line of each key
     for name in names + (["spk2utt"] if os.path.isfile(os.path.join(data_dir, "spk2utt")) else []):
         try:
-            lines = scan_table(os.path.join(data_dir, name))
+            lines = io.scan_table(os.path.join(data_dir, name))
         except UnicodeDecodeError as e:
             add(name, None, f"not UTF-8 text ({e}); regenerate it")
             continue

@@ -3,6 +3,7 @@
 Every table is `<key> <value>` per line. Writers go through `atomic_write` so that an interrupted
 stage never leaves a complete-looking file behind.
 """
+import collections
 import contextlib
 import os
 import tempfile
@@ -24,25 +25,38 @@ class TableError(ValueError):
     """A malformed table: the message names the file and the line."""
 
 
+Line = collections.namedtuple("Line", "lineno key value")  # key None: an empty line
+
+
+def scan_table(path):
+    """Every line of a table as Line(lineno, key, value), without judging it (value '' if missing).
+    The data-dir checks and repairs read through this to report every bad line, not the first."""
+    lines = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, text in enumerate(f, 1):
+            parts = text.split(maxsplit=1)
+            if not parts:
+                lines.append(Line(lineno, None, ""))
+            else:
+                lines.append(Line(lineno, parts[0], parts[1].strip() if len(parts) > 1 else ""))
+    return lines
+
+
 def read_table(path, allow_empty_value=False):
     """Return the {key: value} dict of a Kaldi table, in file order.
 
-    Raises TableError naming the file and line for a line without a value or a repeated key.
+    Raises TableError naming the file and line for an empty line, a line without a value or a
+    repeated key.
     """
     table = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.rstrip("\n")
-            if not line.strip():
-                raise TableError(f"{path}:{lineno}: empty line; remove it")
-            parts = line.split(maxsplit=1)
-            key = parts[0]
-            value = parts[1].strip() if len(parts) > 1 else ""
-            if not value and not allow_empty_value:
-                raise TableError(f"{path}:{lineno}: key '{key}' has no value; expected '<key> <value>'")
-            if key in table:
-                raise TableError(f"{path}:{lineno}: duplicate key '{key}'")
-            table[key] = value
+    for line in scan_table(path):
+        if line.key is None:
+            raise TableError(f"{path}:{line.lineno}: empty line; remove it")
+        if not line.value and not allow_empty_value:
+            raise TableError(f"{path}:{line.lineno}: key '{line.key}' has no value; expected '<key> <value>'")
+        if line.key in table:
+            raise TableError(f"{path}:{line.lineno}: duplicate key '{line.key}'")
+        table[line.key] = line.value
     return table
 
 

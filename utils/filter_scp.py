@@ -15,7 +15,7 @@ import sys
 # The repo root replaces utils/ on the path: utils/queue.py must not shadow the standard queue module.
 sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-from nnet import datadir  # noqa: E402
+from nnet import datadir, io  # noqa: E402
 
 
 def main():
@@ -29,7 +29,7 @@ def main():
         parser.error(f"-f {args.field}: fields are numbered from 1")
     in_name = "<stdin>" if args.in_table == "-" else args.in_table
     try:
-        ids = {line.key for line in datadir.scan_table(args.id_list) if line.key is not None}
+        ids = {line.key for line in io.scan_table(args.id_list) if line.key is not None}
         lines = sys.stdin if args.in_table == "-" else open(args.in_table, encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         sys.exit(f"filter_scp.py: {e}")

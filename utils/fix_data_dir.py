@@ -54,7 +54,7 @@ class Backup:
 def read_leniently(path, say):
     """{key: value} of the usable lines of a table (first line of each key); says what it drops."""
     table, first_line, dropped = {}, {}, []
-    for line in datadir.scan_table(path):
+    for line in io.scan_table(path):
         if line.key is None:
             dropped.append(f"line {line.lineno} (empty)")
         elif not line.value:

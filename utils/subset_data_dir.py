@@ -19,12 +19,12 @@ import sys
 # The repo root replaces utils/ on the path: utils/queue.py must not shadow the standard queue module.
 sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-from nnet import datadir  # noqa: E402
+from nnet import datadir, io  # noqa: E402
 
 
 def first_column(path):
     """The first word of each non-empty line, in file order."""
-    return [line.key for line in datadir.scan_table(path) if line.key is not None]
+    return [line.key for line in io.scan_table(path) if line.key is not None]
 
 
 def listed(names, known, what, list_path):
