@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # The mini recipe: a small two-speaker corpus synthesized with espeak-ng, laid out like WSJ0 and
 # mixed by the same code as wsj0-2mix, then every system of egs/wsj0_2mix at a size that trains
-# on 2 CPU cores. Stages as in egs/wsj0_2mix/run.sh; ./run.sh --help lists the options.
+# on 2 CPU cores.
+#   stage 0  synthesize the corpus (local/make_mini_2mix.sh)      -> $corpus/wav8k/min/{tr,cv,tt}
+#   stage 1  Kaldi data dirs                                       -> data/{tr,cv,tt}
+#   stage 2  log-magnitude feature archives, global CMVN stats     -> feats/, data/*/feats.scp
+#   stage 3  train each system, in chain order                     -> exp/<system>/
+#   stage 4  separate the test sets (oracle masks too)             -> exp/<system>/separate_<set>/
+#   stage 5  score, gather RESULTS.md                              -> exp/<system>/score_<set>/
 set -euo pipefail
 
 stage=0
@@ -12,20 +18,22 @@ systems="oracle_ibm oracle_irm oracle_psm dc upit chimerapp def_dc def def_joint
 test_sets="tt"
 corpus=corpus             # where stage 0 writes the synthesized corpus
 seed=1                    # corpus seed
-retrain=false             # stage 3: retrain a system whose best.pt exists
-help_message="Usage: $0 [--stage N] [--stop-stage N] [--systems \"dc chimerapp\"] [--nj N] [--ngpu N]"
+corpus_opts=              # more options of local/make_mini_2mix.sh, e.g. "--num-tr 100"
+tuning=conf/tuning        # the systems' configs: $tuning/<system>.yaml
+retrain=false             # stage 3: retrain a system that finished training
+help_message="Usage: $0 [--stage N] [--stop-stage N] [--systems \"dc chimerapp\"] [--nj N] [--ngpu N]
+       [--corpus DIR] [--corpus_opts \"--num-tr 100\"] [--tuning conf/tuning] [--retrain true]"
 
 . ./path.sh
 . ./cmd.sh
 . utils/parse_options.sh
 
-train_set=tr valid_set=cv
-sample_rate=8k min_or_max=min
-wav_dir=$corpus/wav$sample_rate/$min_or_max
+wav_dir=$corpus/wav8k/min
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   echo "stage 0: synthesize the mini corpus in $corpus"
-  local/make_mini_2mix.sh --nj "$nj" --cmd "$train_cmd" --seed "$seed" "$corpus"
+  # shellcheck disable=SC2086
+  local/make_mini_2mix.sh --nj "$nj" --cmd "$train_cmd" --seed "$seed" $corpus_opts "$corpus"
 fi
 
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
@@ -47,7 +55,7 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   [ "$ngpu" -eq 0 ] || train_cmd_=$cuda_cmd
   for system in $systems; do
     case $system in oracle_*) continue ;; esac
-    conf=conf/tuning/$system.yaml
+    conf=$tuning/$system.yaml
     [ -f "$conf" ] || { echo "$0: no $conf: unknown system '$system'" >&2; exit 1; }
     if [ -f exp/$system/.finished ] && ! $retrain; then
       echo "stage 3: exp/$system finished training; skipped (--retrain true redoes it)"

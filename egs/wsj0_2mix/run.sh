@@ -21,6 +21,7 @@ wsj0_2mix=wsj0-2mix       # where stage 0 writes the mixtures (a complete tree i
 sample_rate=8k            # 8k | 16k
 min_or_max=min            # min | max
 retrain=false             # stage 3: retrain a system that finished training
+tuning=conf/tuning        # the systems' configs: $tuning/<system>.yaml
 help_message="Usage: $0 [--stage N] [--stop-stage N] [--wsj0 DIR] [--mixlists DIR] [--wsj0_2mix DIR]
        [--sample_rate 8k|16k] [--min_or_max min|max] [--systems \"dc chimerapp\"] [--nj N] [--ngpu N]"
 
@@ -62,7 +63,7 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   [ "$ngpu" -eq 0 ] || train_cmd_=$cuda_cmd
   for system in $systems; do
     case $system in oracle_*) continue ;; esac
-    conf=conf/tuning/$system.yaml
+    conf=$tuning/$system.yaml
     [ -f "$conf" ] || { echo "$0: no $conf: unknown system '$system'" >&2; exit 1; }
     if [ -f exp/$system/.finished ] && ! $retrain; then
       echo "stage 3: exp/$system finished training; skipped (--retrain true redoes it)"

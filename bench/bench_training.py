@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Training throughput (frames per second) of a system's config: forward, loss, backward and Adam
+step on random batches of the config's segment length, on CPU and, when there is one, on a GPU.
+
+    python3 bench/bench_training.py [--config egs/wsj0_2mix/conf/tuning/chimerapp.yaml]
+        [--batch 32] [--frames 400] [--steps 3] [--device cpu|cuda|all] [--amp]
+
+Data loading is left out (it runs in worker processes during training); the STFT of the targets
+is included, as it runs on the training device.
+"""
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import torch  # noqa: E402
+
+from nnet import losses, models, signal, train  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def measure(config, device, batch, frames, steps, amp):
+    torch.manual_seed(0)
+    stft = signal.StftConfig()
+    model = models.build_model(config["model"]).to(device).train()
+    objective = losses.build_objective(config["loss"])
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    num_spk = config["model"].get("num_spk", 2)
+    samples = (frames - 1) * stft.hop_length + stft.n_fft
+    waves = torch.randn(batch, 1 + num_spk, samples, device=device) * 0.1
+    waves[:, 0] = waves[:, 1:].sum(1)
+    lengths = torch.full((batch,), frames)
+
+    def step():
+        spec = signal.stft(waves, stft, center=False)
+        valid = torch.ones(batch, frames, dtype=torch.bool, device=device)
+        feats = signal.log_magnitude(spec[:, 0])
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
+            outputs = model(feats, lengths)
+        outputs = {k: v.float() for k, v in outputs.items()}
+        loss, _ = objective(outputs, {"mix_spec": spec[:, 0], "src_spec": spec[:, 1:], "lengths": lengths,
+                                      "valid": valid})
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    step()  # warm-up: allocations, cuDNN plans
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = (time.perf_counter() - start) / steps
+    peak = torch.cuda.max_memory_allocated() / 2 ** 30 if device.type == "cuda" else float("nan")
+    return seconds, batch * frames / seconds, peak
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default=os.path.join(ROOT, "egs/wsj0_2mix/conf/tuning/chimerapp.yaml"))
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--frames", type=int, default=400)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--device", default="all", choices=("cpu", "cuda", "all"))
+    parser.add_argument("--amp", action="store_true", help="bf16 autocast on GPU")
+    args = parser.parse_args()
+    config = train.load_config(args.config)
+    devices = ["cpu"] if args.device in ("cpu", "all") else []
+    if args.device in ("cuda", "all") and torch.cuda.is_available():
+        devices.append("cuda")
+    print(f"config {os.path.relpath(args.config, ROOT)}: {config['model']['type']}, batch {args.batch} x "
+          f"{args.frames} frames, torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
+    for name in devices:
+        device = torch.device(name)
+        label = torch.cuda.get_device_name() if name == "cuda" else "cpu"
+        seconds, fps, peak = measure(config, device, args.batch, args.frames, args.steps, args.amp)
+        print(f"{label:>24}: {seconds:7.3f} s/step  {fps:10.0f} frames/s" +
+              (f"  peak {peak:.2f} GiB" if name == "cuda" else ""))
+    if args.device == "all" and "cuda" not in devices:
+        print("(no GPU visible: GPU figure skipped)")
+
+
+if __name__ == "__main__":
+    main()

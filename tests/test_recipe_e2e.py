@@ -1,0 +1,89 @@
+"""The mini recipe through every stage at a tiny size (few utterances, one epoch per system), run
+as a user runs a copied recipe: its own dir with links to the top level, ./run.sh."""
+import os
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RECIPE = os.path.join(ROOT, "egs", "mini_2mix")
+TINY_CORPUS = ("--num-tr 8 --num-cv 4 --num-tt 4 --num-speakers-tr 4 --num-speakers-tt 2 "
+               "--utts-per-speaker 4 --min-seconds 1 --max-seconds 2")
+
+
+def tiny_configs(src, dst):
+    """The recipe's configs, one epoch on small networks."""
+    os.makedirs(dst)
+    for name in sorted(os.listdir(src)):
+        with open(os.path.join(src, name)) as f:
+            config = yaml.safe_load(f)
+        model = config["model"]
+        for key in ("units", "dc_units"):
+            if key in model:
+                model[key] = 16
+        for key in ("layers", "dc_layers"):
+            if key in model:
+                model[key] = 1
+        if "emb_dim" in model:
+            model["emb_dim"] = 4
+        config["training"].update(epochs=1, batch_size=4, segment_frames=100, num_workers=0)
+        with open(os.path.join(dst, name), "w") as f:
+            yaml.safe_dump(config, f)
+
+
+@pytest.fixture(scope="module")
+def recipe(tmp_path_factory):
+    work = tmp_path_factory.mktemp("mycorpus")
+    for name in ("run.sh", "cmd.sh", "conf"):
+        src = os.path.join(RECIPE, name)
+        (shutil.copytree if os.path.isdir(src) else shutil.copy)(src, work / name)
+    for name in ("path.sh", "steps", "utils", "local"):
+        os.symlink(os.path.join(ROOT, name), work / name)
+    tiny_configs(os.path.join(RECIPE, "conf", "tuning"), str(work / "tiny"))
+    return work
+
+
+def run_recipe(work, *args):
+    return subprocess.run(["./run.sh", "--nj", "2", "--tuning", "tiny", "--corpus_opts", TINY_CORPUS, *args],
+                          cwd=work, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+
+
+def test_every_stage_of_the_mini_recipe(recipe):
+    run = run_recipe(recipe)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    for x, count in (("tr", 8), ("cv", 4), ("tt", 4)):
+        assert len((recipe / "data" / x / "feats.scp").read_text().splitlines()) == count
+    systems = ["oracle_ibm", "oracle_irm", "oracle_psm", "dc", "upit", "chimerapp", "def_dc", "def", "def_joint",
+               "dl_def"]
+    for system in systems:
+        if not system.startswith("oracle_"):
+            assert (recipe / "exp" / system / "best.pt").is_file(), system
+            assert (recipe / "exp" / system / ".finished").is_file(), system
+        assert len((recipe / "exp" / system / "separate_tt" / "spk1.scp").read_text().splitlines()) == 4
+        result = (recipe / "exp" / system / "score_tt" / "result.txt").read_text()
+        assert "num_utts 4" in result, (system, result)
+    # the DEF chain started from its predecessors
+    log = (recipe / "exp" / "def" / "log" / "train.log").read_text()
+    assert "--init exp/def_dc/best.pt" in log.splitlines()[0]
+    table = [line for line in (recipe / "RESULTS.md").read_text().splitlines() if line.startswith("| ")]
+    assert table[0].startswith("| system | set | SDR | SDRi | SI-SNRi")
+    rows = {line.split("|")[1].strip(): line for line in table[1:]}  # the |---| line does not start with "| "
+    assert list(rows)[0] == "mixture"
+    assert set(systems) <= set(rows)
+    oracle_sdri = float(rows["oracle_psm"].split("|")[4])
+    assert oracle_sdri > 5.0, rows["oracle_psm"]
+
+    # stages re-run: finished systems are skipped, scoring redone with the same numbers
+    again = run_recipe(recipe, "--stage", "3", "--stop-stage", "5", "--systems", "chimerapp")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "exp/chimerapp finished training; skipped" in again.stdout
+    assert rows["chimerapp"] in (recipe / "RESULTS.md").read_text()
+
+
+def test_unknown_system_and_option_are_errors(recipe):
+    run = run_recipe(recipe, "--stage", "3", "--stop-stage", "3", "--systems", "nosuch")
+    assert run.returncode != 0 and "no tiny/nosuch.yaml: unknown system 'nosuch'" in run.stderr
+    run = run_recipe(recipe, "--stgae", "3")
+    assert run.returncode != 0 and "--stgae" in run.stderr
