@@ -61,8 +61,9 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
       echo "stage 3: exp/$system finished training; skipped (--retrain true redoes it)"
       continue
     fi
-    if $retrain && [ -d exp/$system ]; then  # keep the old run, never delete it
-      mv exp/$system exp/$system.$(date +%Y%m%d-%H%M%S)
+    if $retrain && [ -d exp/$system ]; then  # keep the old run (out of RESULTS.md), never delete it
+      mkdir -p exp/old
+      mv exp/$system exp/old/$system.$(date +%Y%m%d-%H%M%S)
     fi
     init=()
     [ -z "${init_from[$system]:-}" ] || init=(--init exp/${init_from[$system]}/best.pt)
