@@ -4,6 +4,7 @@ Defaults follow both seed papers: 32 ms sqrt-Hann window, 8 ms hop, FFT length =
 (256 points, 129 bins at 8 kHz). sqrt-Hann analysis and synthesis windows at 75 % overlap
 reconstruct perfectly; torch.istft divides by the summed squared windows, so iSTFT(STFT(x)) == x.
 """
+import contextlib
 import dataclasses
 import shlex
 
@@ -48,10 +49,12 @@ class StftConfig:
 
 
 def read_stft_conf(path, sample_rate=None):
-    """Read a Kaldi-style option file (`--frame-length-ms=32` per line, '#' comments) into StftConfig."""
+    """Read a Kaldi-style option file (`--frame-length-ms=32` per line, '#' comments) into StftConfig.
+    No path (None or '') gives the built-in defaults; `sample_rate` comes from the audio."""
     fields = {f.name: f.type for f in dataclasses.fields(StftConfig)}
     values = {}
-    with open(path, encoding="utf-8") as f:
+    lines = open(path, encoding="utf-8") if path else contextlib.nullcontext([])
+    with lines as f:
         for lineno, line in enumerate(f, 1):
             line = line.split("#", 1)[0].strip()
             if not line:

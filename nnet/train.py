@@ -51,10 +51,8 @@ def load_config(path):
 
 
 def stft_config_of(data_dir, sample_rate):
-    conf = os.path.join(data_dir, "stft.conf")
-    if os.path.isfile(conf) and os.path.getsize(conf) > 0:
-        return signal.read_stft_conf(conf, sample_rate)
-    return signal.StftConfig(sample_rate=sample_rate)
+    conf = os.path.join(data_dir, "stft.conf")  # written by steps/make_feats.sh
+    return signal.read_stft_conf(conf if os.path.isfile(conf) else None, sample_rate)
 
 
 def first_sample_rate(data_dir):

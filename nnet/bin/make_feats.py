@@ -36,8 +36,7 @@ def main():
             except Exception as err:  # soundfile's messages do not name the table
                 sys.exit(f"{args.wav_scp}: utterance {utt}: cannot read {path}: {err}")
             if config is None:
-                config = (signal.read_stft_conf(args.stft_conf, rate) if args.stft_conf
-                          else signal.StftConfig(sample_rate=rate))
+                config = signal.read_stft_conf(args.stft_conf, rate)
             elif rate != config.sample_rate:
                 sys.exit(f"{args.wav_scp}: utterance {utt}: {path} is {rate} Hz, "
                          f"the others {config.sample_rate} Hz; resample the corpus to one rate")

@@ -44,6 +44,7 @@ def main():
         parser.error("--mask is required")
 
     mixtures = io.read_table(os.path.join(args.data_dir, "wav.scp"))
+    config = None  # read once, at the first mixture's sample rate
     for utt, mix_path in mixtures.items():
         mix, rate = io.read_wav(mix_path)
         sources = []
@@ -55,8 +56,8 @@ def main():
                 sys.exit(f"utterance '{utt}': reference {table[utt]} ({len(src)} samples at {src_rate} Hz) "
                          f"does not match the mixture ({len(mix)} at {rate} Hz)")
             sources.append(src)
-        config = (signal.read_stft_conf(args.stft_conf, rate) if args.stft_conf
-                  else signal.StftConfig(sample_rate=rate))
+        if config is None or config.sample_rate != rate:
+            config = signal.read_stft_conf(args.stft_conf, rate)
         mix_spec = signal.stft(torch.from_numpy(mix).double(), config)
         src_spec = signal.stft(torch.from_numpy(np.stack(sources)).double(), config)
         mask = masks.oracle_masks(mix_spec, src_spec, args.mask)
