@@ -4,11 +4,16 @@ step on random batches of the config's segment length, on CPU and, when there is
 
     python3 bench/bench_training.py [--config egs/wsj0_2mix/conf/tuning/chimerapp.yaml]
         [--batch 32] [--frames 400] [--steps 3] [--device cpu|cuda|all] [--amp]
+        [--jobs N] [--threads N]
+
+--jobs N runs N CPU trainings at once (run.sh --train_jobs N), each on --threads threads (default:
+cores / N), and prints their summed throughput, to compare with one job on every core.
 
 Data loading is left out (it runs in worker processes during training); the STFT of the targets
 is included, as it runs on the training device.
 """
 import argparse
+import multiprocessing
 import os
 import sys
 import time
@@ -22,7 +27,7 @@ from nnet import losses, models, signal, train  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def measure(config, device, batch, frames, steps, amp):
+def measure(config, device, batch, frames, steps, amp, barrier=None):
     torch.manual_seed(0)
     stft = signal.StftConfig()
     model = models.build_model(config["model"]).to(device).train()
@@ -48,6 +53,8 @@ def measure(config, device, batch, frames, steps, amp):
         optimizer.step()
 
     step()  # warm-up: allocations, cuDNN plans
+    if barrier is not None:  # concurrent jobs time the same interval
+        barrier.wait()
     if device.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -61,6 +68,25 @@ def measure(config, device, batch, frames, steps, amp):
     return seconds, batch * frames / seconds, peak
 
 
+def _cpu_job(config, batch, frames, steps, threads, barrier, results):
+    torch.set_num_threads(threads)
+    results.put(measure(config, torch.device("cpu"), batch, frames, steps, False, barrier)[1])
+
+
+def measure_cpu_jobs(config, batch, frames, steps, jobs, threads):
+    """Summed frames/s of `jobs` CPU trainings running at once."""
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(jobs), context.Queue()
+    procs = [context.Process(target=_cpu_job, args=(config, batch, frames, steps, threads, barrier, results))
+             for _ in range(jobs)]
+    for proc in procs:
+        proc.start()
+    rates = [results.get() for _ in procs]
+    for proc in procs:
+        proc.join()
+    return rates
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=os.path.join(ROOT, "egs/wsj0_2mix/conf/tuning/chimerapp.yaml"))
@@ -69,8 +95,17 @@ def main():
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--device", default="all", choices=("cpu", "cuda", "all"))
     parser.add_argument("--amp", action="store_true", help="bf16 autocast on GPU")
+    parser.add_argument("--jobs", type=int, default=1, help="CPU trainings at once (run.sh --train_jobs)")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads per job (0: cores / jobs)")
     args = parser.parse_args()
     config = train.load_config(args.config)
+    if args.jobs > 1 or args.threads:
+        threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
+        rates = measure_cpu_jobs(config, args.batch, args.frames, args.steps, args.jobs, threads)
+        print(f"config {os.path.relpath(args.config, ROOT)}: {config['model']['type']}, batch {args.batch} x "
+              f"{args.frames} frames, {args.jobs} CPU job(s) x {threads} thread(s): "
+              f"{sum(rates):.0f} frames/s in all ({', '.join(f'{rate:.0f}' for rate in rates)})")
+        return
     devices = ["cpu"] if args.device in ("cpu", "all") else []
     if args.device in ("cuda", "all") and torch.cuda.is_available():
         devices.append("cuda")

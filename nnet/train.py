@@ -197,7 +197,7 @@ class Trainer:
             return
         self.log(f"{sum(p.numel() for p in self.model.parameters())} parameters, "
                  f"{len(self.train_set)} training segments, {len(self.valid_set)} validation utterances, "
-                 f"device {self.device}, {self.world_size} process(es)")
+                 f"device {self.device}, {self.world_size} process(es) x {torch.get_num_threads()} CPU thread(s)")
         while self.state["epoch"] < self.opts["epochs"]:
             epoch = self.state["epoch"] + 1
             train_loss, frames, seconds = self.train_epoch(epoch)
@@ -300,7 +300,7 @@ def _worker(rank, world_size, ngpu, args):
 def _train(rank, world_size, ngpu, args):
     config = load_config(args["config"])
     opts = config["training"]
-    threads = opts["num_threads"] or max(1, (os.cpu_count() or 1) // world_size)
+    threads = args.get("num_threads") or opts["num_threads"] or max(1, (os.cpu_count() or 1) // world_size)
     torch.set_num_threads(threads)
     if ngpu > 0:
         local_rank = int(os.environ.get("LOCAL_RANK", rank))
@@ -312,16 +312,18 @@ def _train(rank, world_size, ngpu, args):
             args.get("init")).run()
 
 
-def train(config_path, train_dir, valid_dir, exp_dir, ngpu=0, num_procs=1, init=None):
+def train(config_path, train_dir, valid_dir, exp_dir, ngpu=0, num_procs=1, init=None, num_threads=0):
     """Train into exp_dir (resuming from its last.pt). num_procs > 1 runs DDP: one process per GPU
-    when ngpu > 0, else CPU processes over gloo. Under torchrun the environment decides."""
+    when ngpu > 0, else CPU processes over gloo. Under torchrun the environment decides.
+    num_threads > 0 overrides the config's training.num_threads (the recipe's share of the cores)."""
     os.makedirs(exp_dir, exist_ok=True)
     config = load_config(config_path)
     copy = os.path.join(exp_dir, "config.yaml")
     if os.path.abspath(config_path) != os.path.abspath(copy):
         with open(config_path, encoding="utf-8") as src, io.atomic_write(copy) as dst:
             shutil.copyfileobj(src, dst)
-    args = {"config": copy, "train_dir": train_dir, "valid_dir": valid_dir, "exp_dir": exp_dir, "init": init}
+    args = {"config": copy, "train_dir": train_dir, "valid_dir": valid_dir, "exp_dir": exp_dir, "init": init,
+            "num_threads": num_threads}
     if ngpu > 0 and not torch.cuda.is_available():
         raise RuntimeError("--ngpu > 0 but torch sees no GPU: install a CUDA build of torch "
                            "(COCKTAIL_TORCH in setup.sh) or train with --ngpu 0")

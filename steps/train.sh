@@ -8,10 +8,13 @@ Options:
   --cmd <runner>     job runner (default: utils/run.py; \$cuda_cmd for GPUs)
   --ngpu <n>         GPUs (default: 0, the CPU); n > 1 trains with DistributedDataParallel
   --num-procs <n>    DDP processes on CPU when --ngpu 0 (default: 1)
+  --num-threads <n>  CPU threads per process, asked of the runner too (default: 0, the config's
+                     training.num_threads, else all cores); run.sh's --train_jobs sets its share
   --init <ckpt>      start from another system's weights (the DL-DEF chain)"
 cmd=
 ngpu=0
 num_procs=1
+num_threads=0
 init=
 . "$(dirname "$0")/../path.sh"
 . "$COCKTAIL_ROOT/utils/parse_options.sh"
@@ -22,9 +25,11 @@ config=$1 train=$2 valid=$3 exp=$4
 mkdir -p "$exp/log"
 init_opt=()
 [ -z "$init" ] || init_opt=(--init "$init")
-gpu_opt=()
-[ "$ngpu" -eq 0 ] || gpu_opt=(--gpu "$ngpu")
-$cmd "${gpu_opt[@]}" "$exp/log/train.log" \
-  python3 "$COCKTAIL_ROOT/nnet/bin/train.py" --ngpu "$ngpu" --num-procs "$num_procs" "${init_opt[@]}" \
+runner_opt=()
+[ "$ngpu" -eq 0 ] || runner_opt=(--gpu "$ngpu")
+[ "$num_threads" -eq 0 ] || runner_opt+=(--num-threads "$num_threads")  # slots on Slurm / Grid Engine
+$cmd "${runner_opt[@]}" "$exp/log/train.log" \
+  python3 "$COCKTAIL_ROOT/nnet/bin/train.py" --ngpu "$ngpu" --num-procs "$num_procs" \
+    --num-threads "$num_threads" "${init_opt[@]}" \
     "$config" "$train" "$valid" "$exp"
 echo "$0: trained $exp ($(tail -n 1 "$exp/history.tsv" | cut -f1) epochs); log: $exp/log/train.log"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Train a separation system (DC, uPIT, chimera++, DEF chain) from a YAML config.
 
-usage: train.py [--ngpu N] [--num-procs N] [--init CKPT] <config.yaml> <train-dir> <valid-dir> <exp-dir>
+usage: train.py [--ngpu N] [--num-procs N] [--num-threads N] [--init CKPT] <config.yaml> <train-dir> <valid-dir> <exp-dir>
 
 Resumes from <exp-dir>/last.pt when it exists. --num-procs > 1 trains with DistributedDataParallel
 (one process per GPU, or gloo on CPU with --ngpu 0); under torchrun the environment decides.
@@ -19,6 +19,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ngpu", type=int, default=0, help="GPUs to train on (0: CPU)")
     parser.add_argument("--num-procs", type=int, default=1, help="DDP processes (default: max(1, ngpu))")
+    parser.add_argument("--num-threads", type=int, default=0,
+                        help="torch CPU threads per process (0: training.num_threads of the config)")
     parser.add_argument("--init", help="checkpoint whose weights start the model (the DL-DEF chain)")
     parser.add_argument("config")
     parser.add_argument("train_dir")
@@ -31,7 +33,8 @@ def main():
     if args.init and not os.path.isfile(args.init):
         sys.exit(f"train.py: --init {args.init} not found: train the previous system of the chain first")
     train.train(args.config, args.train_dir, args.valid_dir, args.exp_dir,
-                ngpu=args.ngpu, num_procs=max(args.num_procs, args.ngpu, 1), init=args.init)
+                ngpu=args.ngpu, num_procs=max(args.num_procs, args.ngpu, 1), init=args.init,
+                num_threads=args.num_threads)
 
 
 if __name__ == "__main__":
