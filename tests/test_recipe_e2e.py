@@ -1,5 +1,6 @@
 """The mini recipe through every stage at a tiny size (few utterances, one epoch per system), run
 as a user runs a copied recipe: its own dir with links to the top level, ./run.sh."""
+import datetime
 import os
 import shutil
 import subprocess
@@ -67,6 +68,19 @@ def test_every_stage_of_the_mini_recipe(recipe):
     # the DEF chain started from its predecessors
     log = (recipe / "exp" / "def" / "log" / "train.log").read_text()
     assert "--init exp/def_dc/best.pt" in log.splitlines()[0]
+    # --train_jobs 2 (the default): two chains at once, each on half the cores
+    threads = max(1, (os.cpu_count() or 1) // 2)
+    spans = {}
+    for system in ("dc", "upit"):
+        log = (recipe / "exp" / system / "log" / "train.log").read_text()
+        assert f"--num-threads {threads}" in log.splitlines()[0], log.splitlines()[0]
+        assert f"threads={threads}" in log, log[-300:]  # the runner's slots
+        assert f"1 process(es) x {threads} CPU thread(s)" in log, log[:600]  # torch's
+        stamps = [line.split(" at ", 1)[1].split(" with ")[0] for line in log.splitlines()
+                  if line.startswith(("# Started at", "# Finished at"))]
+        spans[system] = [datetime.datetime.strptime(stamp, "%a %b %d %H:%M:%S %Z %Y") for stamp in stamps]
+    assert spans["upit"][0] <= spans["dc"][1] and spans["dc"][0] <= spans["upit"][1], \
+        f"dc {spans['dc']} and upit {spans['upit']} did not train side by side"
     table = [line for line in (recipe / "RESULTS.md").read_text().splitlines() if line.startswith("| ")]
     assert table[0].startswith("| system | set | SDR | SDRi | SI-SNRi")
     rows = {line.split("|")[1].strip(): line for line in table[1:]}  # the |---| line does not start with "| "
@@ -80,6 +94,18 @@ def test_every_stage_of_the_mini_recipe(recipe):
     assert again.returncode == 0, again.stderr[-3000:]
     assert "exp/chimerapp finished training; skipped" in again.stdout
     assert rows["chimerapp"] in (recipe / "RESULTS.md").read_text()
+
+
+def test_a_failed_chain_fails_stage_3(recipe):
+    broken = recipe / "broken"
+    shutil.copytree(recipe / "tiny", broken)
+    (broken / "nosuch_loss.yaml").write_text((broken / "upit.yaml").read_text().replace("type: mi", "type: nosuch"))
+    run = subprocess.run(["./run.sh", "--stage", "3", "--stop-stage", "3", "--tuning", "broken",
+                          "--systems", "dc nosuch_loss"], cwd=recipe, capture_output=True, text=True)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "stage 3: 1 training chain(s) failed; see exp/*/log/train.log" in run.stderr
+    assert "nosuch" in (recipe / "exp" / "nosuch_loss" / "log" / "train.log").read_text()
+    assert "exp/dc finished training; skipped" in run.stdout
 
 
 def test_unknown_system_and_option_are_errors(recipe):

@@ -5,7 +5,7 @@
 #   stage 0  synthesize the corpus (local/make_mini_2mix.sh)      -> $corpus/wav8k/min/{tr,cv,tt}
 #   stage 1  Kaldi data dirs                                       -> data/{tr,cv,tt}
 #   stage 2  log-magnitude feature archives, global CMVN stats     -> feats/, data/*/feats.scp
-#   stage 3  train each system, in chain order                     -> exp/<system>/
+#   stage 3  train the systems, chains side by side                -> exp/<system>/
 #   stage 4  separate the test sets (oracle masks too)             -> exp/<system>/separate_<set>/
 #   stage 5  score, gather RESULTS.md                              -> exp/<system>/score_<set>/
 set -euo pipefail
@@ -21,8 +21,10 @@ seed=1                    # corpus seed
 corpus_opts=              # more options of local/make_mini_2mix.sh, e.g. "--num-tr 100"
 tuning=conf/tuning        # the systems' configs: $tuning/<system>.yaml
 retrain=false             # stage 3: retrain a system that finished training
+train_jobs=2              # stage 3: systems trained at once, each on nproc/train_jobs cores
 help_message="Usage: $0 [--stage N] [--stop-stage N] [--systems \"dc chimerapp\"] [--nj N] [--ngpu N]
-       [--corpus DIR] [--corpus_opts \"--num-tr 100\"] [--tuning conf/tuning] [--retrain true]"
+       [--corpus DIR] [--corpus_opts \"--num-tr 100\"] [--tuning conf/tuning] [--retrain true]
+       [--train_jobs N]"
 
 . ./path.sh
 . ./cmd.sh
@@ -49,27 +51,53 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
 fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
-  # The DL-DEF chain: each system starts from the previous one's best weights.
+  # The DL-DEF chain: each system starts from the previous one's best weights, so a chain trains in
+  # order; independent chains (dc, upit, chimerapp, def_dc -> ... -> dl_def) train side by side,
+  # $train_jobs at a time. On the CPU they share the cores: one BLSTM job scales poorly past 1 thread.
   declare -A init_from=([def]=def_dc [def_joint]=def [dl_def]=def_joint)
   train_cmd_=$train_cmd
   [ "$ngpu" -eq 0 ] || train_cmd_=$cuda_cmd
-  for system in $systems; do
-    case $system in oracle_*) continue ;; esac
-    conf=$tuning/$system.yaml
-    [ -f "$conf" ] || { echo "$0: no $conf: unknown system '$system'" >&2; exit 1; }
+  [ "$train_jobs" -ge 1 ] || { echo "$0: --train_jobs $train_jobs: need 1 or more" >&2; exit 1; }
+  threads=0                                   # 0: the config's, for GPU jobs
+  [ "$ngpu" -gt 0 ] || threads=$(( $(nproc) / train_jobs > 0 ? $(nproc) / train_jobs : 1 ))
+  train_system() {
+    local system=$1 init=()
     if [ -f exp/$system/.finished ] && ! $retrain; then
       echo "stage 3: exp/$system finished training; skipped (--retrain true redoes it)"
-      continue
+      return 0
     fi
     if $retrain && [ -d exp/$system ]; then  # keep the old run (out of RESULTS.md), never delete it
       mkdir -p exp/old
       mv exp/$system exp/old/$system.$(date +%Y%m%d-%H%M%S)
     fi
-    init=()
     [ -z "${init_from[$system]:-}" ] || init=(--init exp/${init_from[$system]}/best.pt)
     echo "stage 3: training $system"
-    steps/train.sh --cmd "$train_cmd_" --ngpu "$ngpu" "${init[@]}" "$conf" data/tr data/cv exp/$system
+    steps/train.sh --cmd "$train_cmd_" --ngpu "$ngpu" --num-threads "$threads" "${init[@]}" \
+      $tuning/$system.yaml data/tr data/cv exp/$system
+  }
+  chains=()                                   # a system joins the chain of the one it starts from
+  declare -A chain_of=()
+  for system in $systems; do
+    case $system in oracle_*) continue ;; esac
+    [ -f $tuning/$system.yaml ] || { echo "$0: no $tuning/$system.yaml: unknown system '$system'" >&2; exit 1; }
+    parent=${init_from[$system]:-}
+    if [ -n "$parent" ] && [ -n "${chain_of[$parent]:-}" ]; then
+      chain_of[$system]=${chain_of[$parent]}
+      chains[${chain_of[$system]}]+=" $system"
+    else
+      chain_of[$system]=${#chains[@]}
+      chains+=("$system")
+    fi
   done
+  pids=()
+  for chain in "${chains[@]}"; do
+    while [ "$(jobs -pr | wc -l)" -ge "$train_jobs" ]; do sleep 2; done
+    ( for system in $chain; do train_system $system; done ) &
+    pids+=($!)
+  done
+  failed=0
+  for pid in "${pids[@]}"; do wait "$pid" || failed=$((failed + 1)); done
+  [ "$failed" -eq 0 ] || { echo "$0: stage 3: $failed training chain(s) failed; see exp/*/log/train.log" >&2; exit 1; }
 fi
 
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
