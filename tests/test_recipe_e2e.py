@@ -103,7 +103,7 @@ def test_a_failed_chain_fails_stage_3(recipe):
     run = subprocess.run(["./run.sh", "--stage", "3", "--stop-stage", "3", "--tuning", "broken",
                           "--systems", "dc nosuch_loss"], cwd=recipe, capture_output=True, text=True)
     assert run.returncode == 1, run.stdout + run.stderr
-    assert "stage 3: 1 training chain(s) failed; see exp/*/log/train.log" in run.stderr
+    assert "stage 3: 1 training chain(s) failed: see the errors above and exp/<system>/log/train.log" in run.stderr
     assert "nosuch" in (recipe / "exp" / "nosuch_loss" / "log" / "train.log").read_text()
     assert "exp/dc finished training; skipped" in run.stdout
 
@@ -113,3 +113,35 @@ def test_unknown_system_and_option_are_errors(recipe):
     assert run.returncode != 0 and "no tiny/nosuch.yaml: unknown system 'nosuch'" in run.stderr
     run = run_recipe(recipe, "--stgae", "3")
     assert run.returncode != 0 and "--stgae" in run.stderr
+
+
+def test_wsj0_2mix_recipe_on_a_prepared_tree(recipe, tmp_path):
+    """egs/wsj0_2mix from stage 1 on a wsj0-2mix tree (the mini corpus has the same layout), the way
+    a user with WSJ0 runs it after stage 0; --systems narrows the systems."""
+    assert (recipe / "corpus" / "wav8k" / "min" / "tt" / "s2").is_dir()  # made by the first test
+    work = tmp_path / "wsj0"
+    os.makedirs(work)
+    src = os.path.join(ROOT, "egs", "wsj0_2mix")
+    for name in ("run.sh", "cmd.sh", "conf"):
+        (shutil.copytree if name == "conf" else shutil.copy)(os.path.join(src, name), work / name)
+    for name in ("path.sh", "steps", "utils", "local"):
+        os.symlink(os.path.join(ROOT, name), work / name)
+    tiny_configs(os.path.join(src, "conf", "tuning"), str(work / "tiny"))
+    args = ["./run.sh", "--nj", "2", "--tuning", "tiny", "--wsj0_2mix", str(recipe / "corpus"),
+            "--systems", "dc chimerapp"]
+
+    # the default --ngpu 1 on a machine without a GPU: a clear error before any training
+    run = subprocess.run(args + ["--stage", "1", "--stop-stage", "3"], cwd=work, capture_output=True, text=True)
+    assert run.returncode == 1
+    assert "--gpu 1 but 0 GPU(s) visible" in run.stderr and "2 training chain(s) failed" in run.stderr
+    assert len((work / "data" / "tt" / "feats.scp").read_text().splitlines()) == 4
+
+    run = subprocess.run(args + ["--stage", "3", "--stop-stage", "5", "--ngpu", "0"], cwd=work,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    rows = [line.split("|")[1].strip() for line in (work / "RESULTS.md").read_text().splitlines()
+            if line.startswith("| ") and not line.startswith("| system")]
+    assert rows == ["mixture", "chimerapp", "dc"]
+    for system in ("dc", "chimerapp"):
+        assert "num_utts 4" in (work / "exp" / system / "score_tt" / "result.txt").read_text()
+    assert not (work / "exp" / "upit").exists()

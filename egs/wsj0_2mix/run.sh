@@ -105,7 +105,10 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   done
   failed=0
   for pid in "${pids[@]}"; do wait "$pid" || failed=$((failed + 1)); done
-  [ "$failed" -eq 0 ] || { echo "$0: stage 3: $failed training chain(s) failed; see exp/*/log/train.log" >&2; exit 1; }
+  if [ "$failed" -gt 0 ]; then
+    echo "$0: stage 3: $failed training chain(s) failed: see the errors above and exp/<system>/log/train.log" >&2
+    exit 1
+  fi
 fi
 
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
