@@ -8,8 +8,9 @@ Options:
   --cmd <runner>     job runner (default: utils/run.py; \$cuda_cmd for GPUs)
   --ngpu <n>         GPUs (default: 0, the CPU); n > 1 trains with DistributedDataParallel
   --num-procs <n>    DDP processes on CPU when --ngpu 0 (default: 1)
-  --num-threads <n>  CPU threads per process, asked of the runner too (default: 0, the config's
-                     training.num_threads, else all cores); run.sh's --train_jobs sets its share
+  --num-threads <n>  CPU threads per process; the runner is asked for n x processes (default: 0,
+                     the config's training.num_threads, else cores / processes); run.sh sets it
+                     to the job's share of the cores (--train_jobs)
   --init <ckpt>      start from another system's weights (the DL-DEF chain)"
 cmd=
 ngpu=0
@@ -27,7 +28,8 @@ init_opt=()
 [ -z "$init" ] || init_opt=(--init "$init")
 runner_opt=()
 [ "$ngpu" -eq 0 ] || runner_opt=(--gpu "$ngpu")
-[ "$num_threads" -eq 0 ] || runner_opt+=(--num-threads "$num_threads")  # slots on Slurm / Grid Engine
+procs=$(( num_procs > ngpu ? num_procs : ngpu )); [ "$procs" -ge 1 ] || procs=1
+[ "$num_threads" -eq 0 ] || runner_opt+=(--num-threads $((num_threads * procs)))  # Slurm/SGE slots
 $cmd "${runner_opt[@]}" "$exp/log/train.log" \
   python3 "$COCKTAIL_ROOT/nnet/bin/train.py" --ngpu "$ngpu" --num-procs "$num_procs" \
     --num-threads "$num_threads" "${init_opt[@]}" \

@@ -51,8 +51,21 @@ def run_recipe(work, *args):
                           cwd=work, capture_output=True, text=True, stdin=subprocess.DEVNULL)
 
 
-def test_every_stage_of_the_mini_recipe(recipe):
-    run = run_recipe(recipe)
+@pytest.fixture(scope="module")
+def full_run(recipe):
+    """Every stage once; the other tests start from what it leaves."""
+    return run_recipe(recipe)
+
+
+def started_and_finished(log_path):
+    """The runner's '# Started at' / '# Finished at' times of a log."""
+    stamps = [line.split(" at ", 1)[1].split(" with ")[0] for line in log_path.read_text().splitlines()
+              if line.startswith(("# Started at", "# Finished at"))]
+    return [datetime.datetime.strptime(stamp, "%a %b %d %H:%M:%S %Z %Y") for stamp in stamps]
+
+
+def test_every_stage_of_the_mini_recipe(recipe, full_run):
+    run = full_run
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     for x, count in (("tr", 8), ("cv", 4), ("tt", 4)):
         assert len((recipe / "data" / x / "feats.scp").read_text().splitlines()) == count
@@ -69,18 +82,14 @@ def test_every_stage_of_the_mini_recipe(recipe):
     log = (recipe / "exp" / "def" / "log" / "train.log").read_text()
     assert "--init exp/def_dc/best.pt" in log.splitlines()[0]
     # --train_jobs 2 (the default): two chains at once, each on half the cores
-    threads = max(1, (os.cpu_count() or 1) // 2)
-    spans = {}
+    threads = max(1, int(subprocess.run(["nproc"], capture_output=True, text=True).stdout) // 2)  # as run.sh
     for system in ("dc", "upit"):
         log = (recipe / "exp" / system / "log" / "train.log").read_text()
         assert f"--num-threads {threads}" in log.splitlines()[0], log.splitlines()[0]
         assert f"threads={threads}" in log, log[-300:]  # the runner's slots
         assert f"1 process(es) x {threads} CPU thread(s)" in log, log[:600]  # torch's
-        stamps = [line.split(" at ", 1)[1].split(" with ")[0] for line in log.splitlines()
-                  if line.startswith(("# Started at", "# Finished at"))]
-        spans[system] = [datetime.datetime.strptime(stamp, "%a %b %d %H:%M:%S %Z %Y") for stamp in stamps]
-    assert spans["upit"][0] <= spans["dc"][1] and spans["dc"][0] <= spans["upit"][1], \
-        f"dc {spans['dc']} and upit {spans['upit']} did not train side by side"
+    dc, upit = (started_and_finished(recipe / "exp" / system / "log" / "train.log") for system in ("dc", "upit"))
+    assert upit[0] < dc[1] and dc[0] < upit[1], f"dc {dc} and upit {upit} did not train side by side"
     table = [line for line in (recipe / "RESULTS.md").read_text().splitlines() if line.startswith("| ")]
     assert table[0].startswith("| system | set | SDR | SDRi | SI-SNRi")
     rows = {line.split("|")[1].strip(): line for line in table[1:]}  # the |---| line does not start with "| "
@@ -96,7 +105,17 @@ def test_every_stage_of_the_mini_recipe(recipe):
     assert rows["chimerapp"] in (recipe / "RESULTS.md").read_text()
 
 
-def test_a_failed_chain_fails_stage_3(recipe):
+def test_chains_follow_init_not_the_list_order(recipe, full_run):
+    run = run_recipe(recipe, "--stage", "3", "--stop-stage", "3", "--systems", "def def_dc def", "--retrain", "true")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert run.stdout.count("stage 3: training def\n") == 1
+    parent = started_and_finished(recipe / "exp" / "def_dc" / "log" / "train.log")
+    child = started_and_finished(recipe / "exp" / "def" / "log" / "train.log")
+    assert parent[1] <= child[0], (parent, child)
+    assert sorted(name.split(".")[0] for name in os.listdir(recipe / "exp" / "old")) == ["def", "def_dc"]
+
+
+def test_a_failed_chain_fails_stage_3(recipe, full_run):
     broken = recipe / "broken"
     shutil.copytree(recipe / "tiny", broken)
     (broken / "nosuch_loss.yaml").write_text((broken / "upit.yaml").read_text().replace("type: mi", "type: nosuch"))
@@ -108,17 +127,17 @@ def test_a_failed_chain_fails_stage_3(recipe):
     assert "exp/dc finished training; skipped" in run.stdout
 
 
-def test_unknown_system_and_option_are_errors(recipe):
+def test_unknown_system_and_option_are_errors(recipe, full_run):
     run = run_recipe(recipe, "--stage", "3", "--stop-stage", "3", "--systems", "nosuch")
     assert run.returncode != 0 and "no tiny/nosuch.yaml: unknown system 'nosuch'" in run.stderr
     run = run_recipe(recipe, "--stgae", "3")
     assert run.returncode != 0 and "--stgae" in run.stderr
 
 
-def test_wsj0_2mix_recipe_on_a_prepared_tree(recipe, tmp_path):
+def test_wsj0_2mix_recipe_on_a_prepared_tree(recipe, full_run, tmp_path):
     """egs/wsj0_2mix from stage 1 on a wsj0-2mix tree (the mini corpus has the same layout), the way
     a user with WSJ0 runs it after stage 0; --systems narrows the systems."""
-    assert (recipe / "corpus" / "wav8k" / "min" / "tt" / "s2").is_dir()  # made by the first test
+    assert (recipe / "corpus" / "wav8k" / "min" / "tt" / "s2").is_dir()  # made by full_run
     work = tmp_path / "wsj0"
     os.makedirs(work)
     src = os.path.join(ROOT, "egs", "wsj0_2mix")
@@ -131,7 +150,8 @@ def test_wsj0_2mix_recipe_on_a_prepared_tree(recipe, tmp_path):
             "--systems", "dc chimerapp"]
 
     # the default --ngpu 1 on a machine without a GPU: a clear error before any training
-    run = subprocess.run(args + ["--stage", "1", "--stop-stage", "3"], cwd=work, capture_output=True, text=True)
+    run = subprocess.run(args + ["--stage", "1", "--stop-stage", "3"], cwd=work, capture_output=True, text=True,
+                         env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
     assert run.returncode == 1
     assert "--gpu 1 but 0 GPU(s) visible" in run.stderr and "2 training chain(s) failed" in run.stderr
     assert len((work / "data" / "tt" / "feats.scp").read_text().splitlines()) == 4

@@ -66,6 +66,10 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   train_cmd_=$train_cmd
   [ "$ngpu" -eq 0 ] || train_cmd_=$cuda_cmd
   [ "$train_jobs" -ge 1 ] || { echo "$0: --train_jobs $train_jobs: need 1 or more" >&2; exit 1; }
+  if [ "$ngpu" -gt 0 ] && [ "$train_jobs" -gt 1 ] && [[ $cuda_cmd == *run.py* ]]; then
+    echo "$0: warning: --train_jobs $train_jobs with the local utils/run.py: every chain uses the first" \
+      "$ngpu GPU(s); a scheduler in cuda_cmd (slurm.py, queue.py) gives each chain its own" >&2
+  fi
   threads=0                                   # 0: the config's, for GPU jobs
   [ "$ngpu" -gt 0 ] || threads=$(( $(nproc) / train_jobs > 0 ? $(nproc) / train_jobs : 1 ))
   train_system() {
@@ -83,19 +87,26 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
     steps/train.sh --cmd "$train_cmd_" --ngpu "$ngpu" --num-threads "$threads" "${init[@]}" \
       $tuning/$system.yaml data/tr data/cv exp/$system
   }
-  chains=()                                   # a system joins the chain of the one it starts from
-  declare -A chain_of=()
+  declare -A listed=()
+  trained=()                                  # --systems without oracles and repeats
   for system in $systems; do
     case $system in oracle_*) continue ;; esac
     [ -f $tuning/$system.yaml ] || { echo "$0: no $tuning/$system.yaml: unknown system '$system'" >&2; exit 1; }
+    [ -n "${listed[$system]:-}" ] || trained+=("$system")
+    listed[$system]=1
+  done
+  chains=()                                   # each listed system after the listed one it starts from
+  for system in "${trained[@]}"; do
     parent=${init_from[$system]:-}
-    if [ -n "$parent" ] && [ -n "${chain_of[$parent]:-}" ]; then
-      chain_of[$system]=${chain_of[$parent]}
-      chains[${chain_of[$system]}]+=" $system"
-    else
-      chain_of[$system]=${#chains[@]}
-      chains+=("$system")
-    fi
+    [ -z "$parent" ] || [ -z "${listed[$parent]:-}" ] || continue  # trained in its parent's chain
+    chain=$system last=$system
+    while :; do
+      next=
+      for child in "${trained[@]}"; do [ "${init_from[$child]:-}" != "$last" ] || next=$child; done
+      [ -n "$next" ] || break
+      chain+=" $next" last=$next
+    done
+    chains+=("$chain")
   done
   pids=()
   for chain in "${chains[@]}"; do
