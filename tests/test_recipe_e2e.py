@@ -83,13 +83,16 @@ def test_every_stage_of_the_mini_recipe(recipe, full_run):
     assert "--init exp/def_dc/best.pt" in log.splitlines()[0]
     # --train_jobs 2 (the default): two chains at once, each on half the cores
     threads = max(1, int(subprocess.run(["nproc"], capture_output=True, text=True).stdout) // 2)  # as run.sh
-    for system in ("dc", "upit"):
+    for system in ("dc", "upit", "chimerapp", "def_dc", "dl_def"):
         log = (recipe / "exp" / system / "log" / "train.log").read_text()
         assert f"--num-threads {threads}" in log.splitlines()[0], log.splitlines()[0]
         assert f"threads={threads}" in log, log[-300:]  # the runner's slots
         assert f"1 process(es) x {threads} CPU thread(s)" in log, log[:600]  # torch's
-    dc, upit = (started_and_finished(recipe / "exp" / system / "log" / "train.log") for system in ("dc", "upit"))
-    assert upit[0] < dc[1] and dc[0] < upit[1], f"dc {dc} and upit {upit} did not train side by side"
+    # the first two chains of the default --systems start together
+    def_dc, chimerapp = (started_and_finished(recipe / "exp" / system / "log" / "train.log")
+                         for system in ("def_dc", "chimerapp"))
+    assert chimerapp[0] < def_dc[1] and def_dc[0] < chimerapp[1], \
+        f"def_dc {def_dc} and chimerapp {chimerapp} did not train side by side"
     table = [line for line in (recipe / "RESULTS.md").read_text().splitlines() if line.startswith("| ")]
     assert table[0].startswith("| system | set | SDR | SDRi | SI-SNRi")
     rows = {line.split("|")[1].strip(): line for line in table[1:]}  # the |---| line does not start with "| "

@@ -14,7 +14,8 @@ stage=0
 stop_stage=5
 nj=2                      # parallel jobs of stages 0, 2, 4, 5
 ngpu=0                    # GPUs for training (0: CPU); > 1: DistributedDataParallel
-systems="oracle_ibm oracle_irm oracle_psm dc upit chimerapp def_dc def def_joint dl_def"
+# the longest training chains first: with --train_jobs 2 they start together and the short ones fill in
+systems="oracle_ibm oracle_irm oracle_psm def_dc def def_joint dl_def chimerapp dc upit"
 test_sets="tt"
 corpus=corpus             # where stage 0 writes the synthesized corpus
 seed=1                    # corpus seed
