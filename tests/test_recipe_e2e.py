@@ -111,7 +111,7 @@ def test_every_stage_of_the_mini_recipe(recipe, full_run):
 def test_chains_follow_init_not_the_list_order(recipe, full_run):
     run = run_recipe(recipe, "--stage", "3", "--stop-stage", "3", "--systems", "def def_dc def", "--retrain", "true")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert run.stdout.count("stage 3: training def\n") == 1
+    assert run.stdout.count("train_chains.sh: training def\n") == 1
     parent = started_and_finished(recipe / "exp" / "def_dc" / "log" / "train.log")
     child = started_and_finished(recipe / "exp" / "def" / "log" / "train.log")
     assert parent[1] <= child[0], (parent, child)
@@ -125,7 +125,7 @@ def test_a_failed_chain_fails_stage_3(recipe, full_run):
     run = subprocess.run(["./run.sh", "--stage", "3", "--stop-stage", "3", "--tuning", "broken",
                           "--systems", "dc nosuch_loss"], cwd=recipe, capture_output=True, text=True)
     assert run.returncode == 1, run.stdout + run.stderr
-    assert "stage 3: 1 training chain(s) failed: see the errors above and exp/<system>/log/train.log" in run.stderr
+    assert "1 training chain(s) failed: see the errors above and exp/<system>/log/train.log" in run.stderr
     assert "nosuch" in (recipe / "exp" / "nosuch_loss" / "log" / "train.log").read_text()
     assert "exp/dc finished training; skipped" in run.stdout
 

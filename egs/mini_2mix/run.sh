@@ -52,67 +52,11 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
 fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
-  # The DL-DEF chain: each system starts from the previous one's best weights, so a chain trains in
-  # order; independent chains (dc, upit, chimerapp, def_dc -> ... -> dl_def) train side by side,
-  # $train_jobs at a time. On the CPU they share the cores: one BLSTM job scales poorly past 1 thread.
-  declare -A init_from=([def]=def_dc [def_joint]=def [dl_def]=def_joint)
+  echo "stage 3: training $systems"
   train_cmd_=$train_cmd
   [ "$ngpu" -eq 0 ] || train_cmd_=$cuda_cmd
-  [ "$train_jobs" -ge 1 ] || { echo "$0: --train_jobs $train_jobs: need 1 or more" >&2; exit 1; }
-  if [ "$ngpu" -gt 0 ] && [ "$train_jobs" -gt 1 ] && [[ $cuda_cmd == *run.py* ]]; then
-    echo "$0: warning: --train_jobs $train_jobs with the local utils/run.py: every chain uses the first" \
-      "$ngpu GPU(s); a scheduler in cuda_cmd (slurm.py, queue.py) gives each chain its own" >&2
-  fi
-  threads=0                                   # 0: the config's, for GPU jobs
-  [ "$ngpu" -gt 0 ] || threads=$(( $(nproc) / train_jobs > 0 ? $(nproc) / train_jobs : 1 ))
-  train_system() {
-    local system=$1 init=()
-    if [ -f exp/$system/.finished ] && ! $retrain; then
-      echo "stage 3: exp/$system finished training; skipped (--retrain true redoes it)"
-      return 0
-    fi
-    if $retrain && [ -d exp/$system ]; then  # keep the old run (out of RESULTS.md), never delete it
-      mkdir -p exp/old
-      mv exp/$system exp/old/$system.$(date +%Y%m%d-%H%M%S)
-    fi
-    [ -z "${init_from[$system]:-}" ] || init=(--init exp/${init_from[$system]}/best.pt)
-    echo "stage 3: training $system"
-    steps/train.sh --cmd "$train_cmd_" --ngpu "$ngpu" --num-threads "$threads" "${init[@]}" \
-      $tuning/$system.yaml data/tr data/cv exp/$system
-  }
-  declare -A listed=()
-  trained=()                                  # --systems without oracles and repeats
-  for system in $systems; do
-    case $system in oracle_*) continue ;; esac
-    [ -f $tuning/$system.yaml ] || { echo "$0: no $tuning/$system.yaml: unknown system '$system'" >&2; exit 1; }
-    [ -n "${listed[$system]:-}" ] || trained+=("$system")
-    listed[$system]=1
-  done
-  chains=()                                   # each listed system after the listed one it starts from
-  for system in "${trained[@]}"; do
-    parent=${init_from[$system]:-}
-    [ -z "$parent" ] || [ -z "${listed[$parent]:-}" ] || continue  # trained in its parent's chain
-    chain=$system last=$system
-    while :; do
-      next=
-      for child in "${trained[@]}"; do [ "${init_from[$child]:-}" != "$last" ] || next=$child; done
-      [ -n "$next" ] || break
-      chain+=" $next" last=$next
-    done
-    chains+=("$chain")
-  done
-  pids=()
-  for chain in "${chains[@]}"; do
-    while [ "$(jobs -pr | wc -l)" -ge "$train_jobs" ]; do sleep 2; done
-    ( for system in $chain; do train_system $system; done ) &
-    pids+=($!)
-  done
-  failed=0
-  for pid in "${pids[@]}"; do wait "$pid" || failed=$((failed + 1)); done
-  if [ "$failed" -gt 0 ]; then
-    echo "$0: stage 3: $failed training chain(s) failed: see the errors above and exp/<system>/log/train.log" >&2
-    exit 1
-  fi
+  steps/train_chains.sh --cmd "$train_cmd_" --ngpu "$ngpu" --train-jobs "$train_jobs" --retrain "$retrain" \
+    "$tuning" "$systems" data/tr data/cv exp
 fi
 
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
