@@ -4,11 +4,11 @@ mask inference, chimera++, DEF joint training and discriminative learning.
 Notation, per utterance: N = T * F valid TF bins, V (N, D) unit-length embeddings, Y (N, C) the
 ideal binary assignment (1 for the source with the largest magnitude), W = diag(w) bin weights,
 M_c = sum_i w_i Y_ic the weighted size of cluster c. Every DC objective is computed from D x D,
-D x C and C x C products (O(N D) memory); the N x N affinity is never formed. The dense N x N
-forms each one equals are written next to it (tests/test_losses.py checks both against each other).
-classic and wkm are the paper's formulas. For the graph-based ones (laplacian, doubly_stochastic)
-and lda, the exact formulas of Wang, Le Roux and Hershey (ICASSP 2018) were not at hand: the
-definitions below are the standard ones those names denote, and each docstring says which.
+D x C and C x C products (O(N D) memory); the N x N affinity is never formed. Each is the formula
+of Wang, Le Roux and Hershey (ICASSP 2018), cited by equation number in its docstring;
+tests/test_losses.py writes the paper's dense N x N form independently and checks both agree.
+Weights enter every objective as the paper says for the classic one, eq. (7): the squared
+differences of the pairs are summed with w_i w_j (graph objectives: bins are nodes of mass w_i).
 
 The batch loss is the mean over utterances of each utterance's loss, which only counts valid
 frames, so a padded utterance has the same loss as alone.
@@ -19,12 +19,16 @@ import math
 import torch
 
 LOSS_TYPES = ("dc", "mi", "chimera", "joint", "dl")
-DC_OBJECTIVES = ("classic", "laplacian", "doubly_stochastic", "lda", "wkm")
+DC_OBJECTIVES = ("classic", "laplacian", "doubly_stochastic", "lda", "wkm", "laplacian_shifted",
+                 "doubly_stochastic_shifted")
 DC_WEIGHTS = ("none", "va", "mr")
 MI_TARGETS = ("msa", "psa", "tpsa")
 MI_NORMS = ("l1", "l2")
-VA_THRESHOLD_DB = -40.0     # voice-activity weights: bins within 40 dB of the utterance's loudest bin
-SINKHORN_ITERATIONS = 10    # doubly stochastic scaling iterations (the first one is the Laplacian's)
+VA_THRESHOLD_DB = -40.0     # W_VA's beta: "Following [2], beta in W_VA is empirically set to -40" (Sec. 5.1)
+LAPLACIAN_DEGREE_FLOOR = 1e-2   # dc_laplacian's guard for degrees <= 0 (not in the paper; see there)
+STOCHASTIC_ROW_FLOOR = 1e-1     # dc_doubly_stochastic's guards (not in the paper; see there)
+STOCHASTIC_COLUMN_FLOOR = 1e-2
+SINKHORN_ITERATIONS = 10        # doubly_stochastic_shifted's scaling iterations (not the paper's)
 EPS = 1e-8
 
 
@@ -39,30 +43,43 @@ def ideal_binary_assignment(src_spec):
     return torch.nn.functional.one_hot(mag.argmax(dim=-3), num_spk).to(mag.dtype)
 
 
-def dc_weights(mix_spec, valid, kind):
-    """(B, T, F) bin weights, zero on padded frames.
+def dc_weights(mix_spec, src_spec, valid, kind):
+    """(B, T, F) DC bin weights W = diag(w) of Wang et al. 2018 Sec. 3 ("Introducing weights"), zero
+    on padded frames. mix_spec (B, T, F), src_spec (B, C, T, F) complex.
 
-    none: 1 on every valid bin.
-    va:   voice activity, W_VA: 1 where |X| is above the utterance's largest |X| minus 40 dB, else 0
-          (keeps silent bins, whose dominant source is arbitrary, out of the clustering).
-    mr:   magnitude ratio, W_MR: w_tf = |X_tf| / mean(|X|), the mean over the utterance's valid
-          bins: loud bins count more, in proportion to their mixture magnitude. We read Wang et
-          al.'s W_MR as |X_tf| / sum |X| (each bin's share of the utterance's magnitude); dividing
-          by the mean instead multiplies every weight by N, so that weights average 1. Every
-          objective here is unchanged by a global scale of w (the classic one is divided by
-          (sum w)^2; tests check it), so the two train the same; the mean keeps numbers readable.
+    none: 1 on every valid bin (equal weights).
+    va:   W_VA, "w_i = max_k [10 log10(|s_k,i|^2 / max_j |s_k,j|^2) > beta]", beta = -40 dB: 1 where
+          some clean source is within 40 dB of its own loudest bin in the utterance, else 0.
+    mr:   W_MR, "w_i = |x_i| / sum_j |x_j|": the mixture magnitude over its sum over the utterance's
+          valid bins (the weights sum to 1).
+    The sources are needed for va only; at run time, where there are none, `mixture_activity` is
+    the stand-in (the k-means voting mask).
     """
     mag = mix_spec.abs()
     frames = valid[..., None].to(mag.dtype).expand_as(mag)
     if kind == "none":
         return frames.clone()
     if kind == "va":
-        peak = (mag * frames).amax(dim=(-2, -1), keepdim=True)
-        return ((mag > peak * 10.0 ** (VA_THRESHOLD_DB / 20.0)) & (frames > 0)).to(mag.dtype)
+        if src_spec is None:
+            raise ValueError("W_VA weights need the clean sources; at run time use mixture_activity")
+        power = src_spec.abs().square() * frames[..., None, :, :]
+        peak = power.amax(dim=(-2, -1), keepdim=True)                 # max_j |s_k,j|^2, per source k
+        active = power > peak * 10.0 ** (VA_THRESHOLD_DB / 10.0)    # strict: the Iverson bracket's '>'
+        return (active.any(dim=-3) & (frames > 0)).to(mag.dtype)
     if kind == "mr":
-        mean = (mag * frames).sum(dim=(-2, -1), keepdim=True) / frames.sum(dim=(-2, -1), keepdim=True).clamp_min(1)
-        return mag * frames / mean.clamp_min(EPS)
+        total = (mag * frames).sum(dim=(-2, -1), keepdim=True)
+        return mag * frames / total.clamp_min(EPS)
     raise ValueError(f"unknown DC weights '{kind}': use one of {', '.join(DC_WEIGHTS)}")
+
+
+def mixture_activity(mix_spec, valid, threshold_db=VA_THRESHOLD_DB):
+    """(B, T, F) 0/1: bins whose mixture magnitude is within -threshold_db of the utterance's loudest
+    mixture bin (valid frames only). Not W_VA, which needs the clean sources: this is its run-time
+    stand-in, the bins that vote in k-means and weigh matched inference for a W_VA system."""
+    mag = mix_spec.abs()
+    frames = valid[..., None].expand_as(mag)
+    peak = (mag * frames).amax(dim=(-2, -1), keepdim=True)
+    return ((mag > peak * 10.0 ** (threshold_db / 20.0)) & frames).to(mag.dtype)
 
 
 def mi_targets(mix_spec, src_spec, kind, truncation=1.0):
@@ -132,14 +149,80 @@ def _gram(a, b):
 
 
 def dc_classic(V, Y, w):
-    """||W^1/2 (V V^T - Y Y^T) W^1/2||_F^2 / (sum w)^2
-    = (||V^T W V||^2 - 2 ||V^T W Y||^2 + ||Y^T W Y||^2) / (sum w)^2:
-    the (weighted) mean squared error of the pairwise affinities."""
+    """Classic DC, Wang et al. 2018 eqs. (1) and (7): ||W^1/2 (V V^T - Y Y^T) W^1/2||_F^2 / (sum w)^2
+    = (||V^T W V||^2 - 2 ||V^T W Y||^2 + ||Y^T W Y||^2) / (sum w)^2. The paper's sums are divided
+    by (sum w)^2, the weighted mean over the pairs, so that an utterance's loss does not grow with
+    its length; with W_MR (sum w = 1) this is eq. (7) exactly."""
     wv = V * w[..., None]
     wy = Y * w[..., None]
     loss = _gram(V, wv).square().sum((1, 2)) - 2 * _gram(V, wy).square().sum((1, 2)) \
         + _gram(Y, wy).square().sum((1, 2))
     return loss / w.sum(-1).square().clamp_min(EPS)
+
+
+def _normalized_distance(U, Y, w):
+    """||U U^T - Q Q^T||_F^2 = ||U^T U||^2 - 2 ||U^T Q||^2 + ||Q^T Q||^2 for the target
+    Q = W^1/2 Y (Y^T W Y)^-1/2, whose Q Q^T = W^1/2 D_Y^-1/2 Y Y^T D_Y^-1/2 W^1/2 is the normalized
+    ideal affinity of eqs. (2) and (4) alike (D_Y = diag(Y Y^T W 1) holds each bin's cluster mass
+    M_c; Y is one-hot, so Y^T W Y = diag(M)). U (B, N, P) already carries W^1/2."""
+    mass = (Y * w[..., None]).sum(1)                                # (B, C) = M_c
+    q = Y * (w[..., None] / mass[:, None, :].clamp_min(EPS)).sqrt()
+    return _gram(U, U).square().sum((1, 2)) - 2 * _gram(U, q).square().sum((1, 2)) \
+        + _gram(q, q).square().sum((1, 2))
+
+
+def dc_laplacian(V, Y, w):
+    """Graph Laplacian distance, Wang et al. 2018 eq. (2):
+    ||D_V^-1/2 V V^T D_V^-1/2 - D_Y^-1/2 Y Y^T D_Y^-1/2||_F^2 with D_V = diag(V V^T 1), D_Y likewise,
+    = ||V^T D_V^-1 V||^2 - 2 ||V^T D_V^-1/2 D_Y^-1/2 Y||^2 + C, computed in that low-rank form.
+
+    Weights: bins are graph nodes of mass w_i, as eq. (7) weights the classic loss: degrees
+    D_V = diag(V V^T W 1) and the squared differences summed with w_i w_j. With binary W_VA this is
+    eq. (2) on the active bins exactly; it is unchanged by a global scale of w.
+
+    Guard: with tanh embeddings an affinity v_i.v_j may be negative, so a degree
+    d_i = v_i . sum_j w_j v_j can be zero or negative, where eq. (2) is undefined. We floor each
+    degree at LAPLACIAN_DEGREE_FLOOR * sum_j w_j (the degree every bin would have if all
+    embeddings coincided): such a bin keeps a bounded normalized affinity and a gradient through
+    its affinities (none through its degree), which pull its embedding towards its own cluster.
+    Bins whose degree is above the floor, i.e. every bin near a solution, get eq. (2) exactly."""
+    degree = torch.bmm(V, _gram(V, w[..., None])).squeeze(-1)        # V V^T W 1, (B, N)
+    floor = LAPLACIAN_DEGREE_FLOOR * w.sum(-1, keepdim=True)
+    U = V * (w.sqrt() * torch.maximum(degree, floor).clamp_min(EPS).rsqrt())[..., None]  # sqrt(w / d): no NaN gradient at w = 0
+    return _normalized_distance(U, Y, w)
+
+
+def dc_doubly_stochastic(V, Y, w):
+    """Doubly stochastic distance, Wang et al. 2018 eqs. (3)-(4): ||V_s V_s^T - Y_s Y_s^T||_F^2 with
+    the closed-form normalization V_bar = diag(V 1)^-1 V, V_s = V_bar diag(1^T V_bar)^-1/2 (V_s V_s^T 1
+    = 1), and Y_s likewise from Y (Y 1 = 1, so Y_s Y_s^T = Y diag(N_c)^-1 Y^T). Low-rank: only the
+    (D x D), (D x C), (C x C) Gram matrices are formed.
+
+    Weights: bins are nodes of mass w_i as in dc_laplacian: column masses 1^T W V_bar, so that
+    V_s V_s^T W 1 = 1, and squared differences summed with w_i w_j (eq. (4) on the active bins for
+    binary W_VA; unchanged by a global scale of w).
+
+    Guard: the closed form presumes nonnegative embeddings (a stochastic matrix), and ours are tanh,
+    unit length. A row sum (V 1)_i near zero would blow up its row of V_bar, so its magnitude is
+    floored at STOCHASTIC_ROW_FLOOR with its sign kept (rows of V_bar still sum to 1); a column
+    mass (1^T W V_bar)_d at or below STOCHASTIC_COLUMN_FLOOR * sum(w) / D (a fraction of the mean
+    column mass) is floored there, so the inverse square root stays real and bounded. With
+    nonnegative V neither floor binds in practice and eq. (3) is exact (tests check both)."""
+    rows = V.sum(-1, keepdim=True)
+    sign = torch.where(rows < 0, -1.0, 1.0).to(V.dtype)
+    V_bar = V / (sign * rows.abs().clamp_min(STOCHASTIC_ROW_FLOOR))
+    columns = _gram(V_bar, w[..., None]).squeeze(-1)                 # 1^T W V_bar, (B, D)
+    floor = STOCHASTIC_COLUMN_FLOOR * w.sum(-1, keepdim=True) / V.shape[-1]
+    U = V_bar * w[..., None].sqrt() * torch.maximum(columns, floor).clamp_min(EPS).rsqrt()[:, None, :]
+    return _normalized_distance(U, Y, w)
+
+
+# The paper's eqs. (2)-(4) use V V^T itself, which with tanh unit embeddings has negative entries
+# (see the guards above). With free unit embeddings (N = 400, D = 10, C = 2, random W_MR-like
+# weights, 1000 Adam steps from a random start), eq. (2) with its guard ends at loss 0.92 with
+# same / other-cluster mean affinities 0.65 / 0.57, eq. (3)-(4) at 20.6 with 0.005 / -0.002 (no
+# separation), while both shifted forms below reach 0.0000 with 0.997 / -0.997. So these stay as
+# named options (laplacian_shifted, doubly_stochastic_shifted), not the paper's objectives.
 
 
 def _affinity_times(V, x):
@@ -165,8 +248,8 @@ def _scaled_affinity_distance(V, Y, w, s):
     return uu - 2 * uq + qq
 
 
-def dc_laplacian(V, Y, w):
-    """Graph Laplacian distance ||L_V - L_Y||_F^2 between the normalized Laplacians
+def dc_laplacian_shifted(V, Y, w):
+    """Not the paper's: the graph Laplacian distance on the shifted affinity. ||L_V - L_Y||_F^2 between the normalized Laplacians
     L = I - D^-1/2 A D^-1/2 of the embedding and target graphs, i.e. the distance between the
     degree-normalized affinities. A graph needs nonnegative affinities, so the embedding graph uses
     A_ij = (1 + v_i.v_j) / 2 (in [0, 1] for unit vectors; rank D + 1, so still low-rank); the target
@@ -176,8 +259,8 @@ def dc_laplacian(V, Y, w):
     return _scaled_affinity_distance(V, Y, w, degree.clamp_min(EPS).rsqrt())
 
 
-def dc_doubly_stochastic(V, Y, w, iterations=SINKHORN_ITERATIONS):
-    """Distance between the doubly stochastic normalizations of the embedding and target affinities.
+def dc_doubly_stochastic_shifted(V, Y, w, iterations=SINKHORN_ITERATIONS):
+    """Not the paper's: the distance between the doubly stochastic normalizations of the embedding and target affinities.
     The target's, Y (Y^T W Y)^-1 Y^T, is exactly doubly stochastic; the embedding affinity
     A = (1 + V V^T) / 2 is scaled to S A S with sum_j w_j s_i A_ij s_j = 1 for every bin by
     symmetric Sinkhorn iterations s <- sqrt(s / (A W s)) (each O(N D); the first one gives
@@ -189,8 +272,9 @@ def dc_doubly_stochastic(V, Y, w, iterations=SINKHORN_ITERATIONS):
 
 
 def dc_lda(V, Y, w):
-    """Deep LDA: within-cluster scatter over total scatter of the embeddings,
-    sum_i w_i ||v_i - mu_c(i)||^2 / sum_i w_i ||v_i - mu||^2 (weighted means mu_c, mu).
+    """Deep LDA, Wang et al. 2018 eq. (5): within-cluster scatter over total scatter of the
+    embeddings, sum_i w_i ||v_i - mu_c(i)||^2 / sum_i w_i ||v_i - mu||^2 (weighted means mu_c, mu;
+    eq. (5) itself with w = 1).
     It equals 1 / (1 + between / within), a monotone function of Fisher's within / between ratio,
     bounded in [0, 1] and finite when the clusters' means coincide."""
     sq = (V.square().sum(-1) * w).sum(-1)
@@ -203,7 +287,7 @@ def dc_lda(V, Y, w):
 
 
 def dc_wkm(V, Y, w):
-    """Whitened k-means (Wang et al. 2018; W in their tables): the k-means objective on whitened
+    """Whitened k-means, Wang et al. 2018 eq. (6) (W in Table 1): the k-means objective on whitened
     embeddings U = W^1/2 V (V^T W V)^-1/2 (orthonormal columns) with the ideal assignment,
     ||U - P_Y U||_F^2 = D - tr((V^T W V)^-1 V^T W Y (Y^T W Y)^-1 Y^T W V),
     P_Y = W^1/2 Y (Y^T W Y)^-1 Y^T W^1/2. Ranges over [D - C, D]."""
@@ -218,7 +302,8 @@ def dc_wkm(V, Y, w):
 
 
 DC_LOSSES = {"classic": dc_classic, "laplacian": dc_laplacian, "doubly_stochastic": dc_doubly_stochastic,
-             "lda": dc_lda, "wkm": dc_wkm}
+             "lda": dc_lda, "wkm": dc_wkm, "laplacian_shifted": dc_laplacian_shifted,
+             "doubly_stochastic_shifted": dc_doubly_stochastic_shifted}
 CHUNK_ELEMENTS = 2 ** 21   # embedding values per chunk of utterances in dc_loss (8 MiB in float32)
 
 
@@ -252,7 +337,7 @@ def dc_loss(emb, mix_spec, src_spec, valid, objective, weights):
         emb = emb.float()  # the solves and cancellations want float32
     V = emb.flatten(1, 2)
     Y = ideal_binary_assignment(src_spec).flatten(1, 2).to(V.dtype)
-    w = dc_weights(mix_spec, valid, weights).flatten(1).to(V.dtype)
+    w = dc_weights(mix_spec, src_spec, valid, weights).flatten(1).to(V.dtype)
     chunk = max(1, CHUNK_ELEMENTS // max(1, V.shape[1] * V.shape[2]))
     return _ChunkedRecompute.apply(DC_LOSSES[objective], chunk, V, Y, w)
 
@@ -290,13 +375,16 @@ def build_objective(cfg):
                       dl:      discriminative learning, L_MI(phi*) - gamma * sum_{phi != phi*} L_MI(phi)
                                (phi* the best permutation), plus lambda * L_DC if lambda > 0:
                                lambda * L_DC + (1 - lambda) * L_DL
-      dc_objective    classic | laplacian | doubly_stochastic | lda | wkm  (dc, chimera, joint; dl if lambda > 0)
-                      classic: ||VV^T - YY^T||^2 / N^2; laplacian: graph Laplacian distance;
-                      doubly_stochastic: doubly stochastic affinity distance; lda: deep LDA;
-                      wkm: whitened k-means (Wang, Le Roux, Hershey, ICASSP 2018)
+      dc_objective    classic | laplacian | doubly_stochastic | lda | wkm | laplacian_shifted |
+                      doubly_stochastic_shifted  (dc, chimera, joint; dl if lambda > 0)
+                      Wang, Le Roux, Hershey (ICASSP 2018): classic eq. (1), ||VV^T - YY^T||^2 / N^2;
+                      laplacian (L) eq. (2), graph Laplacian distance; doubly_stochastic (S) eqs. (3)-(4);
+                      lda eq. (5), deep LDA; wkm (W) eq. (6), whitened k-means;
+                      laplacian_shifted, doubly_stochastic_shifted: not the paper's, the same on the
+                      affinity (1 + VV^T)/2 (train better with tanh embeddings: see nnet/losses.py)
       dc_weights      none | va | mr  (with dc_objective)
-                      va: 1 on bins within 40 dB of the utterance's loudest mixture bin, else 0;
-                      mr: mixture magnitude / its utterance mean
+                      va: W_VA, 1 where a clean source is within 40 dB of its own loudest bin, else 0;
+                      mr: W_MR, mixture magnitude / its sum over the utterance
       mi_target       msa | psa | tpsa  (mi, chimera, joint, dl): the target of mask * |X|
                       msa: |S|; psa: |S| cos(theta_S - theta_X); tpsa: psa clamped to [0, psa_truncation * |X|]
       mi_norm         l1 | l2  (mi, chimera, joint, dl): absolute or squared error, summed over the C
@@ -357,6 +445,9 @@ class Objective:
             self.dc_weight = 1.0 if self.kind == "dc" else 0.0
         self.uses_dc = self.dc_weight > 0 or self.kind in ("chimera", "joint")
         self.uses_mi = self.kind != "dc"
+        # the names of the per-term stats a call returns besides "loss" (history.tsv's columns)
+        self.terms = (("dc",) if self.uses_dc else ()) + (("mi",) if self.uses_mi else ()) \
+            + (("mi_others", "dl") if self.kind == "dl" else ())
 
     def __repr__(self):
         return f"Objective({self.cfg})"

@@ -56,13 +56,15 @@ class Separator:
             return outputs["masks"][0]
         emb = outputs["emb"].flatten(1, 2)                       # (1, T*F, D)
         valid = torch.ones(1, mix_spec.shape[0], dtype=torch.bool, device=self.device)
-        # only bins within 40 dB of the loudest vote, as in the seeds
-        voting = losses.dc_weights(mix_spec[None], valid, "va").flatten(1)
+        # only bins within 40 dB of the mixture's loudest vote: W_VA's run-time stand-in
+        voting = losses.mixture_activity(mix_spec[None], valid).flatten(1)
         labels, _ = inference.kmeans(emb, self.num_spk, weights=voting)
         assignment = torch.nn.functional.one_hot(labels, self.num_spk).to(emb.dtype)
         if self.matched:
             loss_cfg = self.config["loss"]
-            weights = losses.dc_weights(mix_spec[None], valid, loss_cfg.get("dc_weights", "none")).flatten(1)
+            kind = loss_cfg.get("dc_weights", "none")
+            # the training weights; W_VA needs the clean sources, so its mixture stand-in here
+            weights = voting if kind == "va" else losses.dc_weights(mix_spec[None], None, valid, kind).flatten(1)
             assignment = inference.matched_inference(emb, labels, weights, loss_cfg.get("dc_objective", "classic"),
                                                      num_clusters=self.num_spk)
         return assignment[0].T.reshape(self.num_spk, *mix_spec.shape)

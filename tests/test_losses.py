@@ -50,14 +50,16 @@ def cut(outputs, batch, b):
 # dense N x N definitions, one utterance: V (N, D), Y (N, C) one-hot, w (N,)
 
 
-def dense_weights(mix, kind):
+def dense_weights(mix, src, kind):
+    """Wang et al. 2018 Sec. 3, one utterance: mix (T, F), src (C, T, F)."""
     mag = mix.abs().flatten()
     if kind == "none":
         return torch.ones_like(mag)
-    if kind == "va":
-        db = 20 * torch.log10(mag / mag.max())
-        return (db > -40).to(mag.dtype)
-    return mag / mag.mean()
+    if kind == "va":   # w_i = max_k [10 log10(|s_k,i|^2 / max_j |s_k,j|^2) > beta], beta = -40
+        power = src.abs().flatten(1) ** 2
+        db = 10 * torch.log10(power / power.max(1, keepdim=True).values)
+        return (db > -40).any(0).to(mag.dtype)
+    return mag / mag.sum()   # w_i = |x_i| / sum_j |x_j|
 
 
 def dense_assignment(src):
@@ -79,15 +81,30 @@ def pair_weighted_sq(E, w):
 
 
 def dense_dc(objective, V, Y, w):
+    ww = torch.outer(w, w)
     if objective == "classic":
         return pair_weighted_sq(V @ V.T - Y @ Y.T, w) / w.sum() ** 2
-    if objective == "laplacian":
+    if objective == "laplacian":   # eq. (2) on A = V V^T, degrees with the bins' masses w
+        A, T = V @ V.T, Y @ Y.T
+        d = torch.clamp(A @ w, min=losses.LAPLACIAN_DEGREE_FLOOR * w.sum())
+        d_y = T @ w
+        return pair_weighted_sq(A / torch.sqrt(torch.outer(d, d)) - T / torch.sqrt(torch.outer(d_y, d_y)), w)
+    if objective == "doubly_stochastic":   # eq. (3): V_bar = diag(V 1)^-1 V, V_s = V_bar diag(1^T W V_bar)^-1/2
+        rows = V.sum(1)
+        rows = torch.where(rows < 0, -1.0, 1.0) * rows.abs().clamp(min=losses.STOCHASTIC_ROW_FLOOR)
+        V_bar = torch.diag(1 / rows) @ V
+        cols = torch.clamp(w @ V_bar, min=losses.STOCHASTIC_COLUMN_FLOOR * w.sum() / V.shape[1])
+        S_v = V_bar @ torch.diag(1 / cols) @ V_bar.T
+        Y_bar = torch.diag(1 / Y.sum(1)) @ Y
+        S_y = Y_bar @ torch.diag(1 / (w @ Y_bar)) @ Y_bar.T
+        return pair_weighted_sq(S_v - S_y, w)
+    if objective == "laplacian_shifted":
         A = shifted_affinity(V)
         d = A @ w
         lap_v = torch.eye(len(w), dtype=F64) - A / torch.sqrt(torch.outer(d, d))
         lap_y = torch.eye(len(w), dtype=F64) - normalized_target(Y, w)
         return pair_weighted_sq(lap_v - lap_y, w)
-    if objective == "doubly_stochastic":
+    if objective == "doubly_stochastic_shifted":
         A = shifted_affinity(V)
         s = torch.ones_like(w)
         for _ in range(losses.SINKHORN_ITERATIONS):
@@ -95,7 +112,6 @@ def dense_dc(objective, V, Y, w):
         return pair_weighted_sq(s[:, None] * A * s[None, :] - normalized_target(Y, w), w)
     if objective == "lda":
         dist = torch.cdist(V, V) ** 2
-        ww = torch.outer(w, w)
         mass = Y.T @ w
         within = sum((ww * dist * torch.outer(Y[:, c], Y[:, c])).sum() / (2 * mass[c])
                      for c in range(Y.shape[1]) if mass[c] > 0)
@@ -121,7 +137,7 @@ def test_dc_low_rank_equals_dense_affinity_form(objective, weights, num_spk):
     for b, n in enumerate(batch["lengths"].tolist()):
         V = outputs["emb"][b, :n].reshape(-1, 4)
         Y = dense_assignment(batch["src_spec"][b, :, :n])
-        w = dense_weights(batch["mix_spec"][b, :n], weights)
+        w = dense_weights(batch["mix_spec"][b, :n], batch["src_spec"][b, :, :n], weights)
         if weights == "va":
             assert 0 < w.sum() < len(w)
         want = dense_dc(objective, V, Y, w)
@@ -139,10 +155,10 @@ def test_whitened_kmeans_is_the_papers_projection_residual():
     assert torch.isclose(got[0], (residual ** 2).sum(), rtol=1e-5)
 
 
-def test_doubly_stochastic_scaling_converges():
+def test_doubly_stochastic_shifted_scaling_converges():
     outputs, batch = make_batch([8], bins=6, num_spk=2, emb_dim=4)
     V = outputs["emb"][0].reshape(-1, 4)
-    w = dense_weights(batch["mix_spec"][0], "mr")
+    w = dense_weights(batch["mix_spec"][0], batch["src_spec"][0], "mr")
     A = shifted_affinity(V)
     s = torch.ones_like(w)
     for _ in range(losses.SINKHORN_ITERATIONS):
@@ -151,8 +167,54 @@ def test_doubly_stochastic_scaling_converges():
     assert torch.allclose(rows, torch.ones_like(rows), atol=1e-4)
 
 
+@pytest.mark.parametrize("weights", losses.DC_WEIGHTS)
+def test_graph_objectives_are_the_papers_formulas_on_nonnegative_embeddings(weights):
+    """Where eqs. (2)-(4) are defined (V >= 0), no guard binds: the loss is the paper's formula
+    with no floor, and the closed form of eq. (3) is doubly stochastic."""
+    outputs, batch = make_batch([7], bins=5, num_spk=2, emb_dim=3, seed=4)
+    V = torch.nn.functional.normalize(outputs["emb"][0].reshape(-1, 3).abs() + 0.05, dim=-1)
+    Y = dense_assignment(batch["src_spec"][0])
+    w = dense_weights(batch["mix_spec"][0], batch["src_spec"][0], weights)
+    ww = torch.outer(w, w)
+    D_v, D_y = torch.diag((V @ V.T) @ w), torch.diag((Y @ Y.T) @ w)
+    L_v = torch.linalg.inv(D_v).sqrt() @ V @ V.T @ torch.linalg.inv(D_v).sqrt()
+    L_y = torch.linalg.inv(D_y).sqrt() @ Y @ Y.T @ torch.linalg.inv(D_y).sqrt()
+    want_l = (ww * (L_v - L_y) ** 2).sum()
+    V_bar = torch.linalg.inv(torch.diag(V @ torch.ones(3, dtype=F64))) @ V
+    V_s = V_bar @ torch.linalg.inv(torch.diag(w @ V_bar)).sqrt()
+    assert torch.allclose(V_s @ V_s.T @ w, torch.ones_like(w))          # doubly stochastic (w.r.t. W)
+    Y_s = Y @ torch.linalg.inv(torch.diag(w @ Y)).sqrt()
+    want_s = (ww * (V_s @ V_s.T - Y_s @ Y_s.T) ** 2).sum()
+    got_l = losses.dc_laplacian(V[None], Y[None], w[None])[0]
+    got_s = losses.dc_doubly_stochastic(V[None], Y[None], w[None])[0]
+    assert torch.isclose(got_l, want_l, rtol=1e-9) and torch.isclose(got_s, want_s, rtol=1e-9)
+
+
+@pytest.mark.parametrize("objective", ["laplacian", "doubly_stochastic"])
+def test_graph_objectives_stay_finite_where_the_paper_is_undefined(objective):
+    """tanh embeddings: degrees V V^T 1 and row sums V 1 of zero or below, where eqs. (2)-(3) divide
+    by zero or take the root of a negative number; the guards keep loss and gradient finite."""
+    V = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0],
+                      [0.6, -0.6], [-0.6, 0.6]], dtype=F64)[None]
+    V = torch.nn.functional.normalize(V, dim=-1).requires_grad_()
+    Y = torch.nn.functional.one_hot(torch.tensor([[0, 1, 0, 1, 0, 1]]), 2).to(F64)
+    w = torch.ones(1, 6, dtype=F64)
+    assert (V @ V.transpose(1, 2) @ w[..., None]).abs().max() < 1e-12   # every degree is 0
+    assert V.sum(-1)[0, 4:].abs().max() < 1e-12                         # two row sums are 0
+    fn = losses.DC_LOSSES[objective]
+    loss = fn(V, Y, w)
+    loss.sum().backward()
+    assert torch.isfinite(loss).all() and loss.item() > 0.1
+    assert torch.isfinite(V.grad).all() and V.grad.abs().sum() > 0
+    # a bin without weight (padding, W_VA) among bins of positive degree: sqrt(w / d) at w = 0
+    positive = torch.nn.functional.normalize(V.detach().abs() + 0.1, dim=-1).requires_grad_()
+    w[0, 5] = 0.0
+    fn(positive, Y, w).sum().backward()
+    assert torch.isfinite(positive.grad).all() and positive.grad.abs().sum() > 0
+
+
 def test_dc_objectives_at_the_ideal_embedding():
-    # two clusters; embeddings are their one-hot labels (classic, wkm, lda) or antipodal (graph ones)
+    # two clusters; embeddings are their one-hot labels (the paper's objectives), antipodal (shifted ones)
     labels = torch.tensor([0, 1, 1, 0, 1, 0, 0, 1, 1])
     Y = torch.nn.functional.one_hot(labels, 2).to(torch.float64)[None]
     w = torch.rand(1, 9, dtype=F64) + 0.1
@@ -160,12 +222,14 @@ def test_dc_objectives_at_the_ideal_embedding():
     assert losses.dc_lda(Y, Y, w).item() == pytest.approx(0, abs=1e-12)
     assert losses.dc_wkm(Y, Y, w).item() == pytest.approx(0, abs=1e-5)   # D - C with D = C = 2
     antipodal = (2 * labels - 1).to(torch.float64)[None, :, None]
-    assert losses.dc_laplacian(antipodal, Y, w).item() == pytest.approx(0, abs=1e-9)
-    assert losses.dc_doubly_stochastic(antipodal, Y, w).item() == pytest.approx(0, abs=1e-9)
+    assert losses.dc_laplacian(Y, Y, w).item() == pytest.approx(0, abs=1e-9)
+    assert losses.dc_doubly_stochastic(Y, Y, w).item() == pytest.approx(0, abs=1e-9)
+    assert losses.dc_laplacian_shifted(antipodal, Y, w).item() == pytest.approx(0, abs=1e-9)
+    assert losses.dc_doubly_stochastic_shifted(antipodal, Y, w).item() == pytest.approx(0, abs=1e-9)
     # and a wrong embedding is penalized by all of them
     wrong = torch.nn.functional.one_hot(torch.tensor([0, 1, 0, 1, 0, 1, 0, 1, 0]), 2).to(torch.float64)[None]
     for fn in losses.DC_LOSSES.values():
-        assert fn(wrong * 2 - 1 if fn in (losses.dc_laplacian, losses.dc_doubly_stochastic) else wrong,
+        assert fn(wrong * 2 - 1 if fn in (losses.dc_laplacian_shifted, losses.dc_doubly_stochastic_shifted) else wrong,
                   Y, w).item() > 0.05
 
 
@@ -174,22 +238,52 @@ def test_dc_objectives_ignore_a_global_scale_of_the_weights(objective):
     outputs, batch = make_batch([6], bins=5, num_spk=2, emb_dim=4, seed=8)
     V = outputs["emb"].flatten(1, 2)
     Y = losses.ideal_binary_assignment(batch["src_spec"]).flatten(1, 2)
-    w = losses.dc_weights(batch["mix_spec"], batch["valid"], "mr").flatten(1)
+    w = losses.dc_weights(batch["mix_spec"], batch["src_spec"], batch["valid"], "mr").flatten(1)
     fn = losses.DC_LOSSES[objective]
     assert torch.isclose(fn(V, Y, 7.0 * w), fn(V, Y, w), rtol=1e-6)
     assert not torch.isclose(fn(V, Y, w.sqrt()), fn(V, Y, w), rtol=1e-6)
 
 
 def test_dc_weights_from_their_definitions():
-    mag = torch.tensor([[1.0, 0.02, 0.005], [0.5, 0.011, 0.009], [7.0, 7.0, 7.0]], dtype=F64)
-    mix = torch.polar(mag, torch.rand(3, 3, dtype=F64))[None]
-    valid = torch.tensor([[True, True, False]])                       # last frame is padding
-    va = losses.dc_weights(mix, valid, "va")[0]
-    assert va.tolist() == [[1, 1, 0], [1, 1, 0], [0, 0, 0]]           # 0.02 is -34 dB, 0.005 and 0.009 below -40
-    mr = losses.dc_weights(mix, valid, "mr")[0]
-    mean = mag[:2].mean()
-    assert torch.allclose(mr[:2], mag[:2] / mean) and mr[2].abs().sum() == 0
-    assert losses.dc_weights(mix, valid, "none")[0].tolist() == [[1, 1, 1], [1, 1, 1], [0, 0, 0]]
+    # two sources, 3 frames x 3 bins, the last frame padding; W_VA thresholds each source at 40 dB
+    # below its own loudest bin, so a bin quiet in the mixture can be active (source 2 is quiet)
+    s1 = torch.tensor([[1.0, 0.02, 0.005], [0.5, 0.011, 0.009], [9.0, 9.0, 9.0]], dtype=F64)
+    s2 = torch.tensor([[1e-5, 1e-5, 2e-3], [1e-7, 1e-5, 1e-5], [9.0, 9.0, 9.0]], dtype=F64)
+    src = torch.polar(torch.stack([s1, s2]), torch.zeros(2, 3, 3, dtype=F64))[None]
+    mix = src.sum(1)
+    valid = torch.tensor([[True, True, False]])
+    va = losses.dc_weights(mix, src, valid, "va")[0]
+    # s1: 0.02 is -34 dB of 1.0 (active), 0.011 -39.2 dB (active), 0.009 / 0.005 below -40;
+    # s2: its peak 2e-3 at (0, 2) and 1e-5 at -46 dB: only (0, 2) is active for s2
+    assert va.tolist() == [[1, 1, 1], [1, 1, 0], [0, 0, 0]]
+    mr = losses.dc_weights(mix, src, valid, "mr")[0]
+    mag = mix.abs()[0]
+    assert torch.allclose(mr[:2], mag[:2] / mag[:2].sum()) and mr[2].abs().sum() == 0
+    assert torch.isclose(mr.sum(), torch.tensor(1.0, dtype=F64))
+    assert losses.dc_weights(mix, src, valid, "none")[0].tolist() == [[1, 1, 1], [1, 1, 1], [0, 0, 0]]
+    # the run-time stand-in looks at the mixture: (0, 2) is 2.7e-3 of 1.0, -51 dB: not active
+    assert losses.mixture_activity(mix, valid)[0].tolist() == [[1, 1, 0], [1, 1, 0], [0, 0, 0]]
+    with pytest.raises(ValueError, match="clean sources"):
+        losses.dc_weights(mix, None, valid, "va")
+
+
+def test_chunked_dc_loss_gradient_equals_the_whole_batch_gradient(monkeypatch):
+    """dc_loss recomputes the backward pass one chunk of utterances at a time: with chunks of one
+    utterance, every utterance's gradient must equal the direct autograd gradient."""
+    outputs, batch = make_batch([6, 5, 4], bins=5, num_spk=2, emb_dim=3, seed=3)
+    V = outputs["emb"].flatten(1, 2)
+    Y = losses.ideal_binary_assignment(batch["src_spec"]).flatten(1, 2)
+    w = losses.dc_weights(batch["mix_spec"], batch["src_spec"], batch["valid"], "mr").flatten(1)
+    scale = torch.tensor([1.0, 2.0, 3.0], dtype=F64)
+    direct = V.clone().requires_grad_()
+    (losses.dc_wkm(direct, Y, w) * scale).sum().backward()
+    monkeypatch.setattr(losses, "CHUNK_ELEMENTS", V.shape[1] * V.shape[2])   # one utterance per chunk
+    emb = outputs["emb"].clone().requires_grad_()
+    (losses.dc_loss(emb, batch["mix_spec"], batch["src_spec"], batch["valid"], "wkm", "mr") * scale).sum().backward()
+    got = emb.grad.flatten(1, 2)
+    for b in range(3):
+        assert got[b].abs().sum() > 0
+        assert torch.allclose(got[b], direct.grad[b], rtol=1e-8, atol=1e-12), b
 
 
 def test_ideal_binary_assignment_picks_the_loudest_source():
