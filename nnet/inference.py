@@ -12,9 +12,9 @@ from nnet import losses, signal
 
 KMEANS_ITERATIONS = 100   # Lloyd iterations at most (they stop earlier once the centroids stay put)
 KMEANS_RESTARTS = 5       # k-means++ initializations; the lowest weighted inertia wins
-MATCHED_STEPS = 100       # Adam steps of matched run-time inference
-MATCHED_LR = 0.1          # Adam step size on the logits Z
-MATCHED_CONFIDENCE = 0.99  # k-means labels become soft assignments 0.99 / 0.01 at the start
+MATCHED_STEPS = 100       # Adam steps of matched run-time inference (not given in the paper)
+MATCHED_LR = 0.1          # Adam step size on the logits Z (not given in the paper)
+MATCHED_CONFIDENCE = 0.99  # k-means labels become 0.99 / 0.01 before the logit (Wang et al. 2018 Sec. 3)
 MISI_ITERATIONS = 5       # Wang et al. 2018
 
 
@@ -72,7 +72,7 @@ def kmeans(emb, num_clusters, weights=None, iters=KMEANS_ITERATIONS, restarts=KM
     """Weighted k-means of each utterance's embeddings.
 
     emb (B, N, D); weights (B, N) >= 0 or None (all 1): only bins with weight > 0 vote, i.e. move the
-    centroids (weighted means) and count in the inertia; e.g. losses.dc_weights(..., 'va') keeps the
+    centroids (weighted means) and count in the inertia; e.g. losses.mixture_activity keeps the
     bins within 40 dB of the loudest one. An utterance with no voting bin lets all its bins vote.
     k-means++ seeding, `restarts` runs per utterance, all run at once, deterministic given `seed`;
     an emptied cluster keeps its previous centroid. Returns labels (B, N) long for every bin (silent
@@ -135,15 +135,17 @@ def matched_inference(emb, labels, weights, objective, steps=MATCHED_STEPS, lr=M
     losses.DC_LOSSES or a function f(V, Y, w) -> (B,). num_clusters C defaults to labels.max() + 1
     (at least 2): pass it when a cluster may be empty.
 
-    Relaxation: Y = softmax(Z) over the C sources. For C = 2 this is the paper's logistic one,
-    Y_1 = sigmoid(Z_1 - Z_2). Z starts at log of `confidence` (0.99) on each bin's k-means label and
-    (1 - confidence) / (C - 1) elsewhere, and takes `steps` Adam steps (per-coordinate step sizes:
-    the objectives' gradients differ in scale by orders of magnitude, plain gradient descent would
-    need a learning rate per objective and utterance length).
+    Relaxation, as the paper's "Y = logistic(Z)": for C = 2, Y_1 = logistic(Z) and Y_2 = 1 - Y_1,
+    one unconstrained Z per bin; for C > 2 its extension Y = softmax([Z_1 .. Z_C-1, 0]) (C - 1
+    logits per bin, the same thing at C = 2). "We initialize ... using the binary mask obtained from
+    k-means clustering ... ones to 0.99 and zeros to 0.01, and then apply the logit": Z starts at
+    logit(0.99) where the k-means label is source 1, logit(0.01) elsewhere (for C > 2: `confidence`
+    on the label, the rest shared). Then `steps` Adam steps on Z ("a gradient descent-based
+    algorithm such as Adam"), the embeddings fixed.
 
     Returns masks (B, N, C) in [0, 1] summing to 1 over C: per utterance the assignment of lowest
     objective among the hard k-means assignment itself, the relaxed start and every iterate, so the
-    objective never ends above its k-means value.
+    objective never ends above its k-means value (a diverged step is never kept).
     """
     _check_embeddings(emb, weights)
     if tuple(labels.shape) != tuple(emb.shape[:2]):
@@ -161,11 +163,11 @@ def matched_inference(emb, labels, weights, objective, steps=MATCHED_STEPS, lr=M
         hard = torch.nn.functional.one_hot(labels.detach().clone(), C).to(V.dtype)
         best_Y = hard
         best_loss = function(V, hard, w).detach()
-        rest = (1 - confidence) / max(C - 1, 1)
-        logits = torch.where(hard > 0, math.log(confidence), math.log(rest)).requires_grad_()
+        start = torch.where(hard > 0, confidence, (1 - confidence) / (C - 1))
+        logits = (start[..., :-1] / start[..., -1:]).log().requires_grad_()      # Z, (B, N, C - 1)
         optimizer = torch.optim.Adam([logits], lr=lr)
         for step in range(steps + 1):
-            Y = torch.softmax(logits, -1)
+            Y = torch.softmax(torch.nn.functional.pad(logits, (0, 1)), -1)      # [Z, 0]: logistic at C = 2
             loss = function(V, Y, w)
             better = loss.detach() < best_loss      # False on NaN: a diverged step is never kept
             best_loss = torch.where(better, loss.detach(), best_loss)

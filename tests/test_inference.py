@@ -142,6 +142,36 @@ def test_matched_inference_improves_whitened_kmeans():
     assert accuracy(masks[0].argmax(-1)) > accuracy(labels[0]) + 0.02
 
 
+@pytest.mark.parametrize("objective", losses.DC_OBJECTIVES)
+def test_matched_inference_corrects_a_wrong_start(objective):
+    """Embeddings of two clear clusters, the start assignment wrong on 15% of the bins (a poor
+    k-means result): minimizing the training objective over Y must move the masks to the clusters.
+    A do-nothing inference returns the start (85% right) and fails."""
+    g = torch.Generator().manual_seed(5)
+    truth = torch.randint(0, 2, (1, 400), generator=g)
+    centres = torch.tensor([[1.0, 0.2, 0.0, 0.1], [0.2, 1.0, 0.1, 0.0]])  # nonnegative: every graph
+    emb = torch.nn.functional.normalize(centres[truth] + 0.1 * torch.rand(1, 400, 4, generator=g), dim=-1)
+    flipped = torch.rand(1, 400, generator=g) < 0.15
+    start = torch.where(flipped, 1 - truth, truth)
+    weights = torch.rand(1, 400, generator=g) + 0.5
+    masks = inference.matched_inference(emb, start, weights, objective)
+    function = losses.DC_LOSSES[objective]
+    assert function(emb, masks, weights) < function(emb, hard(start, 2), weights) * 0.9
+    right = (masks[0].argmax(-1) == truth[0]).float().mean().item()
+    assert right > 0.97, right
+    assert (masks[0, :, 0] - hard(start, 2)[0, :, 0]).abs().max() > 0.5   # the masks moved
+
+
+def test_matched_inference_is_the_papers_logistic_start():
+    """Z = logit(0.99) on bins labelled source 1, logit(0.01) elsewhere: with zero steps and a
+    start that scores better relaxed than hard, the masks are exactly 0.99 / 0.01."""
+    emb, _ = planted(1, 200, 6, 2, 0.3, seed=6)
+    labels = torch.randint(0, 2, (1, 200), generator=torch.Generator().manual_seed(6))   # a bad start
+    masks = inference.matched_inference(emb, labels, torch.ones(1, 200), "classic", steps=0)
+    want = torch.where(hard(labels, 2) > 0, 0.99, 0.01)
+    assert torch.allclose(masks, want, atol=1e-6)
+
+
 def test_matched_inference_keeps_best_iterate_and_batches():
     emb, _ = planted(3, 300, 8, 3, 0.4, seed=3)
     weights = torch.ones(3, 300)
@@ -203,6 +233,31 @@ def test_misi_sources_sum_to_mixture():
                            CFG, length)
     assert batch.shape == (2, 2, length)
     assert torch.allclose(batch[1], inference.misi(mix_spec, masks * mix_spec.abs(), CFG, length), atol=1e-6)
+
+
+def test_misi_spreads_the_mixture_error_inside_every_iteration():
+    """MISI (Gunawan & Sen; Wang et al. 2018 Sec. 5.2): "the sum of the reconstructed time-domain
+    signals after each iteration is constrained to be equal to the mixture signal", so the phase
+    of iteration k + 1 comes from the corrected signals of iteration k. Written here step by step;
+    per-source Griffin-Lim with one final spread of the error gives other signals."""
+    sources = two_voices(3, 0.6).double()
+    mix = sources.sum(0)
+    length = mix.shape[-1]
+    mix_spec = signal.stft(mix, CFG)
+    mags = torch.rand(2, *mix_spec.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64) \
+        * mix_spec.abs()
+    phase = torch.exp(1j * mix_spec.angle())
+    for _ in range(3):
+        estimate = signal.istft(mags * phase, CFG, length)
+        estimate = estimate + (mix - estimate.sum(0)) / 2
+        phase = torch.exp(1j * signal.stft(estimate, CFG).angle())
+    estimate = signal.istft(mags * phase, CFG, length)
+    want = estimate + (mix - estimate.sum(0)) / 2
+    got = inference.misi(mix_spec, mags, CFG, length, iters=3)
+    assert torch.allclose(got, want, atol=1e-9)
+    griffin_lim = inference.griffin_lim(mags, CFG, length, 3, init_spec=mix_spec)
+    spread_once = griffin_lim + (mix - griffin_lim.sum(0)) / 2
+    assert (got - spread_once).abs().max() > 1e-3
 
 
 @pytest.mark.parametrize("seed", [0, 1])
