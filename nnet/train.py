@@ -3,7 +3,11 @@
 One code path for CPU, one GPU and several processes (DistributedDataParallel, launched by
 torchrun or spawned here). Every epoch ends with an atomic `last.pt` holding everything needed to
 resume (model, optimizer, scheduler, RNG, history); a resumed run ends with the same weights as an
-uninterrupted one. `best.pt` keeps the weights of the lowest validation loss.
+uninterrupted one. `best.pt` keeps the weights of the lowest validation loss, which for chimera++
+is the MI loss alone (Wang et al. 2018, Sec. 5.1: "although the model is trained using a
+combination of deep clustering loss and MI loss, we only use the MI loss during validation for
+model selection"); the learning-rate halving and early stopping follow the same figure.
+history.tsv has each loss term (dc, mi, ...) per epoch, train and valid, after the fixed columns.
 """
 import math
 import os
@@ -98,8 +102,8 @@ class Trainer:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=use_amp):
             outputs = self.net(normalized, lengths.cpu())
         outputs = {k: v.float() for k, v in outputs.items()}
-        loss, _ = self.objective(outputs, targets)
-        return loss, int(lengths.sum())
+        loss, stats = self.objective(outputs, targets)
+        return loss, int(lengths.sum()), stats
 
     def _loader(self, dataset, batches):
         return torch.utils.data.DataLoader(
@@ -111,10 +115,10 @@ class Trainer:
         self.net.train()
         batches = data.shuffled_batches(len(self.train_set), self.opts["batch_size"], self.opts["seed"],
                                         epoch, self.rank, self.world_size)
-        total, frames, start = 0.0, 0, time.time()
+        total, frames, start, terms = 0.0, 0, time.time(), dict.fromkeys(self.objective.terms, 0.0)
         show_progress = self.rank == 0 and sys.stderr.isatty()
         for step, batch in enumerate(self._loader(self.train_set, batches), 1):
-            loss, n = self._forward(batch)
+            loss, n, stats = self._forward(batch)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"{self.exp_dir}: epoch {epoch} step {step}: loss is {loss.item()}; "
                                          "lower training.lr or raise training.grad_clip's strictness")
@@ -125,33 +129,41 @@ class Trainer:
             self.optimizer.step()
             total += loss.item() * n
             frames += n
+            _add_terms(terms, stats, n)
             if show_progress:
                 print(f"\repoch {epoch} step {step}/{len(batches)} loss {total / frames:.4f}",
                       end="", file=sys.stderr, flush=True)
         if show_progress:
             print(file=sys.stderr)
-        total, frames = self._sum_over_ranks(total, frames)
-        return total / frames, frames, time.time() - start
+        total, frames, terms = self._sum_over_ranks(total, frames, terms)
+        return total / frames, frames, time.time() - start, {k: v / frames for k, v in terms.items()}
 
     @torch.no_grad()
     def validate(self):
+        """(model selection loss, {term: mean}) over the validation set: the MI term alone for
+        chimera++ (Sec. 5.1), the training objective otherwise."""
         self.net.eval()
         batches = data.length_sorted_batches(self.valid_set, self.opts["valid_batch_size"])
         batches = batches[self.rank::self.world_size]
-        total, frames = 0.0, 0
+        total, frames, terms = 0.0, 0, dict.fromkeys(self.objective.terms, 0.0)  # a rank may have no batch
         for batch in self._loader(self.valid_set, batches):
-            loss, n = self._forward(batch)
+            loss, n, stats = self._forward(batch)
             total += loss.item() * n
             frames += n
-        total, frames = self._sum_over_ranks(total, frames)
-        return total / max(frames, 1)
+            _add_terms(terms, stats, n)
+        total, frames, terms = self._sum_over_ranks(total, frames, terms)
+        terms = {k: v / max(frames, 1) for k, v in terms.items()}
+        selection = terms["mi"] if self.objective.kind == "chimera" else total / max(frames, 1)
+        return selection, terms
 
-    def _sum_over_ranks(self, total, frames):
+    def _sum_over_ranks(self, total, frames, terms):
         if self.world_size == 1:
-            return total, frames
-        sums = torch.tensor([total, float(frames)], dtype=torch.float64, device=self.device)
+            return total, frames, terms
+        names = list(terms)  # the objective's terms, the same on every rank
+        sums = torch.tensor([total, float(frames)] + [terms[k] for k in names], dtype=torch.float64,
+                            device=self.device)
         dist.all_reduce(sums)
-        return sums[0].item(), int(sums[1].item())
+        return sums[0].item(), int(sums[1].item()), dict(zip(names, sums[2:].tolist()))
 
     # -- checkpoints ----------------------------------------------------------------------------
     def checkpoint(self):
@@ -200,19 +212,24 @@ class Trainer:
                  f"device {self.device}, {self.world_size} process(es) x {torch.get_num_threads()} CPU thread(s)")
         while self.state["epoch"] < self.opts["epochs"]:
             epoch = self.state["epoch"] + 1
-            train_loss, frames, seconds = self.train_epoch(epoch)
-            valid_loss = self.validate()
+            train_loss, frames, seconds, train_terms = self.train_epoch(epoch)
+            valid_loss, valid_terms = self.validate()
             lr = self.optimizer.param_groups[0]["lr"]
             self.scheduler.step(valid_loss)
             improved = valid_loss < self.state["best_valid"]
             self.state["best_valid"] = min(valid_loss, self.state["best_valid"])
             self.state["bad_epochs"] = 0 if improved else self.state["bad_epochs"] + 1
             self.state["epoch"] = epoch
-            self.state["history"].append([epoch, train_loss, valid_loss, lr, seconds, frames / seconds])
+            self.state["history"].append([epoch, train_loss, valid_loss, lr, seconds, frames / seconds,
+                                          {f"train_{k}": v for k, v in train_terms.items()}
+                                          | {f"valid_{k}": v for k, v in valid_terms.items()}])
             stop = self.state["bad_epochs"] >= self.opts["early_stop_patience"]
             self.state["finished"] = stop or epoch >= self.opts["epochs"]
-            self.log(f"epoch {epoch} train_loss {train_loss:.4f} valid_loss {valid_loss:.4f} lr {lr:.2e} "
-                     f"seconds {seconds:.1f} frames_per_s {frames / seconds:.0f}" + (" *best*" if improved else ""))
+            term_text = "".join(f" {k} {v:.4f}" for k, v in self.state["history"][-1][6].items())
+            self.log(f"epoch {epoch} train_loss {train_loss:.4f} valid_loss {valid_loss:.4f}"
+                     + (" (mi alone: model selection)" if self.objective.kind == "chimera" else "")
+                     + f" lr {lr:.2e} seconds {seconds:.1f} frames_per_s {frames / seconds:.0f}{term_text}"
+                     + (" *best*" if improved else ""))
             if self.rank == 0:
                 self.save(improved)
             if stop:
@@ -247,6 +264,12 @@ def load_initial_weights(model, model_config, path):
                          "model (the chain is dc -> def -> def (joint) -> def (discriminative))")
 
 
+def _add_terms(terms, stats, weight):
+    """Accumulate the objective's per-term stats (Objective.terms) weighted by frames."""
+    for key in terms:
+        terms[key] += stats[key] * weight
+
+
 def save_atomic(obj, path):
     tmp = path + ".tmp"
     torch.save(obj, tmp)
@@ -255,9 +278,11 @@ def save_atomic(obj, path):
 
 def write_history(exp_dir, history):
     with io.atomic_write(os.path.join(exp_dir, "history.tsv")) as f:
-        f.write("epoch\ttrain_loss\tvalid_loss\tlr\tseconds\tframes_per_s\n")
-        for epoch, train, valid, lr, seconds, fps in history:
-            f.write(f"{epoch}\t{train:.6f}\t{valid:.6f}\t{lr:.3e}\t{seconds:.2f}\t{fps:.1f}\n")
+        names = list(history[-1][6]) if history and len(history[-1]) > 6 else []
+        f.write("\t".join(["epoch", "train_loss", "valid_loss", "lr", "seconds", "frames_per_s"] + names) + "\n")
+        for epoch, train, valid, lr, seconds, fps, *terms in history:
+            extra = "".join(f"\t{terms[0].get(k, math.nan):.6f}" for k in names) if terms else ""
+            f.write(f"{epoch}\t{train:.6f}\t{valid:.6f}\t{lr:.3e}\t{seconds:.2f}\t{fps:.1f}{extra}\n")
     plot_history(exp_dir, history)
 
 

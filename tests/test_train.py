@@ -48,8 +48,9 @@ def data(tmp_path_factory):
     return dirs
 
 
-def write_config(path, system, **training):
+def write_config(path, system, model=None, **training):
     config = dict(TINY[system])
+    config["model"] = {**config["model"], **(model or {})}
     config["training"] = {"segment_frames": 50, "batch_size": 3, "epochs": 3, "lr": 0.01,
                           "num_workers": 0, "num_threads": 1, **training}
     path.write_text(yaml.safe_dump(config))
@@ -73,12 +74,21 @@ def test_experiment_dir_holds_every_file(tmp_path, data):
     for name in ("config.yaml", "last.pt", "best.pt", "history.tsv", "loss.png", ".finished", "log/train.log"):
         assert (exp / name).is_file(), name
     rows = (exp / "history.tsv").read_text().splitlines()
-    assert rows[0].split("\t") == ["epoch", "train_loss", "valid_loss", "lr", "seconds", "frames_per_s"]
-    assert [int(r.split("\t")[0]) for r in rows[1:]] == [1, 2, 3, 4]
-    valid = [float(r.split("\t")[2]) for r in rows[1:]]
+    header = rows[0].split("\t")
+    assert header == ["epoch", "train_loss", "valid_loss", "lr", "seconds", "frames_per_s",
+                      "train_dc", "train_mi", "valid_dc", "valid_mi"]       # each loss term per epoch
+    table = [dict(zip(header, map(float, r.split("\t")))) for r in rows[1:]]
+    assert [int(r["epoch"]) for r in table] == [1, 2, 3, 4]
+    valid = [r["valid_loss"] for r in table]
     assert min(valid[1:]) < valid[0]
+    for r in table:
+        # chimera++ selects its model on the MI loss alone (Wang et al. 2018, Sec. 5.1) ...
+        assert r["valid_loss"] == pytest.approx(r["valid_mi"], rel=1e-5)
+        # ... and trains on alpha * L_DC + (1 - alpha) * L_MI (alpha 0.5 here)
+        assert r["train_loss"] == pytest.approx(0.5 * r["train_dc"] + 0.5 * r["train_mi"], rel=1e-4)
+        assert r["valid_dc"] > 0
     log = (exp / "log" / "train.log").read_text()
-    assert "epoch 4 train_loss" in log and "frames_per_s" in log
+    assert "epoch 4 train_loss" in log and "frames_per_s" in log and "valid_mi" in log
     assert log.splitlines()[-1].endswith("with status 0")
     best = torch.load(exp / "best.pt", weights_only=True)
     assert best["epoch"] == 1 + valid.index(min(valid))
@@ -90,30 +100,48 @@ def test_experiment_dir_holds_every_file(tmp_path, data):
     assert len((exp / "history.tsv").read_text().splitlines()) == 5
 
 
+def start(config, data, exp, *extra):
+    return subprocess.Popen([PYTHON, TRAIN, *extra, config, data["tr"], data["cv"], str(exp)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(proc):
+    out, err = proc.communicate()
+    assert proc.returncode == 0, out + err
+    return out
+
+
 def test_resumed_training_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, data):
-    config = write_config(tmp_path / "c.yaml", "chimera", epochs=6)
-    train(config, data, tmp_path / "whole")
+    # 2 BLSTM layers with dropout between them: the dropout masks of the epochs after the resume
+    # come from the CPU RNG, so the weights only match if resume() restores its state (cpu_rng).
+    # With 1 layer nn.LSTM's dropout is off and nothing of the RNG reaches the weights.
+    config = write_config(tmp_path / "c.yaml", "chimera", epochs=3,
+                          model={"layers": 2, "units": 8, "emb_dim": 4, "dropout": 0.5})
+    whole = start(config, data, tmp_path / "whole")  # runs alongside the interrupted one
     exp = tmp_path / "killed"
     proc = subprocess.Popen([PYTHON, TRAIN, config, data["tr"], data["cv"], str(exp)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     history = exp / "history.tsv"
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
-        if history.exists() and len(history.read_text().splitlines()) >= 3:  # 2 epochs done
+        if history.exists() and len(history.read_text().splitlines()) >= 2:  # 1 epoch done
             break
-        time.sleep(0.02)
+        time.sleep(0.005)
     proc.send_signal(os_signal.SIGKILL)
     proc.wait()
     epochs_before = len(history.read_text().splitlines()) - 1
-    assert 2 <= epochs_before < 6, "the run was not interrupted mid-way"
+    assert 1 <= epochs_before < 3, "the run was not interrupted mid-way"
     resumed = train(config, data, exp)
     assert f"resumed from {exp}/last.pt after epoch {epochs_before}" in resumed.stdout
+    finish(whole)
     whole = torch.load(tmp_path / "whole" / "last.pt", weights_only=True)
     again = torch.load(exp / "last.pt", weights_only=True)
-    assert again["epoch"] == whole["epoch"] == 6
+    assert again["epoch"] == whole["epoch"] == 3
+    assert whole["config"]["model"]["layers"] == 2 and whole["config"]["model"]["dropout"] > 0
     for name, tensor in whole["model"].items():
         assert torch.equal(tensor, again["model"][name]), name
-    assert [row[2] for row in again["history"]] == [row[2] for row in whole["history"]]
+    assert [row[1:3] for row in again["history"]] == [row[1:3] for row in whole["history"]]
+    assert torch.equal(whole["cpu_rng"], again["cpu_rng"])
 
 
 def test_def_starts_from_the_dc_weights_and_keeps_them_frozen(tmp_path, data):
@@ -132,13 +160,33 @@ def test_def_starts_from_the_dc_weights_and_keeps_them_frozen(tmp_path, data):
 
 
 def test_two_process_ddp_on_cpu(tmp_path, data):
-    config = write_config(tmp_path / "c.yaml", "chimera", epochs=2, batch_size=2)
-    run = train(config, data, tmp_path / "ddp", "--num-procs", "2")
-    assert "2 process(es)" in run.stdout
-    rows = (tmp_path / "ddp" / "history.tsv").read_text().splitlines()
+    # DDP over 2 gloo processes with batch_size B must train like 1 process with batch_size 2B:
+    # shuffled_batches deals one permutation per (seed, epoch) so that step s of rank r takes
+    # order[s*2B + r*B : s*2B + (r+1)*B], i.e. the ranks' batches of step s are exactly the
+    # 1-process batch s of size 2B (same number of steps). Every segment is 50 frames, the batch
+    # loss is a mean over utterances, so the all-reduced (averaged) gradient equals the gradient
+    # of the 2B batch; the model has 1 BLSTM layer (no dropout, no RNG), same seed, same init,
+    # so Adam and grad clipping see the same gradients and both runs end with the same weights up
+    # to float rounding (observed ~1e-6). Without the all-reduce, rank 0 (whose last.pt this is)
+    # would learn from its own half of every batch only: weights ~1e-1 away.
+    ddp = tmp_path / "ddp"
+    ref = tmp_path / "one"
+    ddp_run = start(write_config(tmp_path / "c.yaml", "chimera", epochs=2, batch_size=2), data, ddp,
+                    "--num-procs", "2")
+    ref_run = start(write_config(tmp_path / "c1.yaml", "chimera", epochs=2, batch_size=4), data, ref)
+    assert "2 process(es)" in finish(ddp_run)
+    assert "1 process(es)" in finish(ref_run)
+    rows = (ddp / "history.tsv").read_text().splitlines()
     assert len(rows) == 3
-    ckpt = torch.load(tmp_path / "ddp" / "last.pt", weights_only=True)
-    assert all(torch.isfinite(t).all() for t in ckpt["model"].values())
+    got = torch.load(ddp / "last.pt", weights_only=True)
+    want = torch.load(ref / "last.pt", weights_only=True)
+    assert got["config"]["model"]["layers"] == 1  # exactness needs a model without dropout
+    assert got["epoch"] == want["epoch"] == 2
+    for name, tensor in want["model"].items():
+        torch.testing.assert_close(got["model"][name], tensor, rtol=0, atol=1e-4,
+                                   msg=lambda m, name=name: f"{name}: {m}")
+    for mine, theirs in zip(got["history"], want["history"]):
+        assert mine[1:3] == pytest.approx(theirs[1:3], rel=1e-5)  # train (summed over ranks) and valid loss
 
 
 def test_config_errors_name_the_key(tmp_path, data):
