@@ -146,5 +146,7 @@ def mix_two(s1, s2, mode):
     peak = max(np.abs(mix).max(initial=0.0), np.abs(s1).max(initial=0.0), np.abs(s2).max(initial=0.0))
     if peak == 0:
         raise ValueError("the mixture is silent: both sources are zero over the mixed length")
+    # MERL create_wav_2speakers.m: mix_scaling = 1/max_amp*0.9 over mix, s1, s2 -- quiet mixtures are raised
+    # to 0.9 too. (pywsj0-mix's gain = max(1, peaks)/0.9, which never amplifies, differs from MERL there.)
     scale = PEAK / peak
     return mix * scale, s1 * scale, s2 * scale

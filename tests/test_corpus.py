@@ -121,6 +121,36 @@ def test_mix_two_modes_and_peak():
         corpus.mix_two(s1, s2, "mean")
 
 
+def test_mix_two_quiet_mixture_is_raised_to_0_9():
+    # MERL's create_wav_2speakers.m: mix_scaling = 1/max_amp*0.9, max_amp over mix, s1, s2 -- also when
+    # every peak is below 1 (pywsj0-mix's max(1, peaks)/0.9 would scale by 0.9 here instead).
+    s1 = np.array([0.2, -0.4, 0.1, 0.0])
+    s2 = np.array([0.1, -0.1, 0.3, 0.25])  # mix = [0.3, -0.5, 0.4, 0.25]: loudest |mix| = 0.5
+    for mode in ("min", "max"):
+        mix, a, b = corpus.mix_two(s1, s2, mode)
+        np.testing.assert_allclose(a, 1.8 * s1, rtol=1e-12, atol=0)  # 0.9 / 0.5, not 0.9
+        np.testing.assert_allclose(b, 1.8 * s2, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(mix, [0.54, -0.9, 0.72, 0.45], rtol=1e-12, atol=0)
+        assert np.abs(mix).max() == pytest.approx(0.9, rel=1e-12)
+
+
+def test_mix_two_loud_mixture_source_peak_to_0_9():
+    # peaks above 1, and the loudest of the three is a source (s1), not the mix: s1 opposes s2 at sample 0
+    s1 = np.array([3.0, 0.5, -1.0])
+    s2 = np.array([-1.2, 0.5, 0.2, 0.7])
+    for mode, n in (("min", 3), ("max", 4)):
+        mix, a, b = corpus.mix_two(s1, s2, mode)
+        assert len(mix) == len(a) == len(b) == n
+        assert max(np.abs(mix).max(), np.abs(a).max(), np.abs(b).max()) == pytest.approx(0.9, rel=1e-12)
+        assert a[0] == pytest.approx(0.9, rel=1e-12)
+        gain = 0.9 / 3.0  # one gain for all three
+        np.testing.assert_allclose(a[:3], s1 * gain, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(b, s2[:n] * gain, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(mix, a + b, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(mix[:3], (s1 + s2[:3]) * gain, rtol=1e-12, atol=1e-15)
+    assert a[3] == 0 and b[3] == pytest.approx(0.21, rel=1e-12)  # max mode pads s1 with zeros
+
+
 # ---------------------------------------------------------------- create_wsj0_2mix.py on a tiny tree
 
 def speech_like(rng, seconds, rate=16000):
