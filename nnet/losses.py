@@ -390,7 +390,8 @@ def build_objective(cfg):
       mi_norm         l1 | l2  (mi, chimera, joint, dl): absolute or squared error, summed over the C
                       sources and averaged over TF bins
       psa_truncation  optional, default 1: the tpsa upper bound in units of |X|
-      alpha           chimera: weight of L_DC, in [0, 1] (Wang et al.: 0.975 with L1 tPSA)
+      alpha           chimera: weight of L_DC, in [0, 1] (Wang et al.: "set through cross-validation",
+                      its value not given; steps/sweep_alpha.sh sweeps it on cv)
       lambda          joint: weight of L_DC, in [0, 1]; dl: optional, default 0
       gamma           dl: weight of the other permutations' losses, >= 0
     """
