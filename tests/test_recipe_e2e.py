@@ -18,6 +18,8 @@ def tiny_configs(src, dst):
     """The recipe's configs, one epoch on small networks."""
     os.makedirs(dst)
     for name in sorted(os.listdir(src)):
+        if not name.endswith(".yaml"):  # conf/tuning/README.md
+            continue
         with open(os.path.join(src, name)) as f:
             config = yaml.safe_load(f)
         model = config["model"]
@@ -53,8 +55,10 @@ def run_recipe(work, *args):
 
 @pytest.fixture(scope="module")
 def full_run(recipe):
-    """Every stage once; the other tests start from what it leaves."""
-    return run_recipe(recipe)
+    """Every stage once; the other tests start from what it leaves. The open-speaker set only, to
+    halve stages 4-5 (70 separation and scoring jobs with cv); test_wsj0_2mix_recipe_on_a_prepared_tree runs the
+    default --test_sets "cv tt"."""
+    return run_recipe(recipe, "--test_sets", "tt")
 
 
 def started_and_finished(log_path):
@@ -69,21 +73,37 @@ def test_every_stage_of_the_mini_recipe(recipe, full_run):
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     for x, count in (("tr", 8), ("cv", 4), ("tt", 4)):
         assert len((recipe / "data" / x / "feats.scp").read_text().splitlines()) == count
-    systems = ["oracle_ibm", "oracle_irm", "oracle_psm", "dc", "upit", "chimerapp", "def_dc", "def", "def_joint",
-               "dl_def"]
+    systems = ["oracle_ibm", "oracle_irm", "oracle_psm", "dc_w_mr", "dc_classic_mr", "mi_sigmoid_tpsa_l1", "upit",
+               "chimerapp", "def_dc", "def", "def_joint", "dl_def"]
+    # the default --rti_systems and --phase_systems: separation variants of trained systems (Table 1's rows
+    # "+ run-time inference", "+ Griffin-Lim", "+ MISI")
+    variants = {"dc_w_mr": ["rti"], "dc_classic_mr": ["rti"], "def_dc": ["rti"], "chimerapp": ["gl", "misi"]}
     for system in systems:
         if not system.startswith("oracle_"):
             assert (recipe / "exp" / system / "best.pt").is_file(), system
             assert (recipe / "exp" / system / ".finished").is_file(), system
-        assert len((recipe / "exp" / system / "separate_tt" / "spk1.scp").read_text().splitlines()) == 4
-        result = (recipe / "exp" / system / "score_tt" / "result.txt").read_text()
-        assert "num_utts 4" in result, (system, result)
+        for x in ("tt",):
+            for suffix in [""] + ["_" + v for v in variants.get(system, [])]:
+                separated = recipe / "exp" / system / f"separate_{x}{suffix}"
+                assert len((separated / "spk1.scp").read_text().splitlines()) == 4, separated
+                result = (recipe / "exp" / system / f"score_{x}{suffix}" / "result.txt").read_text()
+                assert "num_utts 4" in result, (system, x, suffix, result)
+    assert (recipe / "exp" / "dc_w_mr" / "separate_tt_rti" / "spk1.scp").is_file()
+    assert (recipe / "exp" / "chimerapp" / "score_tt_misi" / "result.txt").is_file()
+    assert not (recipe / "exp" / "chimerapp" / "score_cv").exists()   # --test_sets tt
+    assert not (recipe / "exp" / "upit" / "separate_tt_rti").exists()  # not in --rti_systems
+    for name, expected in (("dc_w_mr/separate_tt_rti", ["--matched-inference true", "dc head, mixture phase"]),
+                           ("chimerapp/separate_tt_gl", ["--iters 5", "mi head, griffin-lim phase"]),
+                           ("chimerapp/separate_tt_misi", ["--iters 5", "mi head, misi phase"]),
+                           ("chimerapp/separate_tt", ["mi head, mixture phase"])):
+        log = (recipe / "exp" / name / "log" / "separate.1.log").read_text()
+        assert all(text in log for text in expected), (name, expected, log)
     # the DEF chain started from its predecessors
     log = (recipe / "exp" / "def" / "log" / "train.log").read_text()
     assert "--init exp/def_dc/best.pt" in log.splitlines()[0]
     # --train_jobs 2 (the default): two chains at once, each on half the cores
     threads = max(1, int(subprocess.run(["nproc"], capture_output=True, text=True).stdout) // 2)  # as run.sh
-    for system in ("dc", "upit", "chimerapp", "def_dc", "dl_def"):
+    for system in ("dc_w_mr", "upit", "chimerapp", "def_dc", "dl_def"):
         log = (recipe / "exp" / system / "log" / "train.log").read_text()
         assert f"--num-threads {threads}" in log.splitlines()[0], log.splitlines()[0]
         assert f"threads={threads}" in log, log[-300:]  # the runner's slots
@@ -95,17 +115,26 @@ def test_every_stage_of_the_mini_recipe(recipe, full_run):
         f"def_dc {def_dc} and chimerapp {chimerapp} did not train side by side"
     table = [line for line in (recipe / "RESULTS.md").read_text().splitlines() if line.startswith("| ")]
     assert table[0].startswith("| system | set | SDR | SDRi | SI-SNRi")
-    rows = {line.split("|")[1].strip(): line for line in table[1:]}  # the |---| line does not start with "| "
-    assert list(rows)[0] == "mixture"
-    assert set(systems) <= set(rows)
-    oracle_sdri = float(rows["oracle_psm"].split("|")[4])
-    assert oracle_sdri > 5.0, rows["oracle_psm"]
+    # the |---| line does not start with "| "
+    rows = {tuple(cell.strip() for cell in line.split("|")[1:3]): line for line in table[1:]}
+    labels = [label for label, _ in rows]
+    assert list(rows)[0] == ("mixture", "tt") and labels[-1] == "upit"
+    for x in ("tt",):
+        assert {(system, x) for system in systems} <= set(rows), x
+        for label in ("dc_w_mr +rti", "dc_classic_mr +rti", "def_dc +rti", "chimerapp +gl", "chimerapp +misi"):
+            assert (label, x) in rows, (label, x)
+    tt = [label for label, x in rows if x == "tt"]
+    assert tt[tt.index("chimerapp"):tt.index("chimerapp") + 3] == ["chimerapp", "chimerapp +gl", "chimerapp +misi"]
+    assert tt[tt.index("dc_w_mr"):tt.index("dc_w_mr") + 2] == ["dc_w_mr", "dc_w_mr +rti"]
+    oracle_sdri = float(rows[("oracle_psm", "tt")].split("|")[4])
+    assert oracle_sdri > 5.0, rows[("oracle_psm", "tt")]
 
     # stages re-run: finished systems are skipped, scoring redone with the same numbers
     again = run_recipe(recipe, "--stage", "3", "--stop-stage", "5", "--systems", "chimerapp")
     assert again.returncode == 0, again.stderr[-3000:]
     assert "exp/chimerapp finished training; skipped" in again.stdout
-    assert rows["chimerapp"] in (recipe / "RESULTS.md").read_text()
+    for row in ("chimerapp", "tt"), ("chimerapp +misi", "tt"), ("chimerapp +gl", "cv"), ("dc_w_mr +rti", "cv"):
+        assert rows[row] in (recipe / "RESULTS.md").read_text(), row
 
 
 def test_chains_follow_init_not_the_list_order(recipe, full_run):
@@ -123,11 +152,11 @@ def test_a_failed_chain_fails_stage_3(recipe, full_run):
     shutil.copytree(recipe / "tiny", broken)
     (broken / "nosuch_loss.yaml").write_text((broken / "upit.yaml").read_text().replace("type: mi", "type: nosuch"))
     run = subprocess.run(["./run.sh", "--stage", "3", "--stop-stage", "3", "--tuning", "broken",
-                          "--systems", "dc nosuch_loss"], cwd=recipe, capture_output=True, text=True)
+                          "--systems", "dc_w_mr nosuch_loss"], cwd=recipe, capture_output=True, text=True)
     assert run.returncode == 1, run.stdout + run.stderr
     assert "1 training chain(s) failed: see the errors above and exp/<system>/log/train.log" in run.stderr
     assert "nosuch" in (recipe / "exp" / "nosuch_loss" / "log" / "train.log").read_text()
-    assert "exp/dc finished training; skipped" in run.stdout
+    assert "exp/dc_w_mr finished training; skipped" in run.stdout
 
 
 def test_unknown_system_and_option_are_errors(recipe, full_run):
@@ -150,7 +179,7 @@ def test_wsj0_2mix_recipe_on_a_prepared_tree(recipe, full_run, tmp_path):
         os.symlink(os.path.join(ROOT, name), work / name)
     tiny_configs(os.path.join(src, "conf", "tuning"), str(work / "tiny"))
     args = ["./run.sh", "--nj", "2", "--tuning", "tiny", "--wsj0_2mix", str(recipe / "corpus"),
-            "--systems", "dc chimerapp"]
+            "--systems", "dc_w_mr chimerapp"]
 
     # the default --ngpu 1 on a machine without a GPU: a clear error before any training
     run = subprocess.run(args + ["--stage", "1", "--stop-stage", "3"], cwd=work, capture_output=True, text=True,
@@ -162,9 +191,13 @@ def test_wsj0_2mix_recipe_on_a_prepared_tree(recipe, full_run, tmp_path):
     run = subprocess.run(args + ["--stage", "3", "--stop-stage", "5", "--ngpu", "0"], cwd=work,
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    rows = [line.split("|")[1].strip() for line in (work / "RESULTS.md").read_text().splitlines()
+    rows = [tuple(cell.strip() for cell in line.split("|")[1:3])
+            for line in (work / "RESULTS.md").read_text().splitlines()
             if line.startswith("| ") and not line.startswith("| system")]
-    assert rows == ["mixture", "chimerapp", "dc"]
-    for system in ("dc", "chimerapp"):
-        assert "num_utts 4" in (work / "exp" / system / "score_tt" / "result.txt").read_text()
+    # the default --test_sets "cv tt", and the variants of the systems named in --systems only
+    assert rows == [(label, x) for x in ("cv", "tt") for label in
+                    ("mixture", "chimerapp", "chimerapp +gl", "chimerapp +misi", "dc_w_mr", "dc_w_mr +rti")]
+    for name in ("dc_w_mr/score_tt", "dc_w_mr/score_cv_rti", "chimerapp/score_tt_misi"):
+        assert "num_utts 4" in (work / "exp" / name / "result.txt").read_text(), name
+    assert not (work / "exp" / "dc_classic_mr").exists()  # in --rti_systems, not in --systems
     assert not (work / "exp" / "upit").exists()

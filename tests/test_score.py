@@ -178,9 +178,9 @@ def test_show_results_table(scored, tmp_path):
     lines = text.splitlines()
     table_start = lines.index("| system | set | SDR | SDRi | SI-SNRi | SIR | SAR | PESQ | STOI |")
     rows = [line.split(" | ")[:2] for line in lines[table_start + 2:table_start + 6]]
-    assert rows == [["| mixture", "tt"], ["| sys_a", "cv"], ["| sys_a", "tt"], ["| sys_b", "tt"]]
+    assert rows == [["| sys_a", "cv"], ["| mixture", "tt"], ["| sys_a", "tt"], ["| sys_b", "tt"]]  # by set
     mix = read_result(os.path.join(dirs["mix"], "result.txt"))
-    cells = lines[table_start + 2].strip("| ").split(" | ")
+    cells = lines[table_start + 3].strip("| ").split(" | ")
     assert cells[2:] == [f"{mix[m]:.2f}" for m in ("SDR", "SDRi", "SI-SNRi", "SIR", "SAR", "PESQ")] + \
         [f"{mix['STOI']:.3f}"]
     assert "- sys_b tt (3 utterances): nan_PESQ 1" not in text and "- sys_b tt (3 utterances): PESQ 1" in text
@@ -194,6 +194,72 @@ def test_show_results_table(scored, tmp_path):
 
     result = run(os.path.join(ROOT, "utils/show_results.py"), "--exp", str(tmp_path / "none"), "--out", str(out))
     assert result.returncode != 0 and "run the scoring stage" in result.stderr
+
+
+def fake_exp(scored, exp, score_dirs):
+    """exp/<system>/<score dir>/ from a real score dir of the fixture, each with its own SDR
+    (1.00, 2.00, ... in the order given) so that a row can be traced to its dir."""
+    _, _, dirs = scored
+    for n, (system, name) in enumerate(score_dirs, 1):
+        shutil.copytree(dirs["nj1"], exp / system / name)
+        result = exp / system / name / "result.txt"
+        result.write_text("".join(f"SDR {n}\n" if line.startswith("SDR ") else line + "\n"
+                                  for line in result.read_text().splitlines()))
+        (exp / system / name.replace("score_", "separate_")).mkdir()  # not a score dir: ignored
+
+
+def table_rows(results_md):
+    """[(system label, set, SDR cell)] of the table of a RESULTS.md."""
+    return [tuple(cell.strip() for cell in line.split("|")[1:4]) for line in results_md.read_text().splitlines()
+            if line.startswith("| ") and not line.startswith("| system |")]
+
+
+def test_show_results_variants_are_rows_after_their_system(scored, tmp_path):
+    """score_<set>_{rti,gl,misi} (stage 4's run-time inference, Griffin-Lim and MISI separations of a
+    trained system) are rows '<system> +<variant>' right after the system's row of the same set;
+    a block of rows per set, the mixture first in each."""
+    exp = tmp_path / "exp"
+    fake_exp(scored, exp, [
+        ("upit", "score_tt"), ("mixture", "score_tt"), ("mixture", "score_cv"),
+        ("dc_w_mr", "score_tt_rti"), ("dc_w_mr", "score_tt"), ("dc_w_mr", "score_cv_rti"), ("dc_w_mr", "score_cv"),
+        ("chimerapp", "score_tt_misi"), ("chimerapp", "score_tt_gl"), ("chimerapp", "score_tt"),
+        ("chimerapp", "score_cv_misi"), ("chimerapp", "score_cv"),
+        ("dc", "score_tt_rti"), ("dc", "score_tt"), ("dc_classic", "score_tt"),  # a name that extends another
+        ("oracle_psm", "score_tt"),
+    ])
+    out = tmp_path / "RESULTS.md"
+    result = run(os.path.join(ROOT, "utils/show_results.py"), "--exp", str(exp), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert table_rows(out) == [
+        ("mixture", "cv", "3.00"),
+        ("chimerapp", "cv", "12.00"),
+        ("chimerapp +misi", "cv", "11.00"),
+        ("dc_w_mr", "cv", "7.00"),
+        ("dc_w_mr +rti", "cv", "6.00"),
+        ("mixture", "tt", "2.00"),
+        ("chimerapp", "tt", "10.00"),
+        ("chimerapp +gl", "tt", "9.00"),
+        ("chimerapp +misi", "tt", "8.00"),
+        ("dc", "tt", "14.00"),
+        ("dc +rti", "tt", "13.00"),
+        ("dc_classic", "tt", "15.00"),
+        ("dc_w_mr", "tt", "5.00"),
+        ("dc_w_mr +rti", "tt", "4.00"),
+        ("oracle_psm", "tt", "16.00"),
+        ("upit", "tt", "1.00"),
+    ]
+
+
+@pytest.mark.parametrize("name", ["score_tt_misi2", "score_tt_foo", "score_tt_rti_"])
+def test_show_results_unknown_variant_is_an_error_naming_the_dir(scored, tmp_path, name):
+    exp = tmp_path / "exp"
+    fake_exp(scored, exp, [("mixture", "score_tt"), ("chimerapp", "score_tt"), ("chimerapp", name)])
+    out = tmp_path / "RESULTS.md"
+    result = run(os.path.join(ROOT, "utils/show_results.py"), "--exp", str(exp), "--out", str(out))
+    assert result.returncode != 0
+    assert f"{exp}/chimerapp/{name}: unknown variant" in result.stderr
+    assert "one of rti, gl, misi" in result.stderr
+    assert not out.exists()
 
 
 def test_silent_reference_is_nan_in_the_table_and_counted_in_result(scored, tmp_path):

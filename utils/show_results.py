@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
-"""Gather every exp/<system>/score_<set>/result.txt of a recipe into its RESULTS.md.
+"""Gather every exp/<system>/score_<set>[_<variant>]/result.txt of a recipe into its RESULTS.md.
 
 usage: utils/show_results.py <recipe-dir>                  # reads <recipe-dir>/exp, writes <recipe-dir>/RESULTS.md
        utils/show_results.py --exp exp --out RESULTS.md
 
-One markdown table, | system | set | SDR | SDRi | SI-SNRi | SIR | SAR | PESQ | STOI |: first the
-unprocessed mixture (exp/mixture/score_<set>/, written by steps/score.sh --mixture true), then
-the systems sorted by name and set; a note lists results with NaN values skipped in their means.
+One markdown table, | system | set | SDR | SDRi | SI-SNRi | SIR | SAR | PESQ | STOI |, one block
+of rows per set (sets sorted by name: cv, then tt), so that the systems of a set read one under
+another: first the unprocessed mixture (exp/mixture/score_<set>/, written by steps/score.sh
+--mixture true), then the systems sorted by name. A separation variant of a system, scored in
+exp/<system>/score_<set>_<variant>/ (stage 4's separate_<set>_<variant>/), is the row
+'<system> +<variant>' right after the system's own row: rti (k-means + matched run-time
+inference), gl (Griffin-Lim), misi (MISI), in that order. Set names have no '_': any other
+suffix is an error naming the dir. A note lists results with NaN values skipped in their means.
 An environment block (date, git commit, Python and torch versions, CPU) heads the file, as in
 ESPnet's RESULTS.md. The file is written atomically.
 """
@@ -24,6 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from nnet import io  # noqa: E402
 
 MIXTURE = "mixture"  # the exp/ name under which the recipes score the unprocessed mixture
+VARIANTS = ("rti", "gl", "misi")  # score_<set>_<variant>: separation variants, in their row order
 COLUMNS = ("SDR", "SDRi", "SI-SNRi", "SIR", "SAR", "PESQ", "STOI")
 NAN_COUNTS = ("SDR", "SIR", "SAR", "SDRi", "SI-SNR", "SI-SNRi", "PESQ", "STOI")
 
@@ -39,15 +45,30 @@ def read_result(path):
     return table
 
 
+def parse_score_dir(score_dir):
+    """(set, variant) of exp/<system>/score_<set>[_<variant>]; variant '' for the plain separation."""
+    name = os.path.basename(score_dir)[len("score_"):]
+    test_set, _, variant = name.rpartition("_")
+    if not test_set:
+        return name, ""
+    if variant not in VARIANTS:
+        sys.exit(f"show_results.py: {score_dir}: unknown variant '{variant}': a score dir is score_<set> or "
+                 f"score_<set>_<variant> with <variant> one of {', '.join(VARIANTS)}; move or rename it")
+    return test_set, variant
+
+
 def gather(exp_dir):
-    """[(system, set, result table)], the mixture first, then sorted by system and set."""
+    """[(row label, set, result table)]: a block per set, the mixture first, then the systems by name,
+    each followed by its variants."""
     found = []
     for path in glob.glob(os.path.join(exp_dir, "*", "score_*", "result.txt")):
         score_dir = os.path.dirname(path)
         system = os.path.basename(os.path.dirname(score_dir))
-        test_set = os.path.basename(score_dir)[len("score_"):]
-        found.append((system != MIXTURE, system, test_set, read_result(path)))
-    return [(system, test_set, table) for _, system, test_set, table in sorted(found, key=lambda x: x[:3])]
+        test_set, variant = parse_score_dir(score_dir)
+        label = f"{system} +{variant}" if variant else system
+        order = (test_set, system != MIXTURE, system, VARIANTS.index(variant) + 1 if variant else 0)
+        found.append((order, label, test_set, read_result(path)))
+    return [(label, test_set, table) for _, label, test_set, table in sorted(found, key=lambda x: x[0])]
 
 
 def format_cell(name, value):

@@ -7,7 +7,8 @@
 #   stage 2  log-magnitude feature archives, global CMVN stats     -> feats/, data/*/feats.scp
 #   stage 3  train the systems, chains side by side                -> exp/<system>/
 #   stage 4  separate the test sets (oracle masks too)             -> exp/<system>/separate_<set>/
-#   stage 5  score, gather RESULTS.md                              -> exp/<system>/score_<set>/
+#            and the variants: run-time inference, Griffin-Lim, MISI -> separate_<set>_{rti,gl,misi}/
+#   stage 5  score, gather RESULTS.md                              -> exp/<system>/score_<set>[_<variant>]/
 set -euo pipefail
 
 stage=0
@@ -15,15 +16,20 @@ stop_stage=5
 nj=2                      # parallel jobs of stages 0, 2, 4, 5
 ngpu=0                    # GPUs for training (0: CPU); > 1: DistributedDataParallel
 # the longest training chains first: with --train_jobs 2 they start together and the short ones fill in
-systems="oracle_ibm oracle_irm oracle_psm def_dc def def_joint dl_def chimerapp dc upit"
-test_sets="tt"
+systems="oracle_ibm oracle_irm oracle_psm def_dc def def_joint dl_def chimerapp dc_w_mr dc_classic_mr mi_sigmoid_tpsa_l1 upit"
+# stage 4 also separates these DC systems with k-means + matched run-time inference -> exp/<s>/separate_<set>_rti
+rti_systems="dc_w_mr dc_classic_mr def_dc"
+# stage 4 also separates these with Griffin-Lim and with MISI (5 iterations each) -> separate_<set>_gl, separate_<set>_misi
+phase_systems="chimerapp"
+test_sets="cv tt"         # cv: closed speakers (CSC), tt: open speakers (OSC), as Table 1
 corpus=corpus             # where stage 0 writes the synthesized corpus
 seed=1                    # corpus seed
 corpus_opts=              # more options of local/make_mini_2mix.sh, e.g. "--num-tr 100"
 tuning=conf/tuning        # the systems' configs: $tuning/<system>.yaml
 retrain=false             # stage 3: retrain a system that finished training
 train_jobs=2              # stage 3: systems trained at once, each on nproc/train_jobs cores
-help_message="Usage: $0 [--stage N] [--stop-stage N] [--systems \"dc chimerapp\"] [--nj N] [--ngpu N]
+help_message="Usage: $0 [--stage N] [--stop-stage N] [--systems \"dc_w_mr chimerapp\"] [--nj N] [--ngpu N]
+       [--rti_systems \"dc_w_mr\"] [--phase_systems \"chimerapp\"] [--test_sets \"cv tt\"]
        [--corpus DIR] [--corpus_opts \"--num-tr 100\"] [--tuning conf/tuning] [--retrain true]
        [--train_jobs N]"
 
@@ -59,6 +65,15 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
     "$tuning" "$systems" data/tr data/cv exp
 fi
 
+# The separation variants of a system, Table 1's rows that reuse a trained system (stages 4, 5):
+# separate_<set>_<variant>/ and score_<set>_<variant>/, with these options of steps/separate.sh.
+declare -A variant_opts=([rti]="--head dc --matched-inference true" [gl]="--phase griffin-lim --iters 5"
+                         [misi]="--phase misi --iters 5")
+variants() {
+  case " $rti_systems " in *" $1 "*) echo rti ;; esac
+  case " $phase_systems " in *" $1 "*) echo gl misi ;; esac
+}
+
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   for system in $systems; do
     for x in $test_sets; do
@@ -68,6 +83,12 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
                     data/$x exp/$system/separate_$x ;;
         *) steps/separate.sh --nj "$nj" --cmd "$decode_cmd" exp/$system data/$x exp/$system/separate_$x ;;
       esac
+      for v in $(variants $system); do
+        echo "stage 4: separating $x with $system +$v (${variant_opts[$v]})"
+        # shellcheck disable=SC2086
+        steps/separate.sh --nj "$nj" --cmd "$decode_cmd" ${variant_opts[$v]} \
+          exp/$system data/$x exp/$system/separate_${x}_$v
+      done
     done
   done
 fi
@@ -78,6 +99,9 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
     steps/score.sh --nj "$nj" --cmd "$decode_cmd" --mixture true data/$x - exp/mixture/score_$x
     for system in $systems; do
       steps/score.sh --nj "$nj" --cmd "$decode_cmd" data/$x exp/$system/separate_$x exp/$system/score_$x
+      for v in $(variants $system); do
+        steps/score.sh --nj "$nj" --cmd "$decode_cmd" data/$x exp/$system/separate_${x}_$v exp/$system/score_${x}_$v
+      done
     done
   done
   utils/show_results.py --exp exp --out RESULTS.md

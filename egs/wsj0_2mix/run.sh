@@ -5,16 +5,22 @@
 #   stage 2  log-magnitude feature archives, global CMVN stats     -> feats/, data/*/feats.scp
 #   stage 3  train the systems, chains side by side                -> exp/<system>/
 #   stage 4  separate the test sets (oracle masks too)             -> exp/<system>/separate_<set>/
-#   stage 5  score, gather RESULTS.md                              -> exp/<system>/score_<set>/
-# e.g. ./run.sh --wsj0 /data/WSJ0 --stage 0; ./run.sh --stage 3 --stop-stage 5 --systems "dc chimerapp"
+#            and the variants: run-time inference, Griffin-Lim, MISI -> separate_<set>_{rti,gl,misi}/
+#   stage 5  score, gather RESULTS.md                              -> exp/<system>/score_<set>[_<variant>]/
+# e.g. ./run.sh --wsj0 /data/WSJ0 --stage 0; ./run.sh --stage 3 --stop-stage 5 --systems "dc_w_mr chimerapp"
 set -euo pipefail
 
 stage=0
 stop_stage=5
 nj=8                      # parallel jobs of stages 0, 2, 4, 5
 ngpu=1                    # GPUs for training (0: CPU); > 1: DistributedDataParallel
-systems="oracle_ibm oracle_irm oracle_psm dc dc_wkm upit chimerapp def_dc def def_joint dl_def"
-test_sets="tt"
+# conf/tuning has one config per row of Table 1 (conf/tuning/README.md): any can be named in --systems
+systems="oracle_ibm oracle_irm oracle_psm dc_w_mr chimerapp mi_sigmoid_tpsa_l1 upit def_dc def def_joint dl_def"
+# stage 4 also separates these DC systems with k-means + matched run-time inference -> exp/<s>/separate_<set>_rti
+rti_systems="dc_classic_mr dc_lda_va dc_s_mr dc_l_va dc_w_mr"
+# stage 4 also separates these with Griffin-Lim and with MISI (5 iterations each) -> separate_<set>_gl, separate_<set>_misi
+phase_systems="chimerapp"
+test_sets="cv tt"         # cv: closed speakers (CSC), tt: open speakers (OSC), as Table 1
 wsj0=                     # the WSJ0 corpus (the folder holding wsj0/, or wsj0/ itself)
 mixlists=                 # MERL's mix_2_spk_{tr,cv,tt}.txt (default: downloaded into downloads/)
 wsj0_2mix=wsj0-2mix       # where stage 0 writes the mixtures (a complete tree is used as it is)
@@ -24,8 +30,8 @@ retrain=false             # stage 3: retrain a system that finished training
 train_jobs=1              # stage 3: systems trained at once (a cluster: one GPU job each)
 tuning=conf/tuning        # the systems' configs: $tuning/<system>.yaml
 help_message="Usage: $0 [--stage N] [--stop-stage N] [--wsj0 DIR] [--mixlists DIR] [--wsj0_2mix DIR]
-       [--sample_rate 8k|16k] [--min_or_max min|max] [--systems \"dc chimerapp\"] [--nj N] [--ngpu N]
-       [--train_jobs N]"
+       [--sample_rate 8k|16k] [--min_or_max min|max] [--systems \"dc_w_mr chimerapp\"] [--nj N] [--ngpu N]
+       [--rti_systems \"dc_w_mr\"] [--phase_systems \"chimerapp\"] [--test_sets \"cv tt\"] [--train_jobs N]"
 
 . ./path.sh
 . ./cmd.sh
@@ -66,6 +72,15 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
     "$tuning" "$systems" data/tr data/cv exp
 fi
 
+# The separation variants of a system, Table 1's rows that reuse a trained system (stages 4, 5):
+# separate_<set>_<variant>/ and score_<set>_<variant>/, with these options of steps/separate.sh.
+declare -A variant_opts=([rti]="--head dc --matched-inference true" [gl]="--phase griffin-lim --iters 5"
+                         [misi]="--phase misi --iters 5")
+variants() {
+  case " $rti_systems " in *" $1 "*) echo rti ;; esac
+  case " $phase_systems " in *" $1 "*) echo gl misi ;; esac
+}
+
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   for system in $systems; do
     for x in $test_sets; do
@@ -75,6 +90,12 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
                     data/$x exp/$system/separate_$x ;;
         *) steps/separate.sh --nj "$nj" --cmd "$decode_cmd" exp/$system data/$x exp/$system/separate_$x ;;
       esac
+      for v in $(variants $system); do
+        echo "stage 4: separating $x with $system +$v (${variant_opts[$v]})"
+        # shellcheck disable=SC2086
+        steps/separate.sh --nj "$nj" --cmd "$decode_cmd" ${variant_opts[$v]} \
+          exp/$system data/$x exp/$system/separate_${x}_$v
+      done
     done
   done
 fi
@@ -85,6 +106,9 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
     steps/score.sh --nj "$nj" --cmd "$decode_cmd" --mixture true data/$x - exp/mixture/score_$x
     for system in $systems; do
       steps/score.sh --nj "$nj" --cmd "$decode_cmd" data/$x exp/$system/separate_$x exp/$system/score_$x
+      for v in $(variants $system); do
+        steps/score.sh --nj "$nj" --cmd "$decode_cmd" data/$x exp/$system/separate_${x}_$v exp/$system/score_${x}_$v
+      done
     done
   done
   utils/show_results.py --exp exp --out RESULTS.md
