@@ -201,3 +201,23 @@ def test_wsj0_2mix_recipe_on_a_prepared_tree(recipe, full_run, tmp_path):
         assert "num_utts 4" in (work / "exp" / name / "result.txt").read_text(), name
     assert not (work / "exp" / "dc_classic_mr").exists()  # in --rti_systems, not in --systems
     assert not (work / "exp" / "upit").exists()
+
+
+def test_sweep_alpha_trains_separates_and_scores_cv_per_alpha(recipe, full_run):
+    assert full_run.returncode == 0
+    sweep = ["steps/sweep_alpha.sh", "--alphas", "0.2 0.7", "--epochs", "1", "--jobs", "2", "--nj", "2"]
+    run = subprocess.run(sweep + ["tiny/chimerapp.yaml", "data/tr", "data/cv", "exp/sweep"], cwd=recipe,
+                         capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    rows = [line.split("\t") for line in (recipe / "exp" / "sweep" / "result.tsv").read_text().splitlines()]
+    assert rows[0] == ["alpha", "cv_SDRi", "cv_SI-SNRi", "epochs", "best_valid_mi"]
+    assert [row[0] for row in rows[1:]] == ["0.2", "0.7"]
+    for alpha, sdri, _, epochs, _ in rows[1:]:
+        config = yaml.safe_load((recipe / "exp" / "sweep" / f"alpha{alpha}" / "sweep.yaml").read_text())
+        assert config["loss"]["alpha"] == float(alpha) and config["training"]["epochs"] == 1 == int(epochs)
+        result = (recipe / "exp" / "sweep" / f"alpha{alpha}" / "score_cv" / "result.txt").read_text()
+        assert f"SDRi {sdri}" in result and "num_utts 4" in result     # cv, never tt
+    assert not list((recipe / "exp" / "sweep").glob("*/score_tt*"))
+    run = subprocess.run(sweep + ["tiny/dc_w_mr.yaml", "data/tr", "data/cv", "exp/sweep_dc"], cwd=recipe,
+                         capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert run.returncode != 0 and "not a chimera++ config" in run.stderr

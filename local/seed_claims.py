@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""The seed papers' claims, checked on a recipe's scores: a markdown table to paste into README.
+
+usage: local/seed_claims.py [--exp exp] [--metric SDR] [--margin 0.3]
+
+Each claim compares two rows of RESULTS.md (exp/<system>/score_<set>[_<variant>]/result.txt): the
+paper's better system first. On the open-speaker set (tt) a claim holds when the first is higher;
+a margin under --margin dB is flagged "needs a second seed" (one training seed can move a system
+by that much). The closed-speaker (cv) difference is shown beside it. A comparison whose rows were
+not scored is listed as "not run".
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from nnet import io  # noqa: E402
+
+# (claim as the paper makes it, better row, worse row); a row is "<system>" or "<system> +<variant>"
+CLAIMS = [
+    ("run-time inference > k-means (W, W_MR)", "dc_w_mr +rti", "dc_w_mr"),
+    ("run-time inference > k-means (classic, W_MR)", "dc_classic_mr +rti", "dc_classic_mr"),
+    ("run-time inference > k-means (classic, W_VA; def_dc)", "def_dc +rti", "def_dc"),
+    ("run-time inference > k-means (L, W_VA)", "dc_l_va +rti", "dc_l_va"),
+    ("run-time inference > k-means (S, W_MR)", "dc_s_mr +rti", "dc_s_mr"),
+    ("run-time inference > k-means (LDA, W_VA)", "dc_lda_va +rti", "dc_lda_va"),
+    ("W > classic (W_MR, k-means)", "dc_w_mr", "dc_classic_mr"),
+    ("W > classic (W_MR, run-time inference)", "dc_w_mr +rti", "dc_classic_mr +rti"),
+    ("chimera++ > MI alone", "chimerapp", "mi_sigmoid_tpsa_l1"),
+    ("chimera++ > DC alone (W, W_MR)", "chimerapp", "dc_w_mr"),
+    ("MISI > Griffin-Lim", "chimerapp +misi", "chimerapp +gl"),
+    ("Griffin-Lim > mixture phase", "chimerapp +gl", "chimerapp"),
+    ("DEF > uPIT", "def", "upit"),
+    ("DEF > DC (its own DC network, k-means)", "def", "def_dc"),
+    ("joint training > DEF", "def_joint", "def"),
+    ("discriminative learning > joint training", "dl_def", "def_joint"),
+]
+
+
+def score(exp, row, test_set, metric):
+    system, _, variant = row.partition(" +")
+    name = f"score_{test_set}" + (f"_{variant}" if variant else "")
+    path = os.path.join(exp, system, name, "result.txt")
+    if not os.path.isfile(path):
+        return None
+    return float(io.read_table(path)[metric])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--exp", default="exp")
+    parser.add_argument("--metric", default="SDR", help="a result.txt field (default: SDR, the papers')")
+    parser.add_argument("--margin", type=float, default=0.3)
+    args = parser.parse_args()
+    print(f"| claim | rows compared | tt {args.metric} | tt margin | cv margin | holds on tt |")
+    print("|---|---|---:|---:|---:|---|")
+    for claim, better, worse in CLAIMS:
+        tt = [score(args.exp, row, "tt", args.metric) for row in (better, worse)]
+        cv = [score(args.exp, row, "cv", args.metric) for row in (better, worse)]
+        if None in tt:
+            print(f"| {claim} | {better} vs {worse} | | | | not run |")
+            continue
+        margin = tt[0] - tt[1]
+        cv_margin = f"{cv[0] - cv[1]:+.2f}" if None not in cv else ""
+        verdict = "yes" if margin > 0 else "no"
+        if abs(margin) < args.margin:
+            verdict += f" (under {args.margin} dB: needs a second seed)"
+        print(f"| {claim} | {better} vs {worse} | {tt[0]:.2f} vs {tt[1]:.2f} | {margin:+.2f} | {cv_margin} | {verdict} |")
+
+
+if __name__ == "__main__":
+    main()
