@@ -34,6 +34,9 @@ class Separator:
         self.head = head or has[0]
         if self.head not in has:
             raise ValueError(f"{exp_dir}: a '{kind}' model has no {self.head} head; use --head {has[0]}")
+        if matched_inference and self.head != "dc":
+            raise ValueError(f"{exp_dir}: matched run-time inference refines k-means on the DC head; "
+                             f"with the {self.head} head it would do nothing: add --head dc")
         if phase not in PHASES:
             raise ValueError(f"unknown phase '{phase}': use one of {', '.join(PHASES)}")
         self.phase, self.iters, self.matched = phase, iters, matched_inference

@@ -88,6 +88,8 @@ def test_wrong_head_and_missing_model_are_errors(tmp_path, trained):
     exp, data = trained
     with pytest.raises(FileNotFoundError, match="best.pt not found: train the system first"):
         separate.Separator(str(tmp_path))
+    with pytest.raises(ValueError, match="matched run-time inference refines k-means on the DC head"):
+        separate.Separator(str(exp), head="mi", matched_inference=True)
     run = subprocess.run(["bash", os.path.join(ROOT, "steps/separate.sh"), str(tmp_path / "none"), data,
                           str(tmp_path / "out")], capture_output=True, text=True)
     assert run.returncode != 0 and "best.pt not found" in run.stderr
