@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """The seed papers' claims, checked on a recipe's scores: a markdown table to paste into README.
 
-usage: local/seed_claims.py [--exp exp] [--metric SDR] [--margin 0.3]
+usage: local/seed_claims.py [--exp exp] [--second-exp DIR] [--metric SDR] [--margin 0.3]
 
 Each claim compares two rows of RESULTS.md (exp/<system>/score_<set>[_<variant>]/result.txt): the
 paper's better system first. On the open-speaker set (tt) a claim holds when the first is higher;
 a margin under --margin dB is flagged "needs a second seed" (one training seed can move a system
-by that much). The closed-speaker (cv) difference is shown beside it. A comparison whose rows were
-not scored is listed as "not run".
+by that much); --second-exp names the exp dir of the same systems trained with another seed, whose
+tt margin is shown beside, and such a claim holds only when it holds with both seeds. The
+closed-speaker (cv) difference is shown too. A comparison whose rows were not scored is "not run".
 """
 import argparse
 import os
@@ -52,21 +53,31 @@ def main():
     parser.add_argument("--exp", default="exp")
     parser.add_argument("--metric", default="SDR", help="a result.txt field (default: SDR, the papers')")
     parser.add_argument("--margin", type=float, default=0.3)
+    parser.add_argument("--second-exp", help="the same systems trained with another seed")
     args = parser.parse_args()
-    print(f"| claim | rows compared | tt {args.metric} | tt margin | cv margin | holds on tt |")
-    print("|---|---|---:|---:|---:|---|")
+    print(f"| claim | rows compared | tt {args.metric} | tt margin | cv margin | second seed tt margin | holds on tt |")
+    print("|---|---|---:|---:|---:|---:|---|")
     for claim, better, worse in CLAIMS:
         tt = [score(args.exp, row, "tt", args.metric) for row in (better, worse)]
         cv = [score(args.exp, row, "cv", args.metric) for row in (better, worse)]
         if None in tt:
-            print(f"| {claim} | {better} vs {worse} | | | | not run |")
+            print(f"| {claim} | {better} vs {worse} | | | | | not run |")
             continue
         margin = tt[0] - tt[1]
         cv_margin = f"{cv[0] - cv[1]:+.2f}" if None not in cv else ""
         verdict = "yes" if margin > 0 else "no"
+        second = [score(args.second_exp, row, "tt", args.metric) for row in (better, worse)] \
+            if args.second_exp else [None]
+        second_margin = f"{second[0] - second[1]:+.2f}" if None not in second else ""
         if abs(margin) < args.margin:
-            verdict += f" (under {args.margin} dB: needs a second seed)"
-        print(f"| {claim} | {better} vs {worse} | {tt[0]:.2f} vs {tt[1]:.2f} | {margin:+.2f} | {cv_margin} | {verdict} |")
+            if None in second:
+                verdict += f" (under {args.margin} dB: needs a second seed)"
+            elif (second[0] - second[1] > 0) != (margin > 0):
+                verdict = "not held: the seeds disagree"
+            else:
+                verdict += ", with both seeds"
+        print(f"| {claim} | {better} vs {worse} | {tt[0]:.2f} vs {tt[1]:.2f} | {margin:+.2f} | {cv_margin} "
+              f"| {second_margin} | {verdict} |")
 
 
 if __name__ == "__main__":

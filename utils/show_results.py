@@ -93,7 +93,9 @@ def git_commit(directory):
     commit = git("rev-parse", "HEAD")
     if not commit:
         return "unknown (not a git checkout)", ""
-    dirty = " (with uncommitted changes)" if git("status", "--porcelain", "--untracked-files=no") else ""
+    # the RESULTS.md files a recipe regenerates do not make the code "changed"
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)*RESULTS.md")
+    dirty = " (with uncommitted changes)" if changed else ""
     return commit + dirty, git("log", "-1", "--format=%cd")
 
 
