@@ -188,7 +188,8 @@ def dc_laplacian(V, Y, w):
     Bins whose degree is above the floor, i.e. every bin near a solution, get eq. (2) exactly."""
     degree = torch.bmm(V, _gram(V, w[..., None])).squeeze(-1)        # V V^T W 1, (B, N)
     floor = LAPLACIAN_DEGREE_FLOOR * w.sum(-1, keepdim=True)
-    U = V * (w.sqrt() * torch.maximum(degree, floor).clamp_min(EPS).rsqrt())[..., None]  # sqrt(w / d): no NaN gradient at w = 0
+    # sqrt(w / d), written so that a bin with w = 0 gets no NaN gradient
+    U = V * (w.sqrt() * torch.maximum(degree, floor).clamp_min(EPS).rsqrt())[..., None]
     return _normalized_distance(U, Y, w)
 
 
@@ -231,40 +232,30 @@ def _affinity_times(V, x):
 
 
 def _scaled_affinity_distance(V, Y, w, s):
-    """sum_ij w_i w_j (s_i A_ij s_j - Y_i.Y_j / M_c(i))^2 = ||U^T U||^2 - 2 ||U^T Q||^2 + ||Q^T Q||^2
-    with U = W^1/2 S [1, V] / sqrt(2) (so U U^T = W^1/2 S A S W^1/2) and Q = W^1/2 Y M^-1/2
-    (Q Q^T = W^1/2 Y (Y^T W Y)^-1 Y^T W^1/2, the target's normalized affinity: doubly stochastic)."""
-    q = w * s * s
-    total = q.sum(-1)
-    h = _gram(V, q[..., None]).squeeze(-1)                          # (B, D)
-    g = _gram(V, V * q[..., None])                                  # (B, D, D)
-    uu = (total.square() + 2 * h.square().sum(-1) + g.square().sum((1, 2))) / 4
-    ws = (w * s)[..., None]
-    mass = (Y * w[..., None]).sum(1)                                # (B, C) = M_c
-    ones_part = (Y * ws).sum(1)                                     # (B, C)
-    v_part = _gram(V, Y * ws)                                       # (B, D, C)
-    uq = ((ones_part.square() + v_part.square().sum(1)) / mass.clamp_min(EPS)).sum(-1) / 2
-    qq = (mass > 0).to(V.dtype).sum(-1)
-    return uu - 2 * uq + qq
+    """sum_ij w_i w_j (s_i A_ij s_j - Y_i.Y_j / M_c(i))^2 for A = (1 + V V^T) / 2: the distance of
+    _normalized_distance with U = W^1/2 S [1, V] / sqrt(2), so that U U^T = W^1/2 S A S W^1/2."""
+    U = torch.cat([torch.ones_like(V[..., :1]), V], -1) * ((w / 2).sqrt() * s)[..., None]
+    return _normalized_distance(U, Y, w)
 
 
 def dc_laplacian_shifted(V, Y, w):
-    """Not the paper's: the graph Laplacian distance on the shifted affinity. ||L_V - L_Y||_F^2 between the normalized Laplacians
-    L = I - D^-1/2 A D^-1/2 of the embedding and target graphs, i.e. the distance between the
-    degree-normalized affinities. A graph needs nonnegative affinities, so the embedding graph uses
-    A_ij = (1 + v_i.v_j) / 2 (in [0, 1] for unit vectors; rank D + 1, so still low-rank); the target
-    graph Y Y^T normalizes to Y (Y^T Y)^-1 Y^T. Weights enter as node masses: degrees
-    d_i = sum_j w_j A_ij and the squared errors are summed with w_i w_j."""
+    """Not the paper's: the graph Laplacian distance on the shifted affinity, ||L_V - L_Y||_F^2
+    between the normalized Laplacians L = I - D^-1/2 A D^-1/2 of the embedding and target graphs,
+    i.e. the distance between the degree-normalized affinities. A graph needs nonnegative
+    affinities, so the embedding graph uses A_ij = (1 + v_i.v_j) / 2 (in [0, 1] for unit vectors;
+    rank D + 1, so still low-rank); the target graph Y Y^T normalizes to Y (Y^T Y)^-1 Y^T. Weights
+    enter as node masses: degrees d_i = sum_j w_j A_ij and the squared errors are summed with w_i w_j."""
     degree = _affinity_times(V, w)
     return _scaled_affinity_distance(V, Y, w, degree.clamp_min(EPS).rsqrt())
 
 
 def dc_doubly_stochastic_shifted(V, Y, w, iterations=SINKHORN_ITERATIONS):
-    """Not the paper's: the distance between the doubly stochastic normalizations of the embedding and target affinities.
-    The target's, Y (Y^T W Y)^-1 Y^T, is exactly doubly stochastic; the embedding affinity
-    A = (1 + V V^T) / 2 is scaled to S A S with sum_j w_j s_i A_ij s_j = 1 for every bin by
-    symmetric Sinkhorn iterations s <- sqrt(s / (A W s)) (each O(N D); the first one gives
-    D^-1/2, the Laplacian's normalization, of which this is the exact doubly stochastic version)."""
+    """Not the paper's: the distance between the doubly stochastic normalizations of the embedding
+    and target affinities on the shifted affinity. The target's, Y (Y^T W Y)^-1 Y^T, is exactly
+    doubly stochastic; the embedding affinity A = (1 + V V^T) / 2 is scaled to S A S with
+    sum_j w_j s_i A_ij s_j = 1 for every bin by symmetric Sinkhorn iterations s <- sqrt(s / (A W s))
+    (each O(N D); the first one gives D^-1/2, the Laplacian's normalization, of which this is the
+    exact doubly stochastic version)."""
     s = torch.ones_like(w)
     for _ in range(iterations):
         s = (s / _affinity_times(V, w * s).clamp_min(EPS)).sqrt()
