@@ -12,7 +12,10 @@ Options:
                            (default: mi when the model has one)
   --matched-inference <true|false>  refine k-means by matched run-time inference (dc head)
   --phase <mixture|griffin-lim|misi>  phase reconstruction (default: mixture)
-  --iters <n>              Griffin-Lim / MISI iterations (default: 5)"
+  --iters <n>              Griffin-Lim / MISI iterations (default: 5)
+  --variant <rti|gl|misi>  a separation variant of Table 1 (Wang et al. 2018), the recipes' stage 4:
+                           rti = --head dc --matched-inference true, gl = --phase griffin-lim,
+                           misi = --phase misi (with --iters, 5 as the paper)"
 nj=4
 cmd=
 use_gpu=false
@@ -20,9 +23,17 @@ head=
 matched_inference=false
 phase=mixture
 iters=5
+variant=
 . "$(dirname "$0")/../path.sh"
 . "$COCKTAIL_ROOT/utils/parse_options.sh"
 [ $# -eq 3 ] || { echo "$help_message" >&2; exit 1; }
+case $variant in
+  "") ;;
+  rti) head=dc matched_inference=true ;;
+  gl) phase=griffin-lim ;;
+  misi) phase=misi ;;
+  *) echo "$0: --variant '$variant': use rti, gl or misi" >&2; exit 1 ;;
+esac
 cmd=${cmd:-"$COCKTAIL_ROOT/utils/run.py"}
 exp=$1 data=$2 out=$3
 [ -f "$exp/best.pt" ] || { echo "$0: $exp/best.pt not found: train the system first (stage 3)" >&2; exit 1; }

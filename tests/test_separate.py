@@ -93,6 +93,10 @@ def test_wrong_head_and_missing_model_are_errors(tmp_path, trained):
     run = subprocess.run(["bash", os.path.join(ROOT, "steps/separate.sh"), str(tmp_path / "none"), data,
                           str(tmp_path / "out")], capture_output=True, text=True)
     assert run.returncode != 0 and "best.pt not found" in run.stderr
+    run = subprocess.run(["bash", os.path.join(ROOT, "steps/separate.sh"), "--variant", "rtii", str(exp), data,
+                          str(tmp_path / "out")], capture_output=True, text=True)
+    assert run.returncode != 0 and "--variant 'rtii': use rti, gl or misi" in run.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_separate_wav_resamples_another_rate(tmp_path, trained):

@@ -66,9 +66,7 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
 fi
 
 # The separation variants of a system, Table 1's rows that reuse a trained system (stages 4, 5):
-# separate_<set>_<variant>/ and score_<set>_<variant>/, with these options of steps/separate.sh.
-declare -A variant_opts=([rti]="--head dc --matched-inference true" [gl]="--phase griffin-lim --iters 5"
-                         [misi]="--phase misi --iters 5")
+# separate_<set>_<variant>/ and score_<set>_<variant>/ (steps/separate.sh --variant).
 variants() {
   case " $rti_systems " in *" $1 "*) echo rti ;; esac
   case " $phase_systems " in *" $1 "*) echo gl misi ;; esac
@@ -84,9 +82,8 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
         *) steps/separate.sh --nj "$nj" --cmd "$decode_cmd" exp/$system data/$x exp/$system/separate_$x ;;
       esac
       for v in $(variants $system); do
-        echo "stage 4: separating $x with $system +$v (${variant_opts[$v]})"
-        # shellcheck disable=SC2086
-        steps/separate.sh --nj "$nj" --cmd "$decode_cmd" ${variant_opts[$v]} \
+        echo "stage 4: separating $x with $system +$v"
+        steps/separate.sh --nj "$nj" --cmd "$decode_cmd" --variant "$v" \
           exp/$system data/$x exp/$system/separate_${x}_$v
       done
     done
