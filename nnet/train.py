@@ -317,6 +317,11 @@ def _worker(rank, world_size, ngpu, args):
         dist.init_process_group("nccl" if ngpu > 0 else "gloo", rank=rank, world_size=world_size)
     try:
         _train(rank, world_size, ngpu, args)
+        if world_size > 1:
+            # Rank 0 still writes checkpoints after the others leave the loop; a peer that tears
+            # down its gloo pairs meanwhile can abort (seen once in CI: "terminate called without
+            # an active exception", SIGABRT in rank 1). All ranks leave together on success.
+            dist.barrier()
     finally:
         if world_size > 1:
             dist.destroy_process_group()
