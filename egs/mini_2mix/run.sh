@@ -36,6 +36,7 @@ help_message="Usage: $0 [--stage N] [--stop-stage N] [--systems \"dc_w_mr chimer
 . ./path.sh
 . ./cmd.sh
 . utils/parse_options.sh
+utils/check_stages.sh "$stage" "$stop_stage" 5
 
 wav_dir=$corpus/wav8k/min
 

@@ -36,6 +36,7 @@ help_message="Usage: $0 [--stage N] [--stop-stage N] [--wsj0 DIR] [--mixlists DI
 . ./path.sh
 . ./cmd.sh
 . utils/parse_options.sh
+utils/check_stages.sh "$stage" "$stop_stage" 5
 
 wav_dir=$wsj0_2mix/wav$sample_rate/$min_or_max
 
