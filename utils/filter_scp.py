@@ -9,13 +9,10 @@ usage: utils/filter_scp.py [--exclude] [-f FIELD] <id-list> [<in-table>]
 --exclude   print the lines whose field is NOT in <id-list>
 The lines are printed unchanged, in the order of <in-table> (standard input when absent or '-').
 """
-import os
 import sys
 
-# The repo root replaces utils/ on the path: utils/queue.py must not shadow the standard queue module.
-sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-from nnet import datadir, io  # noqa: E402
+import cocktail_env  # noqa: F401  the repository's nnet and .venv (utils/cocktail_env.py)
+from nnet import datadir, io
 
 
 def main():

@@ -12,13 +12,10 @@ same parts. An existing split<N> made the same way after the last change of the 
 reused; otherwise it is rewritten atomically. The data dir must pass
 utils/validate_data_dir.py --no-check-files.
 """
-import os
 import sys
 
-# The repo root replaces utils/ on the path: utils/queue.py must not shadow the standard queue module.
-sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-from nnet import datadir  # noqa: E402
+import cocktail_env  # noqa: F401  the repository's nnet and .venv (utils/cocktail_env.py)
+from nnet import datadir
 
 
 def main():
