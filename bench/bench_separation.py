@@ -45,9 +45,11 @@ def main():
     devices = ["cpu"] if args.device in ("cpu", "all") else []
     if args.device in ("cuda", "all") and torch.cuda.is_available():
         devices.append("cuda")
+    elif args.device == "cuda":
+        sys.exit("bench_separation.py: --device cuda but torch sees no GPU")
     rng = np.random.default_rng(0)
     mixture = (0.1 * rng.standard_normal(int(args.seconds * 8000))).astype(np.float32)
-    cases = [("chimerapp", "mi", "mixture"), ("chimerapp", "mi", "misi"), ("dc", "dc", "mixture")]
+    cases = [("chimerapp", "mi", "mixture"), ("chimerapp", "mi", "misi"), ("dc_w_mr", "dc", "mixture")]
     print(f"{os.path.relpath(args.recipe, ROOT)} model sizes, {args.seconds:.1f} s utterance at 8 kHz, "
           f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
     for system, head, phase in cases:

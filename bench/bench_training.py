@@ -109,6 +109,8 @@ def main():
     devices = ["cpu"] if args.device in ("cpu", "all") else []
     if args.device in ("cuda", "all") and torch.cuda.is_available():
         devices.append("cuda")
+    elif args.device == "cuda":
+        sys.exit("bench_training.py: --device cuda but torch sees no GPU")
     print(f"config {os.path.relpath(args.config, ROOT)}: {config['model']['type']}, batch {args.batch} x "
           f"{args.frames} frames, torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
     for name in devices:
