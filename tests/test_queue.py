@@ -71,6 +71,19 @@ def test_range_not_starting_at_1_and_quoting(sge_cluster, tmp_path):
     assert ' -t 3:4 ' in submitted_line(tmp_path / 'log/q/one.sh')
 
 
+@pytest.mark.fault
+def test_shell_operators_in_the_command(sge_cluster, tmp_path):
+    """'|', '>' and '2>' words act as in Kaldi's queue.pl, JOB in the target; a spaced word stays one argument."""
+    r = queue_py(sge_cluster, tmp_path, 'JOB=1:2', 'log/o.JOB.log', sys.executable, '-c',
+                 'import sys; print(sys.argv[1:]); sys.stderr.write("e\\n")', 'a b', 'JOB', '2>', 'err.JOB',
+                 '|', 'tr', 'a-z', 'A-Z', '>', 'out.JOB')
+    assert r.returncode == 0, r.stderr
+    for n in (1, 2):
+        assert (tmp_path / f'out.{n}').read_text() == f"['A B', '{n}']\n"
+        assert (tmp_path / f'err.{n}').read_text() == 'e\n'
+    assert "['A B', '1']" not in (tmp_path / 'log/o.1.log').read_text()
+
+
 def test_failing_task_is_reported_with_its_log(sge_cluster, tmp_path):
     r = queue_py(sge_cluster, tmp_path, 'JOB=1:3', 'log/f.JOB.log', 'bash', '-c', 'echo JOB; [ JOB -ne 2 ] || exit 7')
     assert r.returncode == 1
@@ -149,6 +162,28 @@ def test_sigterm_deletes_the_job(sge_cluster, tmp_path):
             break
         assert time.monotonic() < deadline, q.stdout
         time.sleep(0.2)
+
+
+@pytest.mark.fault
+def test_sigkilled_runner_leaves_no_task_running(sge_cluster, tmp_path):
+    """queue.py SIGKILLed while its tasks write a line every 0.1 s: its guard qdels the job, the writing stops."""
+    writer = 'for i in $(seq 300); do echo "line $i" >> out.JOB; sleep 0.1; done'  # ends by itself in 30 s
+    proc = subprocess.Popen([sys.executable, str(QUEUE_PY), 'JOB=1:2', 'log/k.JOB.log', 'bash', '-c', writer],
+                            cwd=tmp_path, env=sge_cluster, stderr=subprocess.DEVNULL)
+    outs = [tmp_path / 'out.1', tmp_path / 'out.2']
+    deadline = time.monotonic() + 60
+    while not all(p.exists() and len(p.read_text().splitlines()) >= 3 for p in outs):
+        assert time.monotonic() < deadline and proc.poll() is None, 'the tasks did not start'
+        time.sleep(0.1)
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 15
+    while True:
+        sizes = [p.stat().st_size for p in outs]
+        time.sleep(1)
+        if sizes == [p.stat().st_size for p in outs]:
+            break
+        assert time.monotonic() < deadline, 'queue.py killed 15 s ago, its tasks still write'
 
 
 def test_utils_queue_py_does_not_shadow_the_stdlib_queue():

@@ -66,6 +66,19 @@ def test_single_job_and_quoting(slurm_cluster, tmp_path):
     assert str(words).upper() in (tmp_path / 'log/one.log').read_text().splitlines()
 
 
+@pytest.mark.fault
+def test_shell_operators_in_the_command(slurm_cluster, tmp_path):
+    """'|', '>' and '2>' words act as in Kaldi's slurm.pl, JOB in the target; a spaced word stays one argument."""
+    r = slurm_py(slurm_cluster, tmp_path, 'JOB=1:2', 'log/o.JOB.log', sys.executable, '-c',
+                 'import sys; print(sys.argv[1:]); sys.stderr.write("e\\n")', 'a b', 'JOB', '2>', 'err.JOB',
+                 '|', 'tr', 'a-z', 'A-Z', '>', 'out.JOB')
+    assert r.returncode == 0, r.stderr
+    for n in (1, 2):
+        assert (tmp_path / f'out.{n}').read_text() == f"['A B', '{n}']\n"
+        assert (tmp_path / f'err.{n}').read_text() == 'e\n'
+    assert "['A B', '1']" not in (tmp_path / 'log/o.1.log').read_text()
+
+
 def test_failing_task_is_reported_with_its_log(slurm_cluster, tmp_path):
     r = slurm_py(slurm_cluster, tmp_path, 'JOB=1:3', 'log/f.JOB.log', 'bash', '-c', 'echo JOB; [ JOB -ne 2 ] || exit 7')
     assert r.returncode == 1
@@ -173,6 +186,28 @@ def test_sigterm_cancels_the_job(slurm_cluster, tmp_path):
             break
         assert time.monotonic() < deadline, q.stdout
         time.sleep(0.2)
+
+
+@pytest.mark.fault
+def test_sigkilled_runner_leaves_no_task_running(slurm_cluster, tmp_path):
+    """slurm.py SIGKILLed while its tasks write a line every 0.1 s: its guard scancels the job, the writing stops."""
+    writer = 'for i in $(seq 300); do echo "line $i" >> out.JOB; sleep 0.1; done'  # ends by itself in 30 s
+    proc = subprocess.Popen([sys.executable, str(SLURM_PY), 'JOB=1:2', 'log/k.JOB.log', 'bash', '-c', writer],
+                            cwd=tmp_path, env=slurm_cluster, stderr=subprocess.DEVNULL)
+    outs = [tmp_path / 'out.1', tmp_path / 'out.2']
+    deadline = time.monotonic() + 60
+    while not all(p.exists() and len(p.read_text().splitlines()) >= 3 for p in outs):
+        assert time.monotonic() < deadline and proc.poll() is None, 'the tasks did not start'
+        time.sleep(0.1)
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 15
+    while True:
+        sizes = [p.stat().st_size for p in outs]
+        time.sleep(1)
+        if sizes == [p.stat().st_size for p in outs]:
+            break
+        assert time.monotonic() < deadline, 'slurm.py killed 15 s ago, its tasks still write'
 
 
 # The config grammar itself, without a cluster.

@@ -2,9 +2,10 @@
 
 The contract is Kaldi's run.pl/queue.pl/slurm.pl one:
     <runner> [--name value | --name=value ...] [VAR=first:last | VAR=n] LOG COMMAND...
-VAR (e.g. JOB) is replaced by the job number in LOG and in every word of COMMAND. Each word of
-COMMAND is shell-quoted, except a word that is exactly '|', which stays a pipe. The command runs
-under `bash -o pipefail -c`, its stdout and stderr go to LOG between a header and a footer.
+VAR (e.g. JOB) is replaced by the job number in LOG and in every word of COMMAND. The words are
+joined into one bash command line (see command_line: a word that is exactly a shell operator such
+as '|' or '>' stays an operator, every other word is quoted), which runs under
+`bash -o pipefail -c`; its stdout and stderr go to LOG between a header and a footer.
 """
 import os
 import re
@@ -91,9 +92,20 @@ def substitute(text, var, job):
     return text.replace(var, str(job)) if var else text
 
 
+# Words kept as shell operators, so that `run.py log prog JOB '|' gzip -c '>' out.JOB.gz` works as
+# with Kaldi's run.pl. run.pl passes every word without whitespace unquoted (so '$x', '*' and
+# 'a>b' are live there too); here only a word that is exactly one of these is live, everything
+# else reaches the program as the one argument it was. A lone '&' is deliberately not here: a job
+# sent to the background would be reported finished while it still runs.
+SHELL_OPERATORS = frozenset([
+    '|', '|&', '&&', '||', ';',
+    '<', '>', '>>', '1>', '1>>', '2>', '2>>', '&>', '&>>', '2>&1', '1>&2', '>&2',
+])
+
+
 def command_line(words):
-    """The bash command line of a word list: each word quoted, a lone '|' kept as a pipe."""
-    return ' '.join(w if w == '|' else shlex.quote(w) for w in words)
+    """The bash command line of a word list: operator words as they are, every other word quoted."""
+    return ' '.join(w if w in SHELL_OPERATORS else shlex.quote(w) for w in words)
 
 
 def int_option(name, value):
@@ -144,6 +156,54 @@ def main(prog, usage, run):
         print(f'{prog}: {e}', file=sys.stderr)
         print(f'{usage.splitlines()[0]}\n(see {prog} --help)', file=sys.stderr)
         sys.exit(1)
+
+
+class Guard:
+    """A process forked to outlive the runner and stop what the runner leaves running when it dies
+    unasked (SIGKILL, the OOM killer: no handler can catch those) or crashes. The runner reports
+    each job it starts and each that ends through a pipe; when the pipe closes, the runner has
+    exited, and the guard passes the jobs still running to clean_up (run.py kills their process
+    groups, slurm.py and queue.py cancel their array job). Create it before any thread starts (it
+    forks); callers serialize started/ended."""
+
+    def __init__(self, clean_up):
+        read_fd, write_fd = os.pipe()
+        if os.fork() == 0:
+            try:
+                os.close(write_fd)
+                os.setsid()  # a signal to the runner's process group does not take the guard along
+                devnull = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1, 2):  # nor does it hold the runner's output open: `x=$(run.py ...)`
+                    os.dup2(devnull, fd)
+                running = set()
+                with os.fdopen(read_fd) as reports:
+                    for line in reports:
+                        sign, job = line[0], line[1:].rstrip('\n')
+                        if sign == '+':
+                            running.add(job)
+                        else:
+                            running.discard(job)
+                if running:
+                    clean_up(running)
+            finally:
+                os._exit(0)
+        os.close(read_fd)
+        self.pipe = os.fdopen(write_fd, 'w', buffering=1)
+
+    def started(self, job):
+        self._report('+', job)
+
+    def ended(self, job):
+        self._report('-', job)
+
+    def _report(self, sign, job):
+        try:
+            self.pipe.write(f'{sign}{job}\n')
+        except OSError:  # the guard was killed by hand: the jobs themselves are unaffected
+            pass
+
+    def close(self):
+        self.pipe.close()
 
 
 def make_dirs_for(path):
@@ -315,17 +375,22 @@ class Scheduler:
         submit = self.submit_command(config.command, rendered, request, native, name, qdir, script)
         self.write_script(request, script, submit, qdir, threads)
 
+        guard = Guard(lambda job_ids: [self.cancel(job_id) for job_id in job_ids])
         result = subprocess.run(submit, capture_output=True, text=True)
         if result.returncode != 0:
+            guard.close()
             print(f'{self.prog}: submission failed (status {result.returncode}): {command_line(submit)}\n'
                   f'{result.stdout}{result.stderr}', file=sys.stderr)
             return 1
         job_id = self.parse_job_id(result.stdout)
+        guard.started(job_id)
         stop = self._cancel_on_signals(job_id)
         try:
             statuses = self.wait(job_id, request, qdir)
+            guard.ended(job_id)  # every task finished or left the queue; anything else: the guard cancels
         finally:
             stop()
+            guard.close()
         failed = []
         for job in request.jobs:
             status = statuses[job]

@@ -24,7 +24,8 @@ import jobrunner  # noqa: E402
 USAGE = """\
 Usage: utils/queue.py [options] [JOB=1:N] <log> <command>...
 Submits <command> as the Grid Engine array job `qsub -t 1:N` and waits for it. JOB (any name) is
-replaced by the task number in <log> and in the command words; a word that is exactly '|' is a pipe.
+replaced by the task number in <log> and in the command words; a word that is exactly a shell
+operator ('|', '>', '2>', '&&', ..., as in utils/run.py --help) acts as one.
  e.g.: utils/queue.py --mem 4G JOB=1:8 exp/x/log/feats.JOB.log python3 x.py --job JOB
 Options:
   --config FILE      the option mapping (Kaldi's grammar, see egs/*/conf/queue.conf); default
@@ -34,7 +35,8 @@ Options:
 The job script and the per-task scheduler output go to <log dir>/q/. Each task writes
 q/done.<jobid>.<task> with its status; a task that leaves the queue without one, or sits in an
 error state, fails after COCKTAIL_DEAD_TASK_GRACE seconds (environment, default 60: room for NFS
-delays). SIGINT/SIGTERM delete the job (qdel). Exit status: 0 when every task succeeded, else 1.
+delays). SIGINT/SIGTERM delete the job (qdel); so does the guard process queue.py forks, when
+queue.py is killed outright (SIGKILL). Exit status: 0 when every task succeeded, else 1.
 Built-in config:
 {config}"""
 

@@ -15,8 +15,11 @@ import jobrunner  # noqa: E402
 USAGE = """\
 Usage: utils/run.py [options] [JOB=1:N] <log> <command>...
 Runs <command> once per job on this machine; JOB (any name) is replaced by the job number in <log>
-and in the command words. A word that is exactly '|' (quoted by the caller) is a pipe.
+and in the command words. A word that is exactly a shell operator ('|', '>', '>>', '<', '2>', '2>&1',
+'&&', '||', ';', ...; quoted by the caller) acts as one, as with Kaldi's run.pl; every other word
+reaches the program as one argument, unexpanded.
  e.g.: utils/run.py --max-jobs-run 4 JOB=1:8 exp/x/log/feats.JOB.log python3 x.py --job JOB
+       utils/run.py JOB=1:2 log/dump.JOB.log python3 dump.py JOB '|' gzip -c '>' out.JOB.gz
 Options:
   --max-jobs-run N   at most N jobs at once (default: the number of CPUs)
   --gpu N            N GPUs per job (default 0); jobs then run one per N visible GPUs, each seeing
@@ -24,6 +27,8 @@ Options:
   --num-threads N    threads per job: only written to the log's Accounting line here
   --mem X, --time T  accepted for compatibility with slurm.py/queue.py; no limit is applied
   --config FILE      accepted for the same reason; the scheduler config means nothing locally
+SIGINT/SIGTERM stop the running jobs (their whole process groups) and exit 128+signal; a run.py
+killed outright (SIGKILL) takes its jobs with it through a guard process it forked.
 Exit status: 0 when every job succeeded, else 1 (the failed logs are printed)."""
 
 PROG = 'run.py'
@@ -46,6 +51,29 @@ def visible_gpus():
     return [str(k) for k, line in enumerate(l for l in out.splitlines() if l.startswith('GPU '))]
 
 
+def kill_job_groups(pgids, grace=5.0):
+    """The guard's clean-up (see jobrunner.Guard) when run.py was killed: SIGTERM to the process
+    group of each job still running (a job's shell running a pipeline has grandchildren: the group
+    holds them all), SIGKILL to what still lives grace seconds later. PR_SET_PDEATHSIG would reach
+    only each job's shell, and would fire when the pool thread that started it ends."""
+    groups = {int(pgid) for pgid in pgids}
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        groups = {pgid for pgid in groups if signal_group(pgid, signum)}
+        deadline = time.monotonic() + grace
+        while groups and time.monotonic() < deadline:
+            time.sleep(0.05)
+            groups = {pgid for pgid in groups if signal_group(pgid, 0)}
+
+
+def signal_group(pgid, signum):
+    """Send signum (0: only look) to a process group; False when the group is gone."""
+    try:
+        os.killpg(pgid, signum)
+        return True
+    except ProcessLookupError:
+        return False
+
+
 class LocalRunner:
     def __init__(self, request, max_parallel, gpu_sets, threads):
         self.request = request
@@ -58,6 +86,7 @@ class LocalRunner:
         self.lock = threading.Lock()
         self.running = set()
         self.stopped_by = None
+        self.guard = None  # a jobrunner.Guard, told each job's process group id under self.lock
 
     def run_job(self, job):
         """Run one job, write its log; returns its exit status (None if never started)."""
@@ -86,9 +115,11 @@ class LocalRunner:
                 proc = subprocess.Popen(['bash', '-o', 'pipefail', '-c', command], stdin=subprocess.DEVNULL,
                                         stdout=f, stderr=subprocess.STDOUT, env=env, start_new_session=True)
                 self.running.add(proc)
+                self.guard.started(proc.pid)  # start_new_session: the group id is the pid
             status = proc.wait()
             with self.lock:
                 self.running.discard(proc)
+                self.guard.ended(proc.pid)
             if status < 0:  # killed by a signal: report it as bash would
                 status = 128 - status
             f.write(jobrunner.log_footer(round(time.monotonic() - start), self.threads, status))
@@ -104,10 +135,12 @@ class LocalRunner:
                     pass
 
     def run_all(self):
+        self.guard = jobrunner.Guard(kill_job_groups)  # before the pool's threads: it forks
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self.stop)
         with ThreadPoolExecutor(self.max_parallel) as pool:
             statuses = list(pool.map(self.run_job, self.request.jobs))
+        self.guard.close()  # every job has ended: the guard exits
         if self.stopped_by:
             print(f'{PROG}: stopped by signal {self.stopped_by}; the running jobs were killed', file=sys.stderr)
             return 128 + self.stopped_by

@@ -10,7 +10,8 @@ import jobrunner  # noqa: E402
 USAGE = """\
 Usage: utils/slurm.py [options] [JOB=1:N] <log> <command>...
 Submits <command> as the Slurm array job `sbatch --array=1-N[%M]` and waits for it. JOB (any name) is
-replaced by the task number in <log> and in the command words; a word that is exactly '|' is a pipe.
+replaced by the task number in <log> and in the command words; a word that is exactly a shell
+operator ('|', '>', '2>', '&&', ..., as in utils/run.py --help) acts as one.
  e.g.: utils/slurm.py --mem 4G JOB=1:8 exp/x/log/feats.JOB.log python3 x.py --job JOB
 Options:
   --config FILE      the option mapping (Kaldi's grammar, see egs/*/conf/slurm.conf); default
@@ -21,7 +22,8 @@ Options:
 The job script and the per-task scheduler output go to <log dir>/q/. Each task writes
 q/done.<jobid>.<task> with its status; tasks that leave the queue without one count as failed.
 A task that leaves the queue without a done file fails after COCKTAIL_DEAD_TASK_GRACE seconds
-(environment, default 60: room for NFS delays). SIGINT/SIGTERM cancel the job (scancel).
+(environment, default 60: room for NFS delays). SIGINT/SIGTERM cancel the job (scancel); so
+does the guard process slurm.py forks, when slurm.py is killed outright (SIGKILL).
 Exit status: 0 when every task succeeded, else 1.
 Built-in config:
 {config}"""
