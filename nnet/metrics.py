@@ -20,13 +20,33 @@ of the filters found (exact quadratic forms), which exceed the least-squares min
 filters' error energy only; ratios above 150 dB (perfect estimates) are capped there, being
 rounding noise anyway (mir_eval reports such noise as is, e.g. 250-300 dB).
 
-Conventions of `score_utterance`:
-- an estimate (or the mixture) longer than the references is truncated, a shorter one is
-  zero-padded, to the reference length;
-- a silent reference (RMS below -100 dB full scale) or an all-zero estimate (the metrics are
-  scale invariant, so any other estimate is scored, as mir_eval does) makes the affected metrics
-  NaN with a MetricWarning naming the utterance, and so does a PESQ failure (no speech found by
-  its VAD, signal too short); a source's NaN makes the utterance's mean over sources NaN;
+Every utterance is scored; nothing is left out of a mean. A silent estimate is a very bad
+estimate, not a missing one, so it gets each metric's floor (FLOORS); input that cannot be scored
+honestly is an error (ScoreError, naming the utterance and the signal):
+- dB ratios (SDR, SIR, SAR, SI-SNR) lie in [-150, 150] dB: the +150 dB cap above, and its mirror,
+  a ratio of 0 (no target component left, e.g. an estimate that is zero once its mean is removed
+  for SI-SNR) at -150 dB. A fixed floor rather than NaN is what fast_bss_eval's clamp_db option
+  and the eps (1e-8, about -80 dB) in Asteroid's SI-SDR amount to; mir_eval raises on a silent
+  estimate instead, which would stop a whole test set for one collapsed output. With NaN left out
+  of the means (this module's earlier rule), a system that output silence for its hard utterances
+  scored higher, and the permutation, chosen on the non-NaN SIRs, matched the other sources as if
+  the silent one did not exist.
+- an estimate is silent when its RMS is below -100 dB full scale (is_silent, the same rule as for
+  references; a 16-bit file cannot encode anything useful there: one LSB is -90 dB): it scores
+  -150 dB in SDR, SIR, SAR and SI-SNR, hence SDRi = -150 - the mixture's SDR (SI-SNRi alike),
+  PESQ 1.0 (the bottom of the MOS-LQO scale that the pesq package reports; its outputs are above
+  1.01) and STOI 0.0 (no correlation), with a MetricWarning naming the utterance. PESQ failing on a
+  non-silent estimate (no speech found by its VAD, under 0.25 s) also scores 1.0 with a warning.
+  The result's 'floored' lists the metrics at which a source of the utterance sits at its floor,
+  so that the tables can count them;
+- an estimate, like the mixture, is scale invariant: an estimate at 1 % of the mixture's level
+  scores exactly the mixture's SDR and SI-SNR, i.e. SDRi = SI-SNRi = 0: no improvement;
+- a silent reference or a silent mixture is a corpus error (ScoreError): mir_eval refuses silent
+  references too, and with a silent mixture SDRi would be measured from the floor;
+- estimates and mixture must have the references' length (ScoreError naming the estimate and both
+  lengths, as mir_eval refuses shapes that differ): this recipe's separation writes the mixture's
+  length exactly, so a different length means a truncated file or another utterance's estimate;
+- NaN or infinite samples in any signal are a ScoreError;
 - PESQ is narrowband at 8 kHz and wideband at 16 kHz; any other rate is resampled
   (scipy.signal.resample_poly) to 8 kHz ('nb') below 12 kHz and to 16 kHz ('wb') from 12 kHz up.
 """
@@ -42,7 +62,10 @@ import scipy.signal
 FILTER_LENGTH = 512  # distortion filter taps, as in BSS Eval v3 / mir_eval
 METRICS = ("SDR", "SIR", "SAR", "SDRi", "SI-SNR", "SI-SNRi", "PESQ", "STOI")
 SILENCE_POWER = 1e-10  # mean square below -100 dB full scale: the signal counts as silent
-MAX_DB_RATIO = 1e15  # energy ratios are capped at 150 dB (rounding noise beyond)
+MAX_DB_RATIO = 1e15  # energy ratios are bounded to [-150, 150] dB (rounding noise beyond)
+DB_FLOOR = -10.0 * math.log10(MAX_DB_RATIO)
+# The score of a silent estimate, per metric (SDRi and SI-SNRi follow from SDR and SI-SNR).
+FLOORS = {"SDR": DB_FLOOR, "SIR": DB_FLOOR, "SAR": DB_FLOOR, "SI-SNR": DB_FLOOR, "PESQ": 1.0, "STOI": 0.0}
 # Stop when r' M^-1 r (~ the filters' excess residual energy, the estimate having unit energy) is
 # below 1e-12: the excess then stays below ~3e-11 (measured), i.e. < 0.01 dB up to ~65 dB.
 CG_TOLERANCE = 1e-12
@@ -50,20 +73,25 @@ CG_MAX_ITERATIONS = 100  # most utterances need 5-10, some 20-80 (edge transient
 
 
 class MetricWarning(UserWarning):
-    """A metric could not be computed for an utterance and is NaN."""
+    """An utterance has a metric at its floor (a silent estimate, a PESQ failure)."""
 
 
 class ScoreError(ValueError):
-    """Input that cannot be scored; the message names the utterance."""
+    """Input that cannot be scored; the message names the utterance, `signal` the signal at fault
+    ('reference 2', 'estimate 1', 'mixture') when there is one."""
+
+    def __init__(self, message, signal=None):
+        super().__init__(message)
+        self.signal = signal
 
 
 def _db(num, den):
-    """10 log10(num/den) with den floored at num/MAX_DB_RATIO; NaN where num is 0 or NaN."""
+    """10 log10(num/den) bounded to [DB_FLOOR, -DB_FLOOR]; DB_FLOOR where num is 0 (no target at all)."""
     num = np.asarray(num, dtype=np.float64)
     den = np.maximum(np.asarray(den, dtype=np.float64), num / MAX_DB_RATIO)
     with np.errstate(divide="ignore", invalid="ignore"):
         out = 10.0 * np.log10(num / den)
-    return np.where(num > 0, out, np.nan)
+    return np.where(num > 0, np.maximum(out, DB_FLOOR), DB_FLOOR)
 
 
 def is_silent(x):
@@ -234,7 +262,7 @@ def bss_eval_pairs(references, estimates, filter_length=FILTER_LENGTH, method="f
     """SDR, SIR, SAR of every estimate against every reference: three arrays (K, C).
 
     references (C, T), estimates (K, T): K may differ from C (e.g. the mixture appended).
-    Entries are NaN for a silent reference (its column, see is_silent) or an all-zero estimate (its row).
+    A silent reference (is_silent) is a ScoreError; a silent estimate's row is DB_FLOOR.
     method 'dense' always solves the normal equations densely (slow; for checks).
     """
     references = np.atleast_2d(np.asarray(references, dtype=np.float64))
@@ -242,13 +270,15 @@ def bss_eval_pairs(references, estimates, filter_length=FILTER_LENGTH, method="f
     if references.shape[1] != estimates.shape[1]:
         raise ValueError(f"references have {references.shape[1]} samples, estimates {estimates.shape[1]}")
     K, C = estimates.shape[0], references.shape[0]
-    sdr, sir, sar = (np.full((K, C), np.nan) for _ in range(3))
-    live_refs = [j for j in range(C) if not is_silent(references[j])]
-    live_ests = [k for k in range(K) if np.any(estimates[k])]
-    if not live_refs or not live_ests:
+    for j in range(C):
+        if is_silent(references[j]):
+            raise ScoreError(f"reference {j + 1} is silent: BSS Eval cannot score against it", f"reference {j + 1}")
+    sdr, sir, sar = (np.full((K, C), DB_FLOOR) for _ in range(3))
+    live_ests = [k for k in range(K) if not is_silent(estimates[k])]
+    if not live_ests:
         return sdr, sir, sar
     # All three metrics are scale invariant: unit energies keep the system well balanced.
-    refs = references[live_refs] / np.linalg.norm(references[live_refs], axis=1, keepdims=True)
+    refs = references / np.linalg.norm(references, axis=1, keepdims=True)
     ests = estimates[live_ests] / np.linalg.norm(estimates[live_ests], axis=1, keepdims=True)
     system = _BlockToeplitzSystem(refs, filter_length)
     rhs = system.correlate(ests)  # (K', C', L)
@@ -260,24 +290,21 @@ def bss_eval_pairs(references, estimates, filter_length=FILTER_LENGTH, method="f
     # |P e|^2 = 1 - |e - P e|^2 and |P e - P_j e|^2 = |e - P_j e|^2 - |e - P e|^2.
     own_res = 1.0 - np.einsum("kcl,kcl->kc", own, 2.0 * rhs - system.matvec(own, coupled=False))
     joint_res = 1.0 - _inner(joint, 2.0 * rhs - system.matvec(joint))
-    rows, cols = np.ix_(live_ests, live_refs)
-    sdr[rows, cols] = _db(1.0 - own_res, own_res)
-    sir[rows, cols] = _db(1.0 - own_res, own_res - joint_res[:, None])
-    sar[rows, cols] = _db(1.0 - joint_res, joint_res)[:, None]
+    sdr[live_ests] = _db(1.0 - own_res, own_res)
+    sir[live_ests] = _db(1.0 - own_res, own_res - joint_res[:, None])
+    sar[live_ests] = _db(1.0 - joint_res, joint_res)[:, None]
     return sdr, sir, sar
 
 
 def best_permutation(sir):
     """Estimate index for each reference maximizing the mean SIR (sir is (C, C), estimate x reference).
 
-    Same rule as mir_eval: itertools order, first maximum wins; NaN entries are ignored.
+    Same rule as mir_eval: itertools order, first maximum wins.
     """
     num = sir.shape[1]
     best, best_score = tuple(range(num)), -np.inf
     for perm in itertools.permutations(range(num)):
-        values = sir[list(perm), np.arange(num)]
-        values = values[~np.isnan(values)]
-        score = values.mean() if values.size else -np.inf
+        score = sir[list(perm), np.arange(num)].mean()
         if score > best_score:
             best, best_score = perm, score
     return best
@@ -296,7 +323,8 @@ def bss_eval_sources(references, estimates, filter_length=FILTER_LENGTH, compute
 
 
 def si_snr(reference, estimate):
-    """Scale-invariant SNR in dB of estimate against reference (both zero-meaned), along the last axis."""
+    """Scale-invariant SNR in dB of estimate against reference (both zero-meaned), along the last axis;
+    DB_FLOOR for an estimate with no component along the reference (e.g. zero once zero-meaned)."""
     reference = np.asarray(reference, dtype=np.float64)
     estimate = np.asarray(estimate, dtype=np.float64)
     reference = reference - reference.mean(axis=-1, keepdims=True)
@@ -317,7 +345,7 @@ def _pesq_rate_and_mode(rate):
 def pesq_score(reference, estimate, rate, utt="?"):
     """PESQ (ITU-T P.862): 'nb' at 8 kHz, 'wb' at 16 kHz, other rates resampled to the nearer.
 
-    NaN with a MetricWarning when PESQ cannot score the pair (no speech found, too short).
+    FLOORS['PESQ'] with a MetricWarning when PESQ cannot score the pair (no speech found, too short).
     """
     import pesq
 
@@ -329,78 +357,82 @@ def pesq_score(reference, estimate, rate, utt="?"):
         reference = scipy.signal.resample_poly(reference, target_rate // g, int(rate) // g)
         estimate = scipy.signal.resample_poly(estimate, target_rate // g, int(rate) // g)
     try:
-        return float(pesq.pesq(target_rate, reference, estimate, mode))
+        return max(float(pesq.pesq(target_rate, reference, estimate, mode)), FLOORS["PESQ"])
     except pesq.PesqError as err:
-        warnings.warn(f"utterance {utt}: PESQ failed ({type(err).__name__}: {err}); PESQ is NaN",
-                      MetricWarning, stacklevel=2)
-        return math.nan
+        warnings.warn(f"utterance '{utt}': PESQ failed ({type(err).__name__}: {err}); PESQ scored at its "
+                      f"floor, {FLOORS['PESQ']}", MetricWarning, stacklevel=2)
+        return FLOORS["PESQ"]
 
 
 def stoi_score(reference, estimate, rate):
-    """STOI (Taal et al. 2011) through pystoi, which resamples to 10 kHz itself."""
+    """STOI (Taal et al. 2011) through pystoi, which resamples to 10 kHz itself; bounded below by
+    FLOORS['STOI'] (0: no correlation), as a silent estimate scores."""
     import pystoi
 
-    return float(pystoi.stoi(np.asarray(reference, dtype=np.float64),
-                             np.asarray(estimate, dtype=np.float64), rate, extended=False))
+    return max(float(pystoi.stoi(np.asarray(reference, dtype=np.float64),
+                                 np.asarray(estimate, dtype=np.float64), rate, extended=False)), FLOORS["STOI"])
 
 
-def fit_length(signals, length):
-    """Truncate or zero-pad the last axis to `length` samples."""
-    signals = np.asarray(signals, dtype=np.float64)
-    if signals.shape[-1] >= length:
-        return signals[..., :length]
-    pad = [(0, 0)] * (signals.ndim - 1) + [(0, length - signals.shape[-1])]
-    return np.pad(signals, pad)
+def _check_signals(references, estimates, mixture, utt):
+    """ScoreError naming the utterance and the signal for input that cannot be scored honestly."""
+    num, length = references.shape
+    if len(estimates) != num:
+        raise ScoreError(f"utterance '{utt}': {len(estimates)} estimates for {num} references")
+    if length == 0:
+        raise ScoreError(f"utterance '{utt}': the references are empty", "reference 1")
+    named = [(f"reference {j + 1}", x) for j, x in enumerate(references)]
+    named += [(f"estimate {k + 1}", x) for k, x in enumerate(estimates)] + [("mixture", mixture)]
+    for name, x in named:
+        if x.ndim != 1 or len(x) != length:
+            raise ScoreError(f"utterance '{utt}': {name} has {x.size} samples, the references {length}: "
+                             "every signal of an utterance must have the references' length", name)
+        if not np.all(np.isfinite(x)):
+            raise ScoreError(f"utterance '{utt}': {name} has NaN or infinite samples", name)
+    for name, x in named[:num] + named[-1:]:
+        if is_silent(x):
+            raise ScoreError(f"utterance '{utt}': {'the mixture' if name == 'mixture' else name} is silent "
+                             "(RMS below -100 dB full scale): a corpus error; fix or remove the utterance", name)
 
 
 def score_utterance(references, estimates, mixture, rate, utt="?", pesq_stoi=True):
-    """Score one utterance: references (C, T), estimates (C, T'), mixture (T'') -> dict.
+    """Score one utterance: references (C, T), estimates (C signals of T samples), mixture (T) -> dict.
 
-    Keys: METRICS (each averaged over the sources) and 'perm' (estimate index per reference).
+    Keys: METRICS (each averaged over the sources), 'perm' (estimate index per reference) and
+    'floored' (the METRICS, in order, at which some source sits at its floor; see the module doc).
     Estimates are matched to references by BSS Eval's best permutation; SI-SNR, PESQ and STOI use
     the same matching. SDRi and SI-SNRi are relative to the mixture used as every source's estimate.
-    Estimates and mixture are truncated or zero-padded to the reference length.
-    pesq_stoi=False skips PESQ and STOI (NaN, no warning).
+    pesq_stoi=False skips PESQ and STOI: NaN, except for a silent estimate (the floor).
     """
     references = np.atleast_2d(np.asarray(references, dtype=np.float64))
-    estimates = np.atleast_2d(np.asarray(estimates, dtype=np.float64))
-    num, length = references.shape
-    if estimates.shape[0] != num:
-        raise ScoreError(f"utterance {utt}: {estimates.shape[0]} estimates for {num} references")
-    if length == 0:
-        raise ScoreError(f"utterance {utt}: the references are empty")
-    estimates = fit_length(estimates, length)
-    mixture = fit_length(np.asarray(mixture, dtype=np.float64).reshape(-1), length)
-    for name, signals in (("references", references), ("estimates", estimates), ("mixture", mixture)):
-        if not np.all(np.isfinite(signals)):
-            raise ScoreError(f"utterance {utt}: the {name} contain NaN or infinite samples")
+    estimates = [np.asarray(x, dtype=np.float64) for x in estimates]
+    mixture = np.asarray(mixture, dtype=np.float64)
+    _check_signals(references, estimates, mixture, utt)
+    estimates = np.stack(estimates)
+    num = len(references)
 
-    silent_refs = [j + 1 for j in range(num) if is_silent(references[j])]
-    silent_ests = [k + 1 for k in range(num) if not np.any(estimates[k])]
-    if silent_refs:
-        warnings.warn(f"utterance {utt}: reference(s) {silent_refs} silent; their metrics, hence the "
-                      "utterance's, are NaN", MetricWarning, stacklevel=2)
-    if silent_ests:
-        warnings.warn(f"utterance {utt}: estimate(s) {silent_ests} all zero; their metrics, hence the "
-                      "utterance's, are NaN", MetricWarning, stacklevel=2)
+    silent = [k for k in range(num) if is_silent(estimates[k])]
+    if silent:
+        warnings.warn(f"utterance '{utt}': estimate {', '.join(str(k + 1) for k in silent)} silent (RMS below "
+                      "-100 dB full scale): scored at each metric's floor", MetricWarning, stacklevel=2)
 
     sdr, sir, sar = bss_eval_pairs(references, np.concatenate([estimates, mixture[None]]))
     perm = best_permutation(sir[:num])
     matched = estimates[list(perm)]
     idx = (list(perm), np.arange(num))
-    per_source = {
-        "SDR": sdr[idx], "SIR": sir[idx], "SAR": sar[idx],
-        "SDRi": sdr[idx] - sdr[num],
-        "SI-SNR": si_snr(references, matched),
-        "SI-SNRi": si_snr(references, matched) - si_snr(references, mixture[None]),
-        "PESQ": np.full(num, np.nan), "STOI": np.full(num, np.nan),
-    }
-    if pesq_stoi:
-        for j in range(num):
-            if j + 1 in silent_refs or perm[j] + 1 in silent_ests:
-                continue
+    per_source = {"SDR": sdr[idx], "SIR": sir[idx], "SAR": sar[idx], "SI-SNR": si_snr(references, matched),
+                  "PESQ": np.full(num, np.nan), "STOI": np.full(num, np.nan)}
+    for j in range(num):
+        if perm[j] in silent:  # BSS Eval's rows are floored already; PESQ cannot score silence
+            per_source["SI-SNR"][j] = FLOORS["SI-SNR"]
+            per_source["PESQ"][j], per_source["STOI"][j] = FLOORS["PESQ"], FLOORS["STOI"]
+        elif pesq_stoi:
             per_source["PESQ"][j] = pesq_score(references[j], matched[j], rate, utt)
             per_source["STOI"][j] = stoi_score(references[j], matched[j], rate)
-    result = {name: float(np.mean(per_source[name])) for name in METRICS}  # NaN if any source is
+    floored = {name: bool(np.any(values <= FLOORS[name])) for name, values in per_source.items()}
+    floored["SDRi"], floored["SI-SNRi"] = floored["SDR"], floored["SI-SNR"]
+    per_source["SDRi"] = sdr[idx] - sdr[num]
+    per_source["SI-SNRi"] = per_source["SI-SNR"] - si_snr(references, mixture[None])
+    result = {name: float(np.mean(per_source[name])) for name in METRICS}
     result["perm"] = tuple(int(p) for p in perm)
+    result["floored"] = tuple(name for name in METRICS if floored[name])
     return result

@@ -8,8 +8,11 @@ help_message="Usage: $0 [options] <data-dir> <separated-dir> <score-dir>
 <data-dir> has wav.scp (mixtures) and spk1.scp..spkN.scp (references); <separated-dir> has
 spk1.scp..spkN.scp (estimates). --mixture true scores the unprocessed mixture as the estimate of
 every source: there is no separated dir, and '-' stands in its place.
-Writes <score-dir>/per_utt.tsv (one row per utterance) and <score-dir>/result.txt (means over the
-utterances, NaNs skipped and counted); logs in <score-dir>/log/.
+Writes <score-dir>/per_utt.tsv (one row per utterance) and <score-dir>/result.txt (means over all
+the utterances, num_utts, and floored_<metric>: the utterances where a silent estimate or a PESQ
+failure scored the metric's floor, -150 dB, PESQ 1.0, STOI 0.0); logs in <score-dir>/log/.
+An utterance that cannot be scored (estimate of another length, NaN samples, missing file, silent
+reference or mixture) stops scoring with the utterance and the file named, and no result.txt.
 Options:
   --nj <n>            number of parallel jobs (default: 4)
   --cmd <runner>      job runner (default: utils/run.py)

@@ -9,10 +9,15 @@ usage: score.py compute --separated <sep-dir> <data-dir> <part.tsv>   score a se
 present); <sep-dir> holds spk1.scp .. spkN.scp listing the estimates. --mixture scores the mixture
 as the estimate of every source (the first row of RESULTS.md). Metrics (nnet/metrics.py):
 BSS Eval v3 SDR SIR SAR, SDRi, SI-SNR, SI-SNRi, PESQ, STOI, each the mean over the sources of an
-utterance, estimates matched to references by BSS Eval's best permutation; estimates longer or
-shorter than the references are truncated or zero-padded. A metric that cannot be computed
-(silent reference or estimate, PESQ finding no speech) is 'nan' with a warning in the log; the
-means of result.txt skip those and count them (nan_<metric>).
+utterance, estimates matched to references by BSS Eval's best permutation.
+
+Every utterance is scored, nothing is skipped: a silent estimate (or PESQ failing on an
+estimate) scores the metric's floor (nnet/metrics.py: -150 dB, PESQ 1.0, STOI 0.0) with a warning
+in the log; per_utt.tsv's last column 'floored' lists the metrics at their floor for the utterance
+('-' for none), and result.txt counts the utterances scored (num_utts) and, per metric, those at
+the floor (floored_<metric>). Input that cannot be scored stops the job, naming the utterance and
+the file: an estimate of another length than its references, NaN or infinite samples, a silent
+reference or mixture (a corpus error), a missing estimate.
 """
 import argparse
 import math
@@ -27,7 +32,7 @@ import numpy as np  # noqa: E402
 
 from nnet import io, metrics  # noqa: E402
 
-HEADER = "\t".join(("utt",) + metrics.METRICS)
+HEADER = "\t".join(("utt",) + metrics.METRICS + ("floored",))
 
 
 def fail(message):
@@ -59,7 +64,7 @@ def read_entry(table, table_path, utt, what):
 
 
 def format_value(value):
-    return "nan" if math.isnan(value) else f"{round(value, 4) + 0.0:.4f}"  # + 0.0: no "-0.0000"
+    return f"{round(value, 4) + 0.0:.4f}"  # + 0.0: no "-0.0000"
 
 
 def compute(args):
@@ -87,15 +92,20 @@ def compute(args):
                 fail(f"utterance '{utt}': {path} is at {r} Hz, the mixture {mix_file} at {rate} Hz")
         if len({len(samples) for samples, _, _ in refs}) > 1:
             fail(f"utterance '{utt}': the references {[p for _, _, p in refs]} differ in length")
-        length = len(refs[0][0])
+        paths = {f"{kind} {n}": path for kind, signals in (("reference", refs), ("estimate", ests))
+                 for n, (_, _, path) in enumerate(signals, 1)}
+        paths["mixture"] = mix_file
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", metrics.MetricWarning)
-            scores = metrics.score_utterance(np.stack([s for s, _, _ in refs]),
-                                             np.stack([metrics.fit_length(s, length) for s, _, _ in ests]),
-                                             mixture, rate, utt)
+            try:
+                scores = metrics.score_utterance(np.stack([s for s, _, _ in refs]), [s for s, _, _ in ests],
+                                                 mixture, rate, utt)
+            except metrics.ScoreError as err:
+                fail(f"{err} ({paths[err.signal]})" if err.signal else str(err))
         for w in caught:
             print(f"score.py: WARNING: {w.message}", file=sys.stderr)
-        rows.append("\t".join([utt] + [format_value(scores[m]) for m in metrics.METRICS]))
+        rows.append("\t".join([utt] + [format_value(scores[m]) for m in metrics.METRICS]
+                              + [",".join(scores["floored"]) or "-"]))
 
     with io.atomic_write(args.out_tsv, encoding="utf-8") as f:
         f.write(HEADER + "\n")
@@ -111,27 +121,33 @@ def read_part(path):
     if not lines or lines[0] != HEADER:
         fail(f"{path}:1: header is not '{HEADER}': re-run the scoring job that wrote it")
     table = {}
+    num_fields = len(HEADER.split("\t"))
     for lineno, line in enumerate(lines[1:], 2):
         fields = line.split("\t")
-        if len(fields) != len(metrics.METRICS) + 1:
-            fail(f"{path}:{lineno}: {len(fields)} fields, expected {len(metrics.METRICS) + 1}")
-        try:
-            table[fields[0]] = [float(v) for v in fields[1:]]
-        except ValueError:
-            fail(f"{path}:{lineno}: a value is not a number")
+        if len(fields) != num_fields:
+            fail(f"{path}:{lineno}: {len(fields)} fields, expected {num_fields}")
+        values = []
+        for name, value in zip(metrics.METRICS, fields[1:]):
+            try:
+                values.append(float(value))
+            except ValueError:
+                values.append(math.nan)
+            if not math.isfinite(values[-1]):  # nothing may be left out of a mean
+                fail(f"{path}:{lineno}: value '{value}' of {name} is not a finite number: re-run the scoring job")
+        floored = [] if fields[-1] == "-" else fields[-1].split(",")
+        if not set(floored) <= set(metrics.METRICS):
+            fail(f"{path}:{lineno}: floored '{fields[-1]}' is not '-' or metric names: re-run the scoring job")
+        table[fields[0]] = (values, floored)
     return table
 
 
 def summarize(rows):
-    """Lines of result.txt: the mean of each metric (NaNs skipped), num_utts, NaN counts."""
-    values = np.array(list(rows.values()), dtype=np.float64).reshape(len(rows), len(metrics.METRICS))
-    nan = np.isnan(values)
-    lines = []
-    for m, name in enumerate(metrics.METRICS):
-        kept = values[~nan[:, m], m]
-        lines.append(f"{name} {format_value(float(kept.mean())) if kept.size else 'nan'}")
+    """Lines of result.txt: the mean of each metric over all utterances, num_utts, and per metric the
+    number of utterances with a source at the metric's floor (floored_<metric>)."""
+    values = np.array([v for v, _ in rows.values()], dtype=np.float64).reshape(len(rows), len(metrics.METRICS))
+    lines = [f"{name} {format_value(float(values[:, m].mean()))}" for m, name in enumerate(metrics.METRICS)]
     lines.append(f"num_utts {len(rows)}")
-    lines += [f"nan_{name} {int(nan[:, m].sum())}" for m, name in enumerate(metrics.METRICS)]
+    lines += [f"floored_{name} {sum(name in floored for _, floored in rows.values())}" for name in metrics.METRICS]
     return lines
 
 
@@ -150,12 +166,16 @@ def merge(args):
     rows = {utt: rows[utt] for utt in sorted(expected)}
     with io.atomic_write(os.path.join(args.score_dir, "per_utt.tsv"), encoding="utf-8") as f:
         f.write(HEADER + "\n")
-        for utt, values in rows.items():
-            f.write("\t".join([utt] + [format_value(v) for v in values]) + "\n")
+        for utt, (values, floored) in rows.items():
+            f.write("\t".join([utt] + [format_value(v) for v in values] + [",".join(floored) or "-"]) + "\n")
     summary = summarize(rows)
     with io.atomic_write(os.path.join(args.score_dir, "result.txt"), encoding="utf-8") as f:
         f.write("".join(line + "\n" for line in summary))
-    print(f"score.py: {args.score_dir}/result.txt: " + ", ".join(summary[:len(metrics.METRICS) + 1]))
+    num_floored = sum(bool(floored) for _, floored in rows.values())
+    floor_note = (f" (silent estimates or PESQ failures: the 'floored' column of {args.score_dir}/per_utt.tsv, "
+                  f"warnings in {args.score_dir}/log/)" if num_floored else "")
+    print(f"score.py: {args.score_dir}/result.txt: {len(rows)} utterances scored, {num_floored} with a metric "
+          f"at its floor{floor_note}: " + ", ".join(summary[:len(metrics.METRICS)]))
 
 
 def main():
