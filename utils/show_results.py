@@ -29,9 +29,8 @@ import platform
 import subprocess
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from nnet import io  # noqa: E402
+import cocktail_env  # noqa: F401  the repository's nnet and .venv (utils/cocktail_env.py)
+from nnet import io
 
 MIXTURE = "mixture"  # the exp/ name under which the recipes score the unprocessed mixture
 VARIANTS = ("rti", "gl", "misi")  # score_<set>_<variant>: separation variants, in their row order
