@@ -13,7 +13,8 @@ together so that the largest absolute sample of mix, s1, s2 is 0.9. Written as 1
 Sources: the list's `wsj0/...` paths resolve under --wsj0 (the dir holding wsj0/, the wsj0 folder
 itself, or an LDC disc tree holding <disc>/wsj0/). A `.wav` next to the listed `.wv1` is read as is;
 a `.wv1` (shorten-compressed SPHERE) is decoded with `sph2pipe -f wav`, which must be on PATH.
-Mixtures whose three files exist already are skipped, so an interrupted run can be restarted.
+Mixtures whose three files exist already are skipped, so an interrupted run can be restarted: it
+writes the missing ones and removes the unfinished temporaries the interrupted run left.
 
 options:
   --wsj0 DIR             root of the WSJ0 source tree (required)
@@ -173,6 +174,22 @@ def create_mixture(tree, list_path, entry, out, rates, modes, subset):
     return True
 
 
+def remove_temporaries(out, rates, modes, subset, names):
+    """Delete the unfinished writes (io.atomic_write's `.tmp.<random>.<name>.wav`) that a killed run left
+    of these mixtures: only this job's, since other jobs may be writing theirs right now."""
+    suffixes = {f".{name}.wav" for name in names}
+    for rate in rates:
+        for mode in modes:
+            for kind in ("mix", "s1", "s2"):
+                folder = os.path.join(out, f"wav{rate}", mode, subset, kind)
+                if not os.path.isdir(folder):
+                    continue
+                for file in os.listdir(folder):
+                    dot = file.find(".", len(".tmp."))
+                    if file.startswith(".tmp.") and dot > 0 and file[dot:] in suffixes:
+                        os.unlink(os.path.join(folder, file))
+
+
 def parse_list(value, allowed, option):
     items = [v for v in value.split(",") if v]
     bad = [v for v in items if v not in allowed]
@@ -204,6 +221,7 @@ def main(argv=None):
         entries = {s: read_mix_list(path) for s, path in lists.items()}  # check every list before writing
         for subset in subsets:
             mine = entries[subset][args.job - 1::args.num_jobs]
+            remove_temporaries(args.out, rates, modes, subset, [mixture_name(*e[1:]) for e in mine])
             written = sum(create_mixture(tree, lists[subset], e, args.out, rates, modes, subset) for e in mine)
             print(f"{subset}: job {args.job}/{args.num_jobs}: {len(mine)} of {len(entries[subset])} mixtures, "
                   f"{written} written, {len(mine) - written} already there "

@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Kaldi data dirs of a wsj0-2mix style corpus (the output of local/create_wsj0_2mix.py).
 set -euo pipefail
-help_message="Usage: $0 [options] <wsj0-2mix-dir> <data-root>
- e.g.: $0 /data/wsj0-mix/2speakers/wav8k/min data
+help_message="Usage: $0 --mixlists <dir> [options] <wsj0-2mix-dir> <data-root>
+ e.g.: $0 --mixlists downloads/mixlists /data/wsj0-mix/2speakers/wav8k/min data
 Reads <wsj0-2mix-dir>/{tr,cv,tt}/{mix,s1,s2}/<name>.wav and writes <data-root>/{tr,cv,tt}/ with
 wav.scp (mixtures), spk1.scp, spk2.scp (sources), utt2spk, spk2utt, utt2num_samples. Utterance ids
 are <spkA>_<spkB>_<name>, spkA and spkB being the first 3 characters of the two source utterance ids
 in <name> (<utt1>_<snr1>_<utt2>_<snr2>), and utt2spk maps them to <spkA>_<spkB>.
+A set is refused unless it holds as many mixtures as its mix list names (an interrupted stage 0
+leaves fewer) and every wav is whole (not truncated, not empty), at one sample rate, with
+references as long as their mixture.
 Options:
-  --sets <list>   sets to prepare (default: \"tr cv tt\")"
+  --mixlists <dir>  the mix_2_spk_{tr,cv,tt}.txt the corpus was made from (required)
+  --sets <list>     sets to prepare (default: \"tr cv tt\")"
+mixlists=
 sets="tr cv tt"
 . "$(dirname "$0")/../path.sh"
 . "$COCKTAIL_ROOT/utils/parse_options.sh"
@@ -20,11 +25,16 @@ src=$(cd "$src" && pwd -P)
 case $src in
   *[[:space:]]*) echo "$0: $src contains white space, which Kaldi tables cannot hold; move the corpus" >&2; exit 1 ;;
 esac
+[ -n "$mixlists" ] || { echo "$0: give --mixlists <dir>, the mix_2_spk_{tr,cv,tt}.txt the corpus was made
+from (local/download_mixlists.sh fetches MERL's): without them an incomplete corpus cannot be told apart" >&2
+  exit 1; }
 for set in $sets; do
   for kind in mix s1 s2; do
     [ -d "$src/$set/$kind" ] || {
       echo "$0: $src/$set/$kind: no such directory; run the corpus creation stage (stage 0) first" >&2; exit 1; }
   done
+  [ -f "$mixlists/mix_2_spk_$set.txt" ] || {
+    echo "$0: $mixlists/mix_2_spk_$set.txt not found: give --mixlists the dir of the corpus's mix lists" >&2; exit 1; }
 done
 
 mkdir -p "$data"
@@ -37,6 +47,12 @@ for set in $sets; do
   # names of the mixtures; the dot files are unfinished temporary writes
   find "$src/$set/mix" -maxdepth 1 -name '[!.]*.wav' -printf '%f\n' | sed 's/\.wav$//' | sort > "$tmp/names"
   [ -s "$tmp/names" ] || { echo "$0: $src/$set/mix holds no wav file; rerun stage 0" >&2; exit 1; }
+  # The count, not the names: MERL's MATLAB scripts may write the SNRs otherwise than the list does.
+  listed=$(awk 'NF' "$mixlists/mix_2_spk_$set.txt" | sort -u | wc -l)
+  found=$(wc -l < "$tmp/names")
+  [ "$found" -eq "$listed" ] || {
+    echo "$0: $src/$set/mix holds $found mixtures, $mixlists/mix_2_spk_$set.txt lists $listed: the corpus is" \
+      "incomplete (an interrupted stage 0?) or made from other lists; rerun stage 0, which finishes it" >&2; exit 1; }
   while read -r name; do
     for kind in s1 s2; do
       [ -f "$src/$set/$kind/$name.wav" ] || {
@@ -62,15 +78,14 @@ for set in $sets; do
   done
   awk '{ if ($2 != spk) { if (NR > 1) printf("\n"); printf("%s", $2); spk = $2 } printf(" %s", $1) }
        END { if (NR > 0) printf("\n") }' "$tmp/utt2spk" > "$tmp/spk2utt"
+  rm "$tmp/names"
+  # Every wav's header; the problems name the corpus files (the temporary dir is shown as $dir).
+  python3 "$COCKTAIL_ROOT/utils/validate_data_dir.py" --check-audio "$tmp" 2>&1 > /dev/null | sed "s|$tmp|$dir|g" >&2 \
+    || { echo "$0: the data dir made from $src/$set is not valid (problems above)" >&2; exit 1; }
   # soxi prints the sample counts in the order of the files it is given
   cut -d' ' -f2 "$tmp/wav.scp" | xargs soxi -s > "$tmp/num_samples"
   cut -d' ' -f1 "$tmp/wav.scp" | paste -d' ' - "$tmp/num_samples" > "$tmp/utt2num_samples"
   rm "$tmp/num_samples"
-  rm "$tmp/names"
-  if [ -f "$COCKTAIL_ROOT/utils/validate_data_dir.py" ]; then
-    python3 "$COCKTAIL_ROOT/utils/validate_data_dir.py" "$tmp" > /dev/null || {
-      echo "$0: the data dir made from $src/$set is not valid (problems above)" >&2; exit 1; }
-  fi
   rm -rf "$dir"
   mv "$tmp" "$dir"
   trap - EXIT

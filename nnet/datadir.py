@@ -75,14 +75,17 @@ class Problem(collections.namedtuple("Problem", "path lineno message")):
         return f"{where}: {self.message}"
 
 
-def check_data_dir(data_dir, feats="optional", check_files=True):
+def check_data_dir(data_dir, feats="optional", check_files=True, check_audio=False):
     """Every problem of a data dir, as a list of Problem (file, line, what is wrong and what to do).
 
     feats: 'optional' (check feats.scp when present), 'required' or 'ignore'.
-    check_files: also check that the referenced wav and ark files exist.
+    check_files: also check that the referenced wav and ark files exist and that each feats.scp
+    entry lies whole in its ark.
+    check_audio: also read the header of every wav (see check_audio_files).
     Returns (problems, num_utterances, num_speakers).
     """
     data_dir = data_dir.rstrip("/") or "/"
+    check_files = check_files or check_audio
     fix = f"run utils/fix_data_dir.py {data_dir}"
     if not os.path.isdir(data_dir):
         return [Problem(data_dir, None, "not a directory")], 0, 0
@@ -132,6 +135,10 @@ def check_data_dir(data_dir, feats="optional", check_files=True):
                 if line.value and not POSITIVE_INT_RE.fullmatch(line.value):
                     add(name, line.lineno, f"value '{line.value}' of utterance '{key}' is not a positive "
                         "integer; regenerate utt2num_samples (data preparation stage)")
+    if check_audio and utt2spk is not None:
+        problems += check_audio_files(data_dir, {name: table for name, table in tables.items()
+                                                 if name == "wav.scp" or re.fullmatch(r"spk[0-9]+\.scp", name)},
+                                      tables.get("utt2num_samples"))
 
     problems.sort(key=lambda p: (p.path, p.lineno or 0))  # stable: a line's problems keep their order
     num_utts = len(utt2spk or {})
@@ -205,10 +212,79 @@ def _check_paths(name, table, add, check_files):
             elif check_files and not os.path.isfile(ark.group(1)):
                 add(name, line.lineno, f"ark file '{ark.group(1)}' of utterance '{key}' does not exist; "
                     "rerun steps/make_feats.sh")
+            elif check_files and not ark.group(3):
+                missing = ark_entry_shortfall(ark.group(1), int(ark.group(2)))
+                if missing:
+                    add(name, line.lineno, f"ark file '{ark.group(1)}' is truncated: utterance '{key}' "
+                        f"lacks {missing} bytes; rerun steps/make_feats.sh")
         elif check_files and not value.endswith("|") and not os.path.exists(value) \
                 and not (ark and os.path.isfile(ark.group(1))):
             add(name, line.lineno, f"file '{value}' of utterance '{key}' does not exist; check the path "
                 "(relative paths are read from the current directory) or remove the utterance")
+
+
+def ark_entry_shortfall(ark, offset):
+    """Bytes missing at the end of the binary Kaldi float/double matrix at `offset` of `ark` (0 when
+    whole or when it is another kind of entry, which the reader checks itself)."""
+    with open(ark, "rb") as f:
+        f.seek(offset)
+        head = f.read(15)  # '\0B', 'FM ' or 'DM ', then '\4' rows '\4' cols as int32
+        size = os.fstat(f.fileno()).st_size
+    if len(head) < 15:
+        return 15 - len(head)
+    if head[:2] != b"\0B" or head[2:5] not in (b"FM ", b"DM ") or head[5] != 4 or head[10] != 4:
+        return 0
+    rows, cols = int.from_bytes(head[6:10], "little"), int.from_bytes(head[11:15], "little")
+    end = offset + 15 + rows * cols * (4 if head[2:5] == b"FM " else 8)
+    return max(end - size, 0)
+
+
+def usual_and_odd(rates):
+    """(the sample rate of most of {key: rate}, the keys at another rate): with one odd file among many,
+    the odd one is to blame, not whichever comes first."""
+    if not rates:
+        return None, []
+    usual = collections.Counter(rates.values()).most_common(1)[0][0]
+    return usual, [key for key, rate in rates.items() if rate != usual]
+
+
+def check_audio_files(data_dir, scps, utt2num_samples=None):
+    """Problems of the audio that the scp tables ({name: {utt: Line}}, wav.scp the mixtures) name,
+    read from the headers: each named by its audio file. A file that cannot be used (unreadable,
+    truncated, empty, multi-channel; a missing one is check_files' to report), a sample rate other than that of most files of the
+    set, a reference whose length differs from its mixture's, an utt2num_samples value that is wrong."""
+    problems, infos = [], {}  # (name, utt) -> AudioInfo
+
+    def where(name, utt):
+        return f"utterance '{utt}', line {scps[name][utt].lineno} of {name}"
+
+    for name, table in scps.items():
+        for utt, line in table.items():
+            path = line.value
+            if not path or path.endswith("|") or not os.path.exists(path):
+                continue  # commands and ark entries are read by their tools; check_files reports missing ones
+            try:
+                infos[name, utt] = io.wav_info(path)
+            except io.AudioError as e:
+                problems.append(Problem(e.path, None, f"{e.reason} ({where(name, utt)})"))
+    usual, odd = usual_and_odd({key: info.sample_rate for key, info in infos.items()})
+    for name, utt in odd:
+        problems.append(Problem(scps[name][utt].value, None, f"{infos[name, utt].sample_rate} Hz, the other audio "
+                                f"files are {usual} Hz ({where(name, utt)}); resample it or remove the utterance"))
+    for (name, utt), info in infos.items():
+        mix = infos.get(("wav.scp", utt))
+        if name != "wav.scp" and mix is not None and info.num_samples != mix.num_samples:
+            problems.append(Problem(scps[name][utt].value, None, f"{info.num_samples} samples, its mixture "
+                                    f"{scps['wav.scp'][utt].value} has {mix.num_samples} (utterance '{utt}'): a "
+                                    "reference must be as long as its mixture; create the corpus again"))
+    for utt, line in (utt2num_samples or {}).items():
+        mix = infos.get(("wav.scp", utt))
+        if mix is not None and line.value != str(mix.num_samples):
+            problems.append(Problem(os.path.join(data_dir, "utt2num_samples"), line.lineno,
+                                    f"utterance '{utt}': {line.value} samples, its mixture "
+                                    f"{scps['wav.scp'][utt].value} has {mix.num_samples}; regenerate "
+                                    "utt2num_samples (data preparation stage)"))
+    return problems
 
 
 def require_valid(data_dir, feats="optional", check_files=False):

@@ -86,12 +86,94 @@ def write_table(path, table):
             f.write(f"{key} {table[key]}\n")
 
 
+class AudioError(ValueError):
+    """An audio file that cannot be used: the message starts with the file's path and says why."""
+
+    def __init__(self, path, reason):
+        super().__init__(f"{os.fspath(path)}: {reason}")
+        self.path, self.reason = os.fspath(path), reason
+
+
+# Data sizes that a wav written to a pipe carries (Kaldi's reader treats them the same way): the data
+# runs to the end of the file, so there is no promise to check.
+STREAMED_DATA_SIZES = (0, 0xFFFFFFFF, 0x7FFFF000)
+
+
+def _wav_promise(path):
+    """(samples its header promises, samples the file holds) of a RIFF WAVE file with a known data
+    size, else None (other formats, streamed wavs, a header that soundfile will reject itself)."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        block_align = None
+        while True:
+            chunk = f.read(8)
+            if len(chunk) < 8:
+                return None
+            chunk_id, size = chunk[:4], int.from_bytes(chunk[4:], "little")
+            if chunk_id == b"fmt ":
+                fmt = f.read(size + (size & 1))
+                block_align = int.from_bytes(fmt[12:14], "little") if len(fmt) >= 14 else None
+            elif chunk_id == b"data":
+                if size in STREAMED_DATA_SIZES or not block_align:
+                    return None
+                held = os.fstat(f.fileno()).st_size - f.tell()
+                return size // block_align, max(held, 0) // block_align
+            else:
+                f.seek(size + (size & 1), os.SEEK_CUR)  # chunks are padded to an even size
+
+
+def _check_complete(path):
+    """soundfile reads a truncated wav without a word: compare the header's promise with the file."""
+    promise = _wav_promise(path)
+    if promise is not None and promise[1] < promise[0]:
+        raise AudioError(path, f"truncated: its header promises {promise[0]} samples, the file holds "
+                         f"{promise[1]}; copy or create the file again")
+
+
+def _open_checked(path):
+    if not os.path.isfile(path):
+        raise AudioError(path, "no such file" if not os.path.exists(path) else "not a regular file")
+    try:
+        info = soundfile.info(path)
+    except (RuntimeError, ValueError) as e:  # soundfile's LibsndfileError is a RuntimeError
+        raise AudioError(path, f"not a readable audio file ({e})") from None
+    _check_complete(path)
+    if info.channels != 1:
+        raise AudioError(path, f"{info.channels} channels; cocktail separates single-channel audio")
+    if info.frames == 0:
+        raise AudioError(path, "holds no samples (an empty recording); remove the utterance or create "
+                         "the file again")
+    return info
+
+
+AudioInfo = collections.namedtuple("AudioInfo", "num_samples sample_rate")
+
+
+def wav_info(path):
+    """AudioInfo of an audio file from its header, with read_wav's checks but without reading the samples."""
+    info = _open_checked(os.fspath(path))
+    return AudioInfo(info.frames, info.samplerate)
+
+
 def read_wav(path, dtype="float32"):
-    """Return (samples, sample_rate); multi-channel files are an error naming the file."""
-    data, rate = soundfile.read(path, dtype=dtype, always_2d=True)
-    if data.shape[1] != 1:
-        raise ValueError(f"{path}: {data.shape[1]} channels; cocktail separates single-channel audio")
-    return data[:, 0], rate
+    """Return (samples, sample_rate) of a single-channel audio file.
+
+    Raises AudioError naming the file for a missing, unreadable, multi-channel, truncated or empty
+    file and for non-finite (NaN, inf) samples."""
+    path = os.fspath(path)
+    _open_checked(path)
+    try:
+        data, rate = soundfile.read(path, dtype=dtype, always_2d=True)
+    except (RuntimeError, ValueError) as e:
+        raise AudioError(path, f"not a readable audio file ({e})") from None
+    samples = data[:, 0]
+    finite = np.isfinite(samples)
+    if not finite.all():
+        raise AudioError(path, f"{samples.size - int(finite.sum())} non-finite samples (NaN or inf), the first "
+                         f"at sample {int(np.argmin(finite))}; fix or remove the recording")
+    return samples, rate
 
 
 def write_wav(path, samples, sample_rate):

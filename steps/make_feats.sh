@@ -5,7 +5,10 @@ set -euo pipefail
 help_message="Usage: $0 [options] <data-dir> <log-dir> <feat-dir>
  e.g.: $0 --nj 4 data/tr exp/make_feats/tr feats
 Writes <feat-dir>/raw_<set>.<n>.{ark,scp}, <data-dir>/feats.scp, <data-dir>/cmvn (Kaldi stats of
-the whole set) and <data-dir>/stft.conf (the STFT used, for the later stages).
+the whole set) and <data-dir>/stft.conf (the STFT used, for the later stages). The old features of
+the set are removed first, and feats.scp is written last: a failed run leaves none. Every wav's header
+is checked first (utils/validate_data_dir.py --check-audio); unreadable, truncated, empty or
+non-finite audio and non-finite features stop the run with the utterance and the file named.
 Options:
   --nj <n>            number of parallel jobs (default: 4)
   --cmd <runner>      job runner (default: utils/run.py)
@@ -24,6 +27,12 @@ data=$1 logdir=$2 featdir=$3
 mkdir -p "$logdir" "$featdir"
 featdir=$(cd "$featdir" && pwd -P)
 name=$(basename "$data")
+# The old features go first: a failed run must not leave a feats.scp that a later stage takes as done.
+rm -f "$data/feats.scp" "$data/cmvn" "$featdir/raw_$name".*
+# Every wav's header, across the whole set (one job sees only its part): truncated, empty or
+# odd-rate files, references of another length than their mixture, each named.
+python3 "$COCKTAIL_ROOT/utils/validate_data_dir.py" --no-feats --check-audio "$data" > /dev/null || {
+  echo "$0: fix the problems of $data above, then rerun" >&2; exit 1; }
 num_utts=$(wc -l < "$data/wav.scp")
 [ "$nj" -le "$num_utts" ] || nj=$num_utts
 
@@ -34,13 +43,14 @@ $cmd JOB=1:"$nj" "$logdir/make_feats_$name.JOB.log" \
   python3 "$COCKTAIL_ROOT/nnet/bin/make_feats.py" "${conf_opt[@]}" "$data/split$nj/JOB/wav.scp" \
     "$featdir/raw_$name.JOB.ark" "$featdir/raw_$name.JOB.scp" "$featdir/raw_$name.JOB.cmvn"
 
+trap 'rm -f "$data/feats.scp.tmp" "$data/stft.conf.tmp"' EXIT
 for n in $(seq "$nj"); do cat "$featdir/raw_$name.$n.scp"; done | sort > "$data/feats.scp.tmp"
+n_feats=$(wc -l < "$data/feats.scp.tmp")
+[ "$n_feats" -eq "$num_utts" ] || {
+  echo "$0: $n_feats of $num_utts utterances have features; read $logdir/make_feats_$name.*.log" >&2; exit 1; }
 python3 "$COCKTAIL_ROOT/nnet/bin/sum_cmvn_stats.py" "$data/cmvn" \
   $(for n in $(seq "$nj"); do echo "$featdir/raw_$name.$n.cmvn"; done)
 if [ -n "$stft_conf" ]; then cp "$stft_conf" "$data/stft.conf.tmp"; else : > "$data/stft.conf.tmp"; fi
 mv "$data/stft.conf.tmp" "$data/stft.conf"
-n_feats=$(wc -l < "$data/feats.scp.tmp")
-mv "$data/feats.scp.tmp" "$data/feats.scp"
-[ "$n_feats" -eq "$num_utts" ] || {
-  echo "$0: $n_feats of $num_utts utterances have features; read $logdir/make_feats_$name.*.log" >&2; exit 1; }
+mv "$data/feats.scp.tmp" "$data/feats.scp"  # last: feats.scp marks finished features
 echo "$0: $n_feats utterances of $data -> $featdir (nj=$nj)"

@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 
+import kaldiio
 import numpy as np
 import pytest
 import soundfile
@@ -187,8 +188,11 @@ def test_validate_required_files_and_feats(data, tmp_path):
     assert f"{data}/feats.scp: missing; run steps/make_feats.sh first" in need.stderr
     ark = tmp_path / "feats" / "raw.ark"
     ark.parent.mkdir()
-    ark.write_bytes(b"")
-    feats = [f"{u} {ark}:{100 * i}" for i, u in enumerate(ALL_UTTS)]
+    with kaldiio.WriteHelper(f"ark,scp:{ark},{ark}.scp") as writer:
+        for u in ALL_UTTS:
+            writer(u, np.zeros((3, 2), dtype=np.float32))
+    good = lines_of(f"{ark}.scp")
+    feats = list(good)
     feats[3] = f"{ALL_UTTS[3]} {ark}"  # no offset
     feats[5] = f"{ALL_UTTS[5]} {tmp_path}/gone.ark:12"
     write(data / "feats.scp", feats)
@@ -199,8 +203,7 @@ def test_validate_required_files_and_feats(data, tmp_path):
         f"{data}/feats.scp:6: ark file '{tmp_path}/gone.ark' of utterance 'f2_m2_b' does not exist; "
         "rerun steps/make_feats.sh"]
     assert validate(data, "--no-feats").returncode == 0
-    feats[3], feats[5] = f"{ALL_UTTS[3]} {ark}:7", f"{ALL_UTTS[5]} {ark}:9"
-    write(data / "feats.scp", feats)
+    write(data / "feats.scp", good)
     assert validate(data, "--need-feats").returncode == 0
 
 

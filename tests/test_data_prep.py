@@ -23,11 +23,20 @@ def make_corpus(root, mixtures=MIXTURES):
             for kind in ("mix", "s1", "s2"):
                 io.write_wav(root / subset / kind / f"{name}.wav", 0.1 * rng.standard_normal(length), 8000)
     (root / "tr" / "mix" / ".tmp.unfinished.wav").write_bytes(b"")  # an interrupted write: ignored
+    lists = lists_of(root)
+    lists.mkdir(parents=True, exist_ok=True)
+    for subset, names in mixtures.items():  # the mix lists the corpus was made from (one line each)
+        (lists / f"mix_2_spk_{subset}.txt").write_text("".join(f"wsj0/{name}.wv1 0 wsj0/x.wv1 0\n" for name in names))
     return root
 
 
+def lists_of(root):
+    return root.parent / (root.name + "_mixlists")
+
+
 def prep(src, data, *options):
-    return subprocess.run([str(SCRIPT), *options, str(src), str(data)], capture_output=True, text=True, timeout=120)
+    return subprocess.run([str(SCRIPT), "--mixlists", str(lists_of(src)), *options, str(src), str(data)],
+                          capture_output=True, text=True, timeout=120)
 
 
 def lines(path):

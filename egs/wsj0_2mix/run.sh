@@ -55,7 +55,7 @@ fi
 
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   echo "stage 1: data dirs data/{tr,cv,tt} from $wav_dir"
-  local/wsj0_2mix_data_prep.sh "$wav_dir" data
+  local/wsj0_2mix_data_prep.sh --mixlists "${mixlists:-downloads/mixlists}" "$wav_dir" data
 fi
 
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
