@@ -15,6 +15,11 @@ import torch
 from nnet import io, signal
 
 
+class DataError(ValueError):
+    """Training data that cannot be used (a damaged archive, lengths that disagree); the message
+    names the utterance and the file."""
+
+
 class SeparationSet(torch.utils.data.Dataset):
     """A Kaldi data dir (feats.scp, wav.scp, spk<c>.scp, utt2num_samples) cut into segments.
 
@@ -53,16 +58,21 @@ class SeparationSet(torch.utils.data.Dataset):
 
     def __getitem__(self, index):
         utt, start, length = self.segments[index]
-        feats = kaldiio.load_mat(self.feats[utt])[start:start + length]
+        try:
+            feats = kaldiio.load_mat(self.feats[utt])[start:start + length]
+        except Exception as err:  # a truncated or overwritten ark: kaldiio's errors name neither
+            raise DataError(f"{self.data_dir}/feats.scp: utterance '{utt}': cannot read its features from "
+                            f"{self.feats[utt]} ({type(err).__name__}: {err}): the archive is damaged; "
+                            "re-run steps/make_feats.sh (stage 2)") from None
         if feats.shape[0] != length:
-            raise ValueError(f"{self.data_dir}: utterance '{utt}' has {feats.shape[0] + start} feature "
+            raise DataError(f"{self.data_dir}: utterance '{utt}' has {feats.shape[0] + start} feature "
                              "frames, utt2num_samples implies more: re-run steps/make_feats.sh")
         waves = []
         for table in [self.mixtures] + self.references:
             samples, _ = io.read_wav(table[utt])
             waves.append(samples)
         if len({len(w) for w in waves}) != 1:
-            raise ValueError(f"{self.data_dir}: utterance '{utt}': mixture and references differ in length")
+            raise DataError(f"{self.data_dir}: utterance '{utt}': mixture and references differ in length")
         waves = signal.padded_segment(np.stack(waves), start, length, self.config)
         return torch.from_numpy(np.array(feats, dtype=np.float32)), torch.from_numpy(waves)
 

@@ -9,11 +9,13 @@ combination of deep clustering loss and MI loss, we only use the MI loss during 
 model selection"); the learning-rate halving and early stopping follow the same figure.
 history.tsv has each loss term (dc, mi, ...) per epoch, train and valid, after the fixed columns.
 """
+import contextlib
 import math
 import os
 import shutil
 import socket
 import sys
+import tempfile
 import time
 
 import torch
@@ -41,17 +43,72 @@ TRAINING_DEFAULTS = {
 }
 
 
+SECTIONS = ("model", "loss", "training")
+CHOICES = {"optimizer": ["adam"]}  # training keys that take one of a few strings
+
+
+class TrainingError(Exception):
+    """A problem the user can fix (config, data, experiment dir, disk): nnet/bin/train.py prints
+    the message alone, which names the file, key or utterance and what to do."""
+
+
 def load_config(path):
-    with open(path, encoding="utf-8") as f:
-        config = yaml.safe_load(f)
-    for section in ("model", "loss"):
-        if not isinstance(config.get(section), dict):
-            raise ValueError(f"{path}: missing section '{section}:'")
-    unknown = set(config.get("training") or {}) - set(TRAINING_DEFAULTS)
+    """The YAML config at `path`, its training section completed with TRAINING_DEFAULTS; every
+    section name and training key is checked for name and type (model: and loss: are checked
+    by build_model and build_objective)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            config = yaml.safe_load(f)
+    except OSError as err:
+        raise TrainingError(f"{path}: cannot read the config ({err.strerror})") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise TrainingError(f"{path}: not valid YAML: {' '.join(str(err).split())}") from None
+    expected = "expected the sections model:, loss: and training:"
+    if config is None:
+        raise TrainingError(f"{path}: the file is empty; {expected}")
+    if not isinstance(config, dict):
+        raise TrainingError(f"{path}: {expected}, found a {type(config).__name__}")
+    for section in config:
+        if section not in SECTIONS:
+            raise TrainingError(f"{path}: unknown section '{section}:'; expected {', '.join(s + ':' for s in SECTIONS)}")
+    for section in SECTIONS:
+        value = config.get(section)
+        if value is None and section != "training":
+            raise TrainingError(f"{path}: missing section '{section}:'")
+        if value is not None and not isinstance(value, dict):
+            raise TrainingError(f"{path}: section '{section}:' is {value!r}, expected keys indented under it")
+    training = config.get("training") or {}
+    unknown = set(training) - set(TRAINING_DEFAULTS)
     if unknown:
-        raise ValueError(f"{path}: unknown training keys {sorted(unknown)}; known: {sorted(TRAINING_DEFAULTS)}")
-    config["training"] = {**TRAINING_DEFAULTS, **(config.get("training") or {})}
+        raise TrainingError(f"{path}: unknown training keys {sorted(unknown)}; known: {sorted(TRAINING_DEFAULTS)}")
+    config["training"] = {**TRAINING_DEFAULTS, **{k: _training_value(path, k, v) for k, v in training.items()}}
     return config
+
+
+def _training_value(path, key, value):
+    """`value` as the type of the key's default; `1e-3` (a string to PyYAML) is read as a float."""
+    default = TRAINING_DEFAULTS[key]
+    problem = f"{path}: training.{key}: {value!r}"
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        raise TrainingError(f"{problem} is not true or false (default: {str(default).lower()})")
+    if isinstance(default, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise TrainingError(f"{problem} is not an integer (default: {default})")
+    if isinstance(default, float):
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise TrainingError(f"{problem} is not a number (default: {default})")
+    if value not in CHOICES[key]:
+        raise TrainingError(f"{problem} is not one of {CHOICES[key]}")
+    return value
 
 
 def stft_config_of(data_dir, sample_rate):
@@ -117,11 +174,10 @@ class Trainer:
                                         epoch, self.rank, self.world_size)
         total, frames, start, terms = 0.0, 0, time.time(), dict.fromkeys(self.objective.terms, 0.0)
         show_progress = self.rank == 0 and sys.stderr.isatty()
-        for step, batch in enumerate(self._loader(self.train_set, batches), 1):
+        for step, (indices, batch) in enumerate(zip(batches, self._loader(self.train_set, batches)), 1):
             loss, n, stats = self._forward(batch)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"{self.exp_dir}: epoch {epoch} step {step}: loss is {loss.item()}; "
-                                         "lower training.lr or raise training.grad_clip's strictness")
+            _check_finite(loss, batch, [self.train_set.segments[i][0] for i in indices], self.train_set,
+                          f"epoch {epoch} step {step}")
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if self.opts["grad_clip"] > 0:
@@ -146,8 +202,10 @@ class Trainer:
         batches = data.length_sorted_batches(self.valid_set, self.opts["valid_batch_size"])
         batches = batches[self.rank::self.world_size]
         total, frames, terms = 0.0, 0, dict.fromkeys(self.objective.terms, 0.0)  # a rank may have no batch
-        for batch in self._loader(self.valid_set, batches):
+        for indices, batch in zip(batches, self._loader(self.valid_set, batches)):
             loss, n, stats = self._forward(batch)
+            _check_finite(loss, batch, [self.valid_set.segments[i][0] for i in indices], self.valid_set,
+                          "validation")
             total += loss.item() * n
             frames += n
             _add_terms(terms, stats, n)
@@ -180,7 +238,13 @@ class Trainer:
         }
 
     def resume(self, path):
-        ckpt = torch.load(path, map_location=self.device, weights_only=True)
+        try:
+            ckpt = torch.load(path, map_location=self.device, weights_only=True)
+        except Exception as err:  # EOFError, RuntimeError (zip), UnpicklingError: none names the file
+            raise TrainingError(f"{path}: cannot read this checkpoint ({_first_line(err)}); it is damaged "
+                                f"(an interrupted copy, a full disk?): restore it, or move {self.exp_dir} aside "
+                                "and train again (steps/train_chains.sh --retrain true keeps it in <exp>/old/)"
+                                ) from None
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
@@ -190,12 +254,44 @@ class Trainer:
         self.state = {k: ckpt[k] for k in self.state}
 
     def save(self, improved):
+        """last.pt, then best.pt: a failure between the two leaves a best.pt older than last.pt's
+        best epoch, which check_best_pt repairs from last.pt on the next run."""
         ckpt = self.checkpoint()
         save_atomic(ckpt, os.path.join(self.exp_dir, "last.pt"))
         if improved:
-            best = {k: ckpt[k] for k in ("model", "cmvn_mean", "cmvn_std", "stft", "config", "epoch")}
-            save_atomic(best, os.path.join(self.exp_dir, "best.pt"))
+            self._save_best(ckpt)
         write_history(self.exp_dir, self.state["history"])
+
+    def _save_best(self, ckpt):
+        best = {k: ckpt[k] for k in ("model", "cmvn_mean", "cmvn_std", "stft", "config", "epoch")}
+        save_atomic(best, os.path.join(self.exp_dir, "best.pt"))
+
+    def check_best_pt(self):
+        """best.pt must hold the best epoch of last.pt's history before training goes on or is
+        declared finished: repaired from last.pt when that epoch is last.pt's own, else refused."""
+        best_epoch, best_loss = None, math.inf
+        for row in self.state["history"]:  # the same rule as run(): the first strictly lower loss
+            if row[2] < best_loss:
+                best_epoch, best_loss = row[0], row[2]
+        last, path = os.path.join(self.exp_dir, "last.pt"), os.path.join(self.exp_dir, "best.pt")
+        if best_epoch is None:
+            raise TrainingError(f"{last}: no epoch of its history has a finite validation loss (non-finite "
+                                f"validation features?): fix the data, move {self.exp_dir} aside and train again")
+        try:
+            held = torch.load(path, map_location="cpu", weights_only=True)["epoch"]
+            have = f"holds epoch {held}"
+        except FileNotFoundError:
+            held, have = None, "is missing"
+        except Exception as err:
+            held, have = None, f"cannot be read ({_first_line(err)})"
+        if held == best_epoch:
+            return
+        if best_epoch != self.state["epoch"]:
+            raise TrainingError(f"{path} {have}, the best epoch is {best_epoch} and {last} holds epoch "
+                                f"{self.state['epoch']}: the best weights are lost; move {self.exp_dir} aside and "
+                                "train again (steps/train_chains.sh --retrain true keeps it in <exp>/old/)")
+        self._save_best(self.checkpoint())
+        self.log(f"{path} {have}, the best epoch is {best_epoch}: re-saved it from {last}")
 
     # -- the loop -------------------------------------------------------------------------------
     def run(self):
@@ -203,8 +299,12 @@ class Trainer:
         if os.path.isfile(last):
             self.resume(last)
             self.log(f"resumed from {last} after epoch {self.state['epoch']}")
+            if self.rank == 0:
+                self.check_best_pt()
         if self.state["finished"]:
             self.log("training had already finished; nothing to do")
+            if self.rank == 0:  # a failed write may have left it behind last.pt
+                write_history(self.exp_dir, self.state["history"])
             self._mark_finished()
             return
         self.log(f"{sum(p.numel() for p in self.model.parameters())} parameters, "
@@ -270,13 +370,59 @@ def _add_terms(terms, stats, weight):
         terms[key] += stats[key] * weight
 
 
+def _check_finite(loss, batch, utts, dataset, where):
+    """Stop on a non-finite loss, naming the batch's utterances; blame the inputs when they are
+    not finite (no learning rate fixes NaN features), the learning rate only when they are."""
+    if torch.isfinite(loss):
+        return
+    feats, waves, _ = batch
+    scp = os.path.join(dataset.data_dir, "feats.scp")
+    bad_feats = [u for u, f in zip(utts, feats) if not torch.isfinite(f).all()]
+    bad_waves = [u for u, w in zip(utts, waves) if not torch.isfinite(w).all()]
+    if bad_feats:
+        raise TrainingError(f"{where}: the loss is {loss.item()}: the features of utterance(s) {_quoted(bad_feats)} "
+                            f"of {scp} hold NaN or inf: re-create them (steps/make_feats.sh, stage 2) or "
+                            "remove the utterance(s) from the data dir (utils/subset_data_dir.py)")
+    if bad_waves:
+        raise TrainingError(f"{where}: the loss is {loss.item()}: the waveforms of utterance(s) "
+                            f"{_quoted(bad_waves)} (wav.scp, spk*.scp of {dataset.data_dir}) hold NaN or inf: "
+                            "fix or remove those files")
+    raise TrainingError(f"{where}: the loss is {loss.item()} on utterance(s) {_quoted(utts)} of {scp}; their "
+                        "features are finite: lower training.lr or training.grad_clip (e.g. 1.0) in the config")
+
+
+def _quoted(utts):
+    return ", ".join(f"'{u}'" for u in dict.fromkeys(utts))
+
+
+def _first_line(err):
+    text = str(err).strip()
+    return type(err).__name__ + (": " + text.splitlines()[0] if text else "")
+
+
 def save_atomic(obj, path):
+    """torch.save to path + '.tmp', then rename; on failure (a full disk) no temporary stays."""
     tmp = path + ".tmp"
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as err:  # a full disk: "basic_ios::clear: iostream error" and the like
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise TrainingError(f"{path}: cannot write the checkpoint ({_first_line(err)}): is the disk full or the "
+                            f"directory read-only? Free space (df -h {os.path.dirname(path) or '.'}) and run again: "
+                            "training resumes from the last epoch saved") from None
 
 
 def write_history(exp_dir, history):
+    try:
+        _write_history(exp_dir, history)
+    except OSError as err:
+        raise TrainingError(f"{exp_dir}: cannot write history.tsv or loss.png ({err.strerror}): is the disk full "
+                            "or the directory read-only? Free space and run again") from None
+
+
+def _write_history(exp_dir, history):
     with io.atomic_write(os.path.join(exp_dir, "history.tsv")) as f:
         names = list(history[-1][6]) if history and len(history[-1]) > 6 else []
         f.write("\t".join(["epoch", "train_loss", "valid_loss", "lr", "seconds", "frames_per_s"] + names) + "\n")
@@ -300,9 +446,15 @@ def plot_history(exp_dir, history):
     ax.legend()
     ax.grid(alpha=0.3)
     tmp = os.path.join(exp_dir, ".loss.tmp.png")
-    fig.savefig(tmp, dpi=80)
-    plt.close(fig)
-    os.replace(tmp, os.path.join(exp_dir, "loss.png"))
+    try:
+        fig.savefig(tmp, dpi=80)
+        os.replace(tmp, os.path.join(exp_dir, "loss.png"))
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+    finally:
+        plt.close(fig)
 
 
 # -- process setup -----------------------------------------------------------------------------
@@ -316,7 +468,13 @@ def _worker(rank, world_size, ngpu, args):
     if world_size > 1:
         dist.init_process_group("nccl" if ngpu > 0 else "gloo", rank=rank, world_size=world_size)
     try:
-        _train(rank, world_size, ngpu, args)
+        try:
+            _train(rank, world_size, ngpu, args)
+        except (TrainingError, data.DataError) as err:
+            # The message alone, then exit 1: the launcher (spawn, torchrun) ends the other ranks,
+            # also one waiting in a collective for this one.
+            print(f"train.py: {error_message(err)}", file=sys.stderr, flush=True)
+            sys.exit(1)
         if world_size > 1:
             # Rank 0 still writes checkpoints after the others leave the loop; a peer that tears
             # down its gloo pairs meanwhile can abort (seen once in CI: "terminate called without
@@ -346,8 +504,8 @@ def train(config_path, train_dir, valid_dir, exp_dir, ngpu=0, num_procs=1, init=
     """Train into exp_dir (resuming from its last.pt). num_procs > 1 runs DDP: one process per GPU
     when ngpu > 0, else CPU processes over gloo. Under torchrun the environment decides.
     num_threads > 0 overrides the config's training.num_threads (the recipe's share of the cores)."""
-    os.makedirs(exp_dir, exist_ok=True)
     config = load_config(config_path)
+    check_exp_dir(exp_dir)
     copy = os.path.join(exp_dir, "config.yaml")
     if os.path.abspath(config_path) != os.path.abspath(copy):
         with open(config_path, encoding="utf-8") as src, io.atomic_write(copy) as dst:
@@ -366,5 +524,35 @@ def train(config_path, train_dir, valid_dir, exp_dir, ngpu=0, num_procs=1, init=
     else:
         os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
         os.environ.setdefault("MASTER_PORT", str(_free_port()))
-        torch.multiprocessing.spawn(_worker, args=(world_size, ngpu, args), nprocs=world_size, join=True)
+        try:
+            torch.multiprocessing.spawn(_worker, args=(world_size, ngpu, args), nprocs=world_size, join=True)
+        except torch.multiprocessing.ProcessExitedException as err:
+            how = f"signal {err.signal_name}" if err.signal_name else f"exit code {err.exit_code}"
+            raise TrainingError(f"training process {err.error_index} of {world_size} failed ({how}): "
+                                "see the messages above") from None
     return config
+
+
+def error_message(err):
+    """The message of a TrainingError or DataError; one raised in a DataLoader worker comes back
+    with the worker's traceback in front of it ("Caught DataError in DataLoader worker ...")."""
+    return str(err).strip().rsplit(f"\n{data.DataError.__module__}.{data.DataError.__name__}: ", 1)[-1]
+
+
+def check_exp_dir(exp_dir):
+    """Before any training: the experiment dir is writable, and a run without last.pt to resume
+    from does not start afresh over the best.pt of an earlier one."""
+    try:
+        os.makedirs(exp_dir, exist_ok=True)
+        with tempfile.TemporaryFile(dir=exp_dir):
+            pass
+    except OSError as err:
+        raise TrainingError(f"{exp_dir}: cannot write in the experiment directory ({err.strerror}): "
+                            "choose a writable one") from None
+    if os.path.exists(os.path.join(exp_dir, "last.pt")):
+        return
+    earlier = [n for n in ("best.pt", "history.tsv", ".finished") if os.path.exists(os.path.join(exp_dir, n))]
+    if earlier:
+        raise TrainingError(f"{exp_dir} holds {', '.join(earlier)} of an earlier run but no last.pt to resume "
+                            f"from: a fresh start would overwrite them; move {exp_dir} aside "
+                            "(steps/train_chains.sh --retrain true keeps it in <exp>/old/) or restore last.pt")

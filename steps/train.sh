@@ -30,8 +30,12 @@ runner_opt=()
 [ "$ngpu" -eq 0 ] || runner_opt=(--gpu "$ngpu")
 procs=$(( num_procs > ngpu ? num_procs : ngpu )); [ "$procs" -ge 1 ] || procs=1
 [ "$num_threads" -eq 0 ] || runner_opt+=(--num-threads $((num_threads * procs)))  # Slurm/SGE slots
-$cmd "${runner_opt[@]}" "$exp/log/train.log" \
+if ! $cmd "${runner_opt[@]}" "$exp/log/train.log" \
   python3 "$COCKTAIL_ROOT/nnet/bin/train.py" --ngpu "$ngpu" --num-procs "$num_procs" \
     --num-threads "$num_threads" "${init_opt[@]}" \
-    "$config" "$train" "$valid" "$exp"
+    "$config" "$train" "$valid" "$exp"; then
+  # train.py's own errors are the log's lines that start with "train.py: " (its progress lines start with a date)
+  grep '^train.py: ' "$exp/log/train.log" | sed "s|^|$0: |" >&2 || true
+  exit 1
+fi
 echo "$0: trained $exp ($(tail -n 1 "$exp/history.tsv" | cut -f1) epochs); log: $exp/log/train.log"

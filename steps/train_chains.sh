@@ -33,7 +33,8 @@ declare -A init_from=([def]=def_dc [def_joint]=def [dl_def]=def_joint)
 
 train_system() {
   local system=$1 init=()
-  if [ -f "$exp/$system/.finished" ] && ! $retrain; then
+  # a .finished without best.pt (left by older versions) goes back to train.py, which repairs or says why
+  if [ -f "$exp/$system/.finished" ] && [ -f "$exp/$system/best.pt" ] && ! $retrain; then
     echo "$0: $exp/$system finished training; skipped (--retrain true redoes it)"
     return 0
   fi

@@ -12,7 +12,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from nnet import train  # noqa: E402
+from nnet import data, train  # noqa: E402
 
 
 def main():
@@ -32,9 +32,12 @@ def main():
             sys.exit(f"train.py: {d}/feats.scp not found: run steps/make_feats.sh (stage 2) first")
     if args.init and not os.path.isfile(args.init):
         sys.exit(f"train.py: --init {args.init} not found: train the previous system of the chain first")
-    train.train(args.config, args.train_dir, args.valid_dir, args.exp_dir,
-                ngpu=args.ngpu, num_procs=max(args.num_procs, args.ngpu, 1), init=args.init,
-                num_threads=args.num_threads)
+    try:
+        train.train(args.config, args.train_dir, args.valid_dir, args.exp_dir,
+                    ngpu=args.ngpu, num_procs=max(args.num_procs, args.ngpu, 1), init=args.init,
+                    num_threads=args.num_threads)
+    except (train.TrainingError, data.DataError) as err:  # the message names the file and the remedy
+        sys.exit(f"train.py: {train.error_message(err)}")
 
 
 if __name__ == "__main__":
