@@ -181,6 +181,13 @@ def test_wsj0_2mix_recipe_on_a_prepared_tree(recipe, full_run, tmp_path):
     args = ["./run.sh", "--nj", "2", "--tuning", "tiny", "--wsj0_2mix", str(recipe / "corpus"),
             "--systems", "dc_w_mr chimerapp"]
 
+    # stage 1 checks the tree against its mix lists: without them it says where it looked
+    run = subprocess.run(args + ["--stage", "1", "--stop-stage", "1"], cwd=work, capture_output=True, text=True)
+    assert run.returncode == 1
+    assert "downloads/mixlists/mix_2_spk_tr.txt not found: give --mixlists" in run.stderr
+    assert not (work / "data" / "tr" / "wav.scp").exists()
+    args += ["--mixlists", str(recipe / "corpus" / "mixlists")]
+
     # the default --ngpu 1 on a machine without a GPU: a clear error before any training
     run = subprocess.run(args + ["--stage", "1", "--stop-stage", "3"], cwd=work, capture_output=True, text=True,
                          env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
