@@ -69,7 +69,10 @@ class SeparationSet(torch.utils.data.Dataset):
                              "frames, utt2num_samples implies more: re-run steps/make_feats.sh")
         waves = []
         for table in [self.mixtures] + self.references:
-            samples, _ = io.read_wav(table[utt])
+            try:
+                samples, _ = io.read_wav(table[utt])
+            except io.AudioError as err:  # names the file; the utterance and data dir are added here
+                raise DataError(f"{self.data_dir}: utterance '{utt}': {err}") from None
             waves.append(samples)
         if len({len(w) for w in waves}) != 1:
             raise DataError(f"{self.data_dir}: utterance '{utt}': mixture and references differ in length")

@@ -389,7 +389,8 @@ def build_objective(cfg):
     return Objective(cfg)
 
 
-def _check_loss_config(cfg):
+def check_loss_config(cfg):
+    """The loss type of a `loss:` section; a ValueError names the first key that is wrong and what it takes."""
     if not isinstance(cfg, dict):
         raise ValueError(f"loss config must be a mapping, got {type(cfg).__name__}")
     kind = cfg.get("type")
@@ -426,7 +427,7 @@ def _is_number(value, low, high):
 
 class Objective:
     def __init__(self, cfg):
-        self.kind = _check_loss_config(cfg)
+        self.kind = check_loss_config(cfg)
         self.cfg = dict(cfg)
         self.truncation = float(cfg.get("psa_truncation", 1.0))
         if self.kind == "chimera":

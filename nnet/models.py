@@ -43,7 +43,8 @@ _KEYS = {
 }
 
 
-def _check_config(cfg):
+def check_config(cfg):
+    """The model type of a `model:` section; a ValueError names the first key that is wrong and what it takes."""
     if not isinstance(cfg, dict):
         raise ValueError(f"model config must be a mapping, got {type(cfg).__name__}")
     kind = cfg.get("type")
@@ -75,7 +76,7 @@ def _check_config(cfg):
 
 def build_model(cfg):
     """The network described by a `model:` config section (keys in the module docstring)."""
-    kind = _check_config(cfg)
+    kind = check_config(cfg)
     dropout = float(cfg.get("dropout", 0.0))
     if kind == "dc":
         return DeepClusteringNet(cfg["num_bins"], cfg["layers"], cfg["units"], cfg["emb_dim"], dropout,

@@ -82,6 +82,11 @@ def load_config(path):
     if unknown:
         raise TrainingError(f"{path}: unknown training keys {sorted(unknown)}; known: {sorted(TRAINING_DEFAULTS)}")
     config["training"] = {**TRAINING_DEFAULTS, **{k: _training_value(path, k, v) for k, v in training.items()}}
+    for section, check in (("model", models.check_config), ("loss", losses.check_loss_config)):
+        try:
+            check(config[section])
+        except ValueError as err:  # the checkers name the key and what it takes; the file is added here
+            raise TrainingError(f"{path}: {section}: {err}") from None
     return config
 
 
@@ -117,8 +122,11 @@ def stft_config_of(data_dir, sample_rate):
 
 
 def first_sample_rate(data_dir):
-    path = next(iter(io.read_table(os.path.join(data_dir, "wav.scp")).values()))
-    return io.read_wav(path)[1]
+    utt, path = next(iter(io.read_table(os.path.join(data_dir, "wav.scp")).items()))
+    try:
+        return io.wav_info(path)[1]
+    except io.AudioError as err:
+        raise TrainingError(f"{data_dir}/wav.scp: utterance '{utt}': {err}") from None
 
 
 class Trainer:

@@ -63,3 +63,24 @@ def test_missing_reference_is_named(tmp_path, data):
     log = (tmp_path / "sep" / "log" / "separate_oracle.1.log").read_text()
     assert "no spk1.scp/spk2.scp: oracle masks need the reference sources" in log
     assert not (tmp_path / "sep" / "spk1.scp").exists()
+
+
+@pytest.mark.fault
+@pytest.mark.parametrize("table", ["wav.scp", "spk2.scp"])
+def test_truncated_wav_is_named_with_its_utterance(tmp_path, data, table):
+    """A mixture or reference wav cut short: the job fails naming table, utterance and file; no spk1.scp."""
+    broken = tmp_path / "data"
+    subprocess.run(["cp", "-r", data, str(broken)], check=True)
+    entries = dict(line.split() for line in open(broken / table))
+    utt = sorted(entries)[1]
+    cut = tmp_path / "cut.wav"
+    subprocess.run(["cp", entries[utt], str(cut)], check=True)  # the module's files are shared: cut a copy
+    os.truncate(cut, 44 + 2 * 50)
+    entries[utt] = str(cut)
+    (broken / table).write_text("".join(f"{u} {p}\n" for u, p in sorted(entries.items())))
+    run = subprocess.run(["bash", os.path.join(ROOT, "steps/separate_oracle.sh"), "--nj", "1", "--mask", "irm",
+                          str(broken), str(tmp_path / "sep")], capture_output=True, text=True)
+    assert run.returncode != 0
+    log = (tmp_path / "sep" / "log" / "separate_oracle.1.log").read_text()
+    assert f"{table}: utterance '{utt}': {cut}: truncated" in log
+    assert not (tmp_path / "sep" / "spk1.scp").exists()

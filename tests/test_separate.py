@@ -1,6 +1,7 @@
 """Separation with trained systems: steps/separate.sh (nj independence, heads, phases) and
 separate_wav.py on a recording of another sample rate."""
 import os
+import shutil
 import subprocess
 import sys
 
@@ -111,3 +112,24 @@ def test_separate_wav_resamples_another_rate(tmp_path, trained):
         est, est_rate = io.read_wav(tmp_path / "out" / f"talk_s{c}.wav")
         assert est_rate == 16000 and len(est) == len(mix16k)
         assert np.abs(est).max() > 0
+
+
+@pytest.mark.fault
+def test_truncated_mixture_is_named_with_its_utterance(tmp_path, trained):
+    """A mixture wav cut short: separate.sh fails naming wav.scp, utterance and file; no spk1.scp."""
+    exp, data = trained
+    broken = tmp_path / "data"
+    shutil.copytree(data, broken)
+    entries = dict(line.split() for line in open(broken / "wav.scp"))
+    utt = sorted(entries)[0]
+    cut = tmp_path / "cut.wav"
+    shutil.copy(entries[utt], cut)  # the module's files are shared: cut a copy
+    os.truncate(cut, 44 + 2 * 50)
+    entries[utt] = str(cut)
+    (broken / "wav.scp").write_text("".join(f"{u} {p}\n" for u, p in sorted(entries.items())))
+    run = subprocess.run(["bash", os.path.join(ROOT, "steps/separate.sh"), "--nj", "1", str(exp), str(broken),
+                          str(tmp_path / "out")], capture_output=True, text=True)
+    assert run.returncode != 0
+    logs = "".join(p.read_text() for p in (tmp_path / "out" / "log").glob("*.log"))
+    assert f"wav.scp: utterance '{utt}': {cut}: truncated" in logs  # the job's split of {broken}/wav.scp
+    assert not (tmp_path / "out" / "spk1.scp").exists()

@@ -37,7 +37,8 @@ def assert_clean_failure(proc, exp):
 
 
 # -- case 5: the config ------------------------------------------------------------------------
-BASE = "model:\n  type: dc\n  num_bins: 129\nloss:\n  type: dc\n"
+MODEL = "model:\n  type: dc\n  num_bins: 129\n  layers: 1\n  units: 8\n  emb_dim: 4\n"
+BASE = MODEL + "loss:\n  type: dc\n  dc_objective: classic\n  dc_weights: none\n"
 
 
 @pytest.mark.fault
@@ -54,6 +55,10 @@ BASE = "model:\n  type: dc\n  num_bins: 129\nloss:\n  type: dc\n"
     ("model: [dc\n", "not valid YAML"),
     ("\x00\x01binary", "not valid YAML"),
     ("- model\n- loss\n", "expected the sections model:, loss: and training:, found a list"),
+    (BASE.replace("units: 8", "unit: 8"), "model: model key 'unit' is not used by type 'dc'"),
+    (BASE.replace("emb_dim: 4", "emb_dim: four"), "model: model key 'emb_dim' must be a positive integer, got 'four'"),
+    (MODEL + "loss:\n  type: dc\n  dc_objective: clasic\n  dc_weights: none\n",
+     "loss: loss key 'dc_objective' is 'clasic': use one of"),
 ])
 def test_config_mistakes_name_the_file_key_and_expected_type(tmp_path, text, message):
     """A misspelled section, a mistyped training key, a non-YAML or empty file: an error naming file and key."""
@@ -247,6 +252,24 @@ def test_truncated_ark_names_the_utterance_and_the_ark(tmp_path, data, num_worke
     assert (f"train.py: {tr}/feats.scp: utterance '{last_utt}': cannot read its features from {ark}:{offset} "
             "(") in proc.stderr
     assert "re-run steps/make_feats.sh" in proc.stderr
+
+
+@pytest.mark.fault
+def test_truncated_reference_wav_names_the_utterance_and_the_file(tmp_path, data):
+    """A reference wav cut short after the data dir was checked: exit 1 naming the data dir, utterance and wav."""
+    tr = copy_with_features(data["tr"], str(tmp_path / "tr"), lambda f: None)
+    spk1 = dict(line.split() for line in open(os.path.join(tr, "spk1.scp")))
+    utt = sorted(spk1)[0]
+    bad = tmp_path / "cut.wav"
+    shutil.copy(spk1[utt], bad)                     # the fixture's files are shared: cut a copy
+    os.truncate(bad, 44 + 2 * 100)                   # header kept, 100 of its samples left
+    spk1[utt] = str(bad)
+    with open(os.path.join(tr, "spk1.scp"), "w") as f:
+        f.writelines(f"{u} {p}\n" for u, p in sorted(spk1.items()))
+    exp = tmp_path / "exp"
+    proc = run(write_config(tmp_path / "c.yaml", "dc", epochs=1), tr, data["cv"], exp)
+    assert_clean_failure(proc, exp)
+    assert f"train.py: {tr}: utterance '{utt}': {bad}: truncated" in proc.stderr
 
 
 # -- the shell steps ---------------------------------------------------------------------------

@@ -47,7 +47,10 @@ def main():
         return
     mixtures = io.read_table(os.path.join(args.data_dir, "wav.scp"))
     for utt, path in mixtures.items():
-        samples, rate = io.read_wav(path)
+        try:
+            samples, rate = io.read_wav(path)
+        except io.AudioError as err:
+            sys.exit(f"separate.py: {args.data_dir}/wav.scp: utterance '{utt}': {err}")
         if rate != separator.sample_rate:
             sys.exit(f"{args.data_dir}/wav.scp: utterance '{utt}' is {rate} Hz, the model "
                      f"{separator.sample_rate} Hz: prepare the data at the model's rate")

@@ -46,12 +46,18 @@ def main():
     mixtures = io.read_table(os.path.join(args.data_dir, "wav.scp"))
     config = None  # read once, at the first mixture's sample rate
     for utt, mix_path in mixtures.items():
-        mix, rate = io.read_wav(mix_path)
+        try:
+            mix, rate = io.read_wav(mix_path)
+        except io.AudioError as err:
+            sys.exit(f"separate_oracle.py: {args.data_dir}/wav.scp: utterance '{utt}': {err}")
         sources = []
         for table, table_path in zip(refs, ref_paths):
             if utt not in table:
                 sys.exit(f"{table_path}: no reference for utterance '{utt}'")
-            src, src_rate = io.read_wav(table[utt])
+            try:
+                src, src_rate = io.read_wav(table[utt])
+            except io.AudioError as err:
+                sys.exit(f"separate_oracle.py: {table_path}: utterance '{utt}': {err}")
             if src_rate != rate or len(src) != len(mix):
                 sys.exit(f"utterance '{utt}': reference {table[utt]} ({len(src)} samples at {src_rate} Hz) "
                          f"does not match the mixture ({len(mix)} at {rate} Hz)")
