@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # The interpreter the .venv was made from, without site-packages (-S): no numpy, no soundfile, no nnet,
 # like the system python3 a shebang finds when path.sh was not sourced.
 BARE_PYTHON = [os.path.join(sys.base_prefix, "bin", "python3"), "-S"]
-NNET_SCRIPTS = ["filter_scp", "show_results", "split_data", "subset_data_dir", "utt2spk_to_spk2utt"]
+NNET_SCRIPTS = ["filter_scp", "fix_data_dir", "show_results", "split_data", "subset_data_dir", "utt2spk_to_spk2utt",
+                "validate_data_dir"]
 
 
 def bare_env():

@@ -16,10 +16,8 @@ import os
 import shutil
 import sys
 
-# The repo root replaces utils/ on the path: utils/queue.py must not shadow the standard queue module.
-sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-from nnet import datadir, io  # noqa: E402
+import cocktail_env  # noqa: F401  the repository's nnet and .venv (utils/cocktail_env.py)
+from nnet import datadir, io
 
 MAX_EXAMPLES = 10
 

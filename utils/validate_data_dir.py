@@ -19,13 +19,10 @@ each feats.scp entry lies whole in its ark.
                   from its mixture's, a wrong utt2num_samples value
 Exit status 0 and a one-line summary when the dir is valid, 1 after listing the problems.
 """
-import os
 import sys
 
-# The repo root replaces utils/ on the path: utils/queue.py must not shadow the standard queue module.
-sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-from nnet import datadir  # noqa: E402
+import cocktail_env  # noqa: F401  the repository's nnet and .venv (utils/cocktail_env.py)
+from nnet import datadir
 
 
 def main():
