@@ -17,6 +17,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -330,3 +331,25 @@ def sge_cluster(tmp_path_factory):
         yield env
     finally:
         daemons.stop()
+
+
+def assert_sigkill_stops_the_tasks(runner, env, tmp_path):
+    """Start `runner` (slurm.py or queue.py) on two tasks that write a line every 0.1 s, SIGKILL it
+    once both write, and require the writing to stop within 15 s (its guard cancels the array job)."""
+    writer = 'for i in $(seq 300); do echo "line $i" >> out.JOB; sleep 0.1; done'  # ends by itself in 30 s
+    proc = subprocess.Popen([sys.executable, str(runner), 'JOB=1:2', 'log/k.JOB.log', 'bash', '-c', writer],
+                            cwd=tmp_path, env=env, stderr=subprocess.DEVNULL)
+    outs = [tmp_path / 'out.1', tmp_path / 'out.2']
+    deadline = time.monotonic() + 60
+    while not all(p.exists() and len(p.read_text().splitlines()) >= 3 for p in outs):
+        assert time.monotonic() < deadline and proc.poll() is None, 'the tasks did not start'
+        time.sleep(0.1)
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 15
+    while True:
+        sizes = [p.stat().st_size for p in outs]
+        time.sleep(1)
+        if sizes == [p.stat().st_size for p in outs]:
+            break
+        assert time.monotonic() < deadline, f'{runner.name} killed 15 s ago, its tasks still write'

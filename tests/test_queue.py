@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from schedulers import sge_cluster  # noqa: F401  (the session fixture)
+from schedulers import assert_sigkill_stops_the_tasks, sge_cluster  # noqa: F401  (sge_cluster: the session fixture)
 
 QUEUE_PY = Path(__file__).resolve().parent.parent / 'utils' / 'queue.py'
 sys.path.append(str(QUEUE_PY.parent))  # appended: utils/queue.py must not shadow the stdlib queue
@@ -167,23 +167,7 @@ def test_sigterm_deletes_the_job(sge_cluster, tmp_path):
 @pytest.mark.fault
 def test_sigkilled_runner_leaves_no_task_running(sge_cluster, tmp_path):
     """queue.py SIGKILLed while its tasks write a line every 0.1 s: its guard qdels the job, the writing stops."""
-    writer = 'for i in $(seq 300); do echo "line $i" >> out.JOB; sleep 0.1; done'  # ends by itself in 30 s
-    proc = subprocess.Popen([sys.executable, str(QUEUE_PY), 'JOB=1:2', 'log/k.JOB.log', 'bash', '-c', writer],
-                            cwd=tmp_path, env=sge_cluster, stderr=subprocess.DEVNULL)
-    outs = [tmp_path / 'out.1', tmp_path / 'out.2']
-    deadline = time.monotonic() + 60
-    while not all(p.exists() and len(p.read_text().splitlines()) >= 3 for p in outs):
-        assert time.monotonic() < deadline and proc.poll() is None, 'the tasks did not start'
-        time.sleep(0.1)
-    proc.kill()
-    proc.wait()
-    deadline = time.monotonic() + 15
-    while True:
-        sizes = [p.stat().st_size for p in outs]
-        time.sleep(1)
-        if sizes == [p.stat().st_size for p in outs]:
-            break
-        assert time.monotonic() < deadline, 'queue.py killed 15 s ago, its tasks still write'
+    assert_sigkill_stops_the_tasks(QUEUE_PY, sge_cluster, tmp_path)
 
 
 def test_utils_queue_py_does_not_shadow_the_stdlib_queue():

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from schedulers import slurm_cluster  # noqa: F401  (the session fixture)
+from schedulers import assert_sigkill_stops_the_tasks, slurm_cluster  # noqa: F401  (slurm_cluster: the session fixture)
 
 UTILS = Path(__file__).resolve().parent.parent / 'utils'
 SLURM_PY = UTILS / 'slurm.py'
@@ -191,23 +191,7 @@ def test_sigterm_cancels_the_job(slurm_cluster, tmp_path):
 @pytest.mark.fault
 def test_sigkilled_runner_leaves_no_task_running(slurm_cluster, tmp_path):
     """slurm.py SIGKILLed while its tasks write a line every 0.1 s: its guard scancels the job, the writing stops."""
-    writer = 'for i in $(seq 300); do echo "line $i" >> out.JOB; sleep 0.1; done'  # ends by itself in 30 s
-    proc = subprocess.Popen([sys.executable, str(SLURM_PY), 'JOB=1:2', 'log/k.JOB.log', 'bash', '-c', writer],
-                            cwd=tmp_path, env=slurm_cluster, stderr=subprocess.DEVNULL)
-    outs = [tmp_path / 'out.1', tmp_path / 'out.2']
-    deadline = time.monotonic() + 60
-    while not all(p.exists() and len(p.read_text().splitlines()) >= 3 for p in outs):
-        assert time.monotonic() < deadline and proc.poll() is None, 'the tasks did not start'
-        time.sleep(0.1)
-    proc.kill()
-    proc.wait()
-    deadline = time.monotonic() + 15
-    while True:
-        sizes = [p.stat().st_size for p in outs]
-        time.sleep(1)
-        if sizes == [p.stat().st_size for p in outs]:
-            break
-        assert time.monotonic() < deadline, 'slurm.py killed 15 s ago, its tasks still write'
+    assert_sigkill_stops_the_tasks(SLURM_PY, slurm_cluster, tmp_path)
 
 
 # The config grammar itself, without a cluster.
