@@ -2,6 +2,7 @@
 # Log-magnitude STFT features of a data dir's mixtures, as Kaldi ark/scp archives, and the global
 # CMVN statistics of the set in Kaldi's layout.
 set -euo pipefail
+echo "$0 $*"  # the command line first, for the log
 help_message="Usage: $0 [options] <data-dir> <log-dir> <feat-dir>
  e.g.: $0 --nj 4 data/tr exp/make_feats/tr feats
 Writes <feat-dir>/raw_<set>.<n>.{ark,scp}, <data-dir>/feats.scp, <data-dir>/cmvn (Kaldi stats of
@@ -40,7 +41,7 @@ python3 "$COCKTAIL_ROOT/utils/split_data.py" "$data" "$nj"
 conf_opt=()
 [ -z "$stft_conf" ] || conf_opt=(--stft-conf "$stft_conf")
 $cmd JOB=1:"$nj" "$logdir/make_feats_$name.JOB.log" \
-  python3 "$COCKTAIL_ROOT/nnet/bin/make_feats.py" "${conf_opt[@]}" "$data/split$nj/JOB/wav.scp" \
+  python3 -m nnet.bin.make_feats "${conf_opt[@]}" "$data/split$nj/JOB/wav.scp" \
     "$featdir/raw_$name.JOB.ark" "$featdir/raw_$name.JOB.scp" "$featdir/raw_$name.JOB.cmvn"
 
 trap 'rm -f "$data/feats.scp.tmp" "$data/stft.conf.tmp"' EXIT
@@ -48,7 +49,7 @@ for n in $(seq "$nj"); do cat "$featdir/raw_$name.$n.scp"; done | sort > "$data/
 n_feats=$(wc -l < "$data/feats.scp.tmp")
 [ "$n_feats" -eq "$num_utts" ] || {
   echo "$0: $n_feats of $num_utts utterances have features; read $logdir/make_feats_$name.*.log" >&2; exit 1; }
-python3 "$COCKTAIL_ROOT/nnet/bin/sum_cmvn_stats.py" "$data/cmvn" \
+python3 -m nnet.bin.sum_cmvn_stats "$data/cmvn" \
   $(for n in $(seq "$nj"); do echo "$featdir/raw_$name.$n.cmvn"; done)
 if [ -n "$stft_conf" ]; then cp "$stft_conf" "$data/stft.conf.tmp"; else : > "$data/stft.conf.tmp"; fi
 mv "$data/stft.conf.tmp" "$data/stft.conf"

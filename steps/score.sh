@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Score separated speech against the references: BSS Eval SDR/SIR/SAR, SDRi, SI-SNR(i), PESQ, STOI.
 set -euo pipefail
+echo "$0 $*"  # the command line first, for the log
 help_message="Usage: $0 [options] <data-dir> <separated-dir> <score-dir>
        $0 [options] --mixture true <data-dir> - <score-dir>
  e.g.: $0 --nj 4 data/tt exp/chimerapp/separate_tt exp/chimerapp/score_tt
@@ -45,7 +46,7 @@ mkdir -p "$dir/log"
 rm -f "$dir/result.txt" "$dir/per_utt.tsv" "$dir"/part.*.tsv  # a failed run must not look finished
 python3 "$COCKTAIL_ROOT/utils/split_data.py" "$data" "$nj"
 $cmd JOB=1:"$nj" "$dir/log/score.JOB.log" \
-  python3 "$COCKTAIL_ROOT/nnet/bin/score.py" compute "${what[@]}" "$data/split$nj/JOB" "$dir/part.JOB.tsv"
-python3 "$COCKTAIL_ROOT/nnet/bin/score.py" merge "$data" "$dir" \
+  python3 -m nnet.bin.score compute "${what[@]}" "$data/split$nj/JOB" "$dir/part.JOB.tsv"
+python3 -m nnet.bin.score merge "$data" "$dir" \
   $(for n in $(seq "$nj"); do echo "$dir/part.$n.tsv"; done)
 rm -f "$dir"/part.*.tsv

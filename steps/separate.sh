@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Separate the mixtures of a data dir with a trained system (stage 4).
 set -euo pipefail
+echo "$0 $*"  # the command line first, for the log
 help_message="Usage: $0 [options] <exp-dir> <data-dir> <out-dir>
  e.g.: $0 --nj 4 exp/chimerapp data/tt exp/chimerapp/separate_tt
 Writes <out-dir>/{s1,s2}/<utt>.wav and <out-dir>/spk{1,2}.scp.
@@ -48,5 +49,5 @@ gpu_opt=()
 mkdir -p "$out/log"
 rm -f "$out"/spk*.scp  # listed again only once every job has finished
 $cmd "${gpu_opt[@]}" JOB=1:"$nj" "$out/log/separate.JOB.log" \
-  python3 "$COCKTAIL_ROOT/nnet/bin/separate.py" "${opts[@]}" "$exp" "$data/split$nj/JOB" "$out"
-python3 "$COCKTAIL_ROOT/nnet/bin/separate.py" --collect "$exp" "$data" "$out"
+  python3 -m nnet.bin.separate "${opts[@]}" "$exp" "$data/split$nj/JOB" "$out"
+python3 -m nnet.bin.separate --collect "$exp" "$data" "$out"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Separation with ideal masks (the ceiling of mask-based models on the same data).
 set -euo pipefail
+echo "$0 $*"  # the command line first, for the log
 help_message="Usage: $0 [options] --mask ibm|irm|psm <data-dir> <out-dir>
  e.g.: $0 --nj 4 --mask irm data/tt exp/oracle_irm/separate_tt
 Writes <out-dir>/{s1,s2}/<utt>.wav and <out-dir>/spk{1,2}.scp.
@@ -28,5 +29,5 @@ python3 "$COCKTAIL_ROOT/utils/split_data.py" "$data" "$nj"
 mkdir -p "$out/log"
 rm -f "$out"/spk*.scp  # listed again only once every job has finished
 $cmd JOB=1:"$nj" "$out/log/separate_oracle.JOB.log" \
-  python3 "$COCKTAIL_ROOT/nnet/bin/separate_oracle.py" --mask "$mask" "${conf_opt[@]}" "$data/split$nj/JOB" "$out"
-python3 "$COCKTAIL_ROOT/nnet/bin/separate_oracle.py" --collect "$data" "$out"
+  python3 -m nnet.bin.separate_oracle --mask "$mask" "${conf_opt[@]}" "$data/split$nj/JOB" "$out"
+python3 -m nnet.bin.separate_oracle --collect "$data" "$out"

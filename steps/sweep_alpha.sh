@@ -4,6 +4,7 @@
 # validation set with the MI head, score it, and print cv SDRi per alpha. The test set is never
 # looked at. Copy the chosen alpha into the config, with the figures, by hand.
 set -euo pipefail
+echo "$0 $*"  # the command line first, for the log
 help_message="Usage: $0 [options] <config.yaml> <train-dir> <valid-dir> <sweep-dir>
  e.g.: $0 --alphas \"0.5 0.9 0.975\" conf/tuning/chimerapp.yaml data/tr data/cv exp/sweep_alpha
 Writes <sweep-dir>/alpha<a>/ (a trained system, separate_cv/, score_cv/) and <sweep-dir>/result.tsv.
@@ -20,12 +21,13 @@ jobs=1
 nj=2
 . "$(dirname "$0")/../path.sh"
 . "$COCKTAIL_ROOT/utils/parse_options.sh"
+. "$COCKTAIL_ROOT/utils/background_jobs.sh"
 [ $# -eq 4 ] || { echo "$help_message" >&2; exit 1; }
 cmd=${cmd:-"$COCKTAIL_ROOT/utils/run.py"}
 config=$1 train=$2 valid=$3 dir=$4
 [ -f "$config" ] || { echo "$0: config $config not found" >&2; exit 1; }
 mkdir -p "$dir"
-threads=$(( $(nproc) / jobs > 0 ? $(nproc) / jobs : 1 ))
+threads=$(cpu_share "$jobs")
 
 one_alpha() {
   local alpha=$1 exp=$dir/alpha$1
@@ -50,15 +52,9 @@ EOF
   "$COCKTAIL_ROOT/steps/score.sh" --nj "$nj" --cmd "$cmd" "$valid" "$exp/separate_cv" "$exp/score_cv"
 }
 
-pids=()
-for alpha in $alphas; do
-  while [ "$(jobs -pr | wc -l)" -ge "$jobs" ]; do sleep 2; done
-  one_alpha "$alpha" &
-  pids+=($!)
-done
-failed=0
-for pid in "${pids[@]}"; do wait "$pid" || failed=$((failed + 1)); done
-[ "$failed" -eq 0 ] || { echo "$0: $failed of the alphas failed: see the errors above" >&2; exit 1; }
+# shellcheck disable=SC2086  # $alphas: one word per alpha
+run_in_background "$jobs" one_alpha $alphas
+[ "$failed_jobs" -eq 0 ] || { echo "$0: $failed_jobs of the alphas failed: see the errors above" >&2; exit 1; }
 
 {
   printf 'alpha\tcv_SDRi\tcv_SI-SNRi\tepochs\tbest_valid_mi\n'

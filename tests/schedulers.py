@@ -334,7 +334,7 @@ def sge_cluster(tmp_path_factory):
 
 
 def assert_sigkill_stops_the_tasks(runner, env, tmp_path):
-    """Start `runner` (slurm.py or queue.py) on two tasks that write a line every 0.1 s, SIGKILL it
+    """Start `runner` (slurm.py or gridengine.py) on two tasks that write a line every 0.1 s, SIGKILL it
     once both write, and require the writing to stop within 15 s (its guard cancels the array job)."""
     writer = 'for i in $(seq 300); do echo "line $i" >> out.JOB; sleep 0.1; done'  # ends by itself in 30 s
     proc = subprocess.Popen([sys.executable, str(runner), 'JOB=1:2', 'log/k.JOB.log', 'bash', '-c', writer],

@@ -62,6 +62,12 @@ def test_dashes_map_to_underscores_and_empty_default_is_settable(script):
     assert v['args'] == ['data']
 
 
+def test_underscore_spelling_sets_the_same_variable(script):
+    # Kaldi's --foo-bar and ESPnet's habit --foo_bar both reach foo_bar: help texts show the dashes
+    assert values(script('--foo_bar', 'u', 'x'))['foo_bar'] == 'u'
+    assert values(script('--foo_bar=v', 'x'))['foo_bar'] == 'v'
+
+
 def test_declared_without_value_is_an_option(script):
     assert values(script('--declared-only', 'v'))['declared_only'] == 'v'
 

@@ -1,8 +1,7 @@
 """Issue 9, case 9 (the runner half): shell operators in a utils/run.py command, as Kaldi's run.pl
 allows, and jobs that must not outlive a killed run.py. The same command line reaches slurm.py and
-queue.py through jobrunner.command_line; their cluster tests are in test_slurm.py / test_queue.py."""
+gridengine.py through jobrunner.command_line; their cluster tests are in test_slurm.py / test_gridengine.py."""
 import gzip
-import os
 import signal
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import pytest
 
 UTILS = Path(__file__).resolve().parent.parent / 'utils'
 RUN_PY = UTILS / 'run.py'
-sys.path.append(str(UTILS))  # appended: utils/queue.py must not shadow the stdlib queue
+sys.path.append(str(UTILS))
 import jobrunner  # noqa: E402
 
 PRINT_ARGS = 'import sys; print(sys.argv[1:])'
@@ -81,7 +80,7 @@ def test_redirect_into_a_missing_directory_fails_the_job(tmp_path):
 
 
 def test_command_line_keeps_operators_and_quotes_the_rest():
-    """The one implementation shared by run.py, slurm.py and queue.py."""
+    """The one implementation shared by run.py, slurm.py and gridengine.py."""
     assert jobrunner.command_line(['echo', 'a b', '>', 'o.JOB', '2>&1', '|', 'gzip']) == \
         "echo 'a b' > o.JOB 2>&1 | gzip"
     assert jobrunner.command_line(['echo', '&', 'a>b', '>x', ';;', '']) == "echo '&' 'a>b' '>x' ';;' ''"

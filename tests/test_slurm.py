@@ -1,5 +1,4 @@
 """utils/slurm.py on a real one-node Slurm cluster (tests/schedulers.py), plus its config grammar."""
-import os
 import re
 import signal
 import subprocess
@@ -13,7 +12,7 @@ from schedulers import assert_sigkill_stops_the_tasks, slurm_cluster  # noqa: F4
 
 UTILS = Path(__file__).resolve().parent.parent / 'utils'
 SLURM_PY = UTILS / 'slurm.py'
-sys.path.append(str(UTILS))  # appended: utils/queue.py must not shadow the stdlib queue
+sys.path.append(str(UTILS))
 import jobrunner  # noqa: E402
 
 

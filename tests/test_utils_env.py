@@ -51,3 +51,24 @@ def test_utils_script_without_venv_says_run_setup(tmp_path):
     assert result.returncode == 1
     assert f"{checkout}/.venv is missing: run {checkout}/setup.sh" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# Directories whose .py files are run as scripts: Python puts a script's own directory first on
+# sys.path, so a script named after a standard module (utils/queue.py once) replaces that module for
+# every sibling script and all it imports (torch and concurrent.futures import queue).
+SCRIPT_DIRS = ["utils", "local", "steps", "bench", "nnet/bin"]
+
+
+def test_no_script_is_named_after_a_standard_module():
+    shadowing = [f"{d}/{p.name}" for d in SCRIPT_DIRS for p in sorted((ROOT / d).glob("*.py"))
+                 if p.stem in sys.stdlib_module_names]
+    assert shadowing == []
+
+
+def test_utils_scripts_leave_sys_path_alone():
+    """A utils/ script finds its sibling modules (jobrunner, cocktail_env) through its own directory and
+    nnet through .venv's editable install: no sys.path edits and no `# noqa: E402` imports after them."""
+    edits = [f"utils/{p.name}:{n}: {line.strip()}" for p in sorted((ROOT / "utils").glob("*.py"))
+             for n, line in enumerate(p.read_text().splitlines(), 1)
+             if "sys.path.insert" in line or "sys.path[0]" in line or "noqa: E402" in line]
+    assert edits == []

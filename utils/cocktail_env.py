@@ -1,10 +1,9 @@
 """Imported first, for its effect, by every utils/ script that uses the nnet package.
 
-- utils/ leaves the front of sys.path for the repository root (utils/queue.py would shadow the
-  standard queue module that torch and concurrent.futures import), so `nnet` is this checkout's.
-- A script started by a Python that lacks nnet's dependencies (no `. ./path.sh`: the shebang's
-  python3 is then the system one) is run again under the repository's .venv/bin/python, where
-  setup.sh installed them; like Kaldi's utils/, these scripts work without path.sh.
+A script started by a Python that lacks nnet or its dependencies (no `. ./path.sh`: the shebang's
+python3 is then the system one) is run again under the repository's .venv/bin/python, where
+setup.sh installed them (nnet editable, so it is this checkout's); like Kaldi's utils/, these
+scripts work without path.sh.
 """
 import os
 import sys
@@ -12,7 +11,6 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 VENV = os.path.join(ROOT, ".venv")
 
-sys.path[0] = ROOT
 try:
     import nnet.io  # noqa: F401  numpy, soundfile, kaldiio: what the scripts need
 except ImportError as error:

@@ -1,4 +1,4 @@
-"""Shared code of the job runners utils/run.py, utils/slurm.py and utils/queue.py.
+"""Shared code of the job runners utils/run.py, utils/slurm.py and utils/gridengine.py.
 
 The contract is Kaldi's run.pl/queue.pl/slurm.pl one:
     <runner> [--name value | --name=value ...] [VAR=first:last | VAR=n] LOG COMMAND...
@@ -163,7 +163,7 @@ class Guard:
     unasked (SIGKILL, the OOM killer: no handler can catch those) or crashes. The runner reports
     each job it starts and each that ends through a pipe; when the pipe closes, the runner has
     exited, and the guard passes the jobs still running to clean_up (run.py kills their process
-    groups, slurm.py and queue.py cancel their array job). Create it before any thread starts (it
+    groups, slurm.py and gridengine.py cancel their array job). Create it before any thread starts (it
     forks); callers serialize started/ended."""
 
     def __init__(self, clean_up):
@@ -213,7 +213,7 @@ def make_dirs_for(path):
 
 
 # ---------------------------------------------------------------------------------------------
-# Schedulers (slurm.py, queue.py): Kaldi's config grammar, the array job script, the waiting.
+# Schedulers (slurm.py, gridengine.py): Kaldi's config grammar, the array job script, the waiting.
 # ---------------------------------------------------------------------------------------------
 
 @dataclass
@@ -316,7 +316,7 @@ echo $status > "$done_file.tmp" && mv "$done_file.tmp" "$done_file"
 
 
 class Scheduler:
-    """What slurm.py and queue.py share; they fill in the scheduler-specific parts."""
+    """What slurm.py and gridengine.py share; they fill in the scheduler-specific parts."""
     prog = None          # 'slurm.py'
     scheduler = None     # 'Slurm'
     usage = None

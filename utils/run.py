@@ -9,8 +9,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from queue import SimpleQueue
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import jobrunner  # noqa: E402
+import jobrunner
 
 USAGE = """\
 Usage: utils/run.py [options] [JOB=1:N] <log> <command>...
@@ -25,7 +24,7 @@ Options:
   --gpu N            N GPUs per job (default 0); jobs then run one per N visible GPUs, each seeing
                      only its own through CUDA_VISIBLE_DEVICES
   --num-threads N    threads per job: only written to the log's Accounting line here
-  --mem X, --time T  accepted for compatibility with slurm.py/queue.py; no limit is applied
+  --mem X, --time T  accepted for compatibility with slurm.py/gridengine.py; no limit is applied
   --config FILE      accepted for the same reason; the scheduler config means nothing locally
 SIGINT/SIGTERM stop the running jobs (their whole process groups) and exit 128+signal; a run.py
 killed outright (SIGKILL) takes its jobs with it through a guard process it forked.
@@ -48,7 +47,7 @@ def visible_gpus():
         out = subprocess.run(['nvidia-smi', '-L'], capture_output=True, text=True, timeout=60).stdout
     except (OSError, subprocess.SubprocessError):
         return []
-    return [str(k) for k, line in enumerate(l for l in out.splitlines() if l.startswith('GPU '))]
+    return [str(k) for k, _ in enumerate(line for line in out.splitlines() if line.startswith('GPU '))]
 
 
 def kill_job_groups(pgids, grace=5.0):

@@ -1,11 +1,8 @@
 #!/usr/bin/env python3
 """Run jobs as one Slurm array job, Kaldi slurm.pl style; see USAGE."""
-import os
 import subprocess
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import jobrunner  # noqa: E402
+import jobrunner
 
 USAGE = """\
 Usage: utils/slurm.py [options] [JOB=1:N] <log> <command>...

@@ -11,11 +11,12 @@
 #   stage 5  score, gather RESULTS.md                              -> exp/<system>/score_<set>[_<variant>]/
 set -euo pipefail
 
-stage=0
-stop_stage=5
+stage=0                   # first stage to run
+stop_stage=5              # last stage to run
 nj=2                      # parallel jobs of stages 0, 2, 4, 5
 ngpu=0                    # GPUs for training (0: CPU); > 1: DistributedDataParallel
-# the longest training chains first: with --train_jobs 2 they start together and the short ones fill in
+# the systems of stages 3-5 (conf/tuning), the longest training chains first: with --train-jobs 2
+# they start together and the short ones fill in
 systems="oracle_ibm oracle_irm oracle_psm def_dc def def_joint dl_def chimerapp dc_w_mr dc_classic_mr mi_sigmoid_tpsa_l1 upit"
 # stage 4 also separates these DC systems with k-means + matched run-time inference -> exp/<s>/separate_<set>_rti
 rti_systems="dc_w_mr dc_classic_mr def_dc"
@@ -28,42 +29,47 @@ corpus_opts=              # more options of local/make_mini_2mix.sh, e.g. "--num
 tuning=conf/tuning        # the systems' configs: $tuning/<system>.yaml
 retrain=false             # stage 3: retrain a system that finished training
 train_jobs=2              # stage 3: systems trained at once, each on nproc/train_jobs cores
-help_message="Usage: $0 [--stage N] [--stop-stage N] [--systems \"dc_w_mr chimerapp\"] [--nj N] [--ngpu N]
-       [--rti_systems \"dc_w_mr\"] [--phase_systems \"chimerapp\"] [--test_sets \"cv tt\"]
-       [--corpus DIR] [--corpus_opts \"--num-tr 100\"] [--tuning conf/tuning] [--retrain true]
-       [--train_jobs N]"
 
 . ./path.sh
 . ./cmd.sh
+. utils/recipe.sh
+help_message="Usage: $0 [options]   (the stages are listed at the top of $0)
+ e.g.: $0 --stage 3 --stop-stage 5 --systems \"dc_w_mr chimerapp\" --train-jobs 2
+Options (also spelled with underscores, --stop_stage; each with its default):
+$(options_help "$0")"
 . utils/parse_options.sh
 utils/check_stages.sh "$stage" "$stop_stage" 5
 
 wav_dir=$corpus/wav8k/min
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
-  echo "stage 0: synthesize the mini corpus in $corpus"
+  stage_start 0 "synthesize the mini corpus in $corpus"
   # shellcheck disable=SC2086
   local/make_mini_2mix.sh --nj "$nj" --cmd "$train_cmd" --seed "$seed" $corpus_opts "$corpus"
+  stage_end
 fi
 
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
-  echo "stage 1: data dirs data/{tr,cv,tt} from $wav_dir"
+  stage_start 1 "data dirs data/{tr,cv,tt} from $wav_dir"
   local/wsj0_2mix_data_prep.sh --mixlists "$corpus/mixlists" "$wav_dir" data
+  stage_end
 fi
 
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
-  echo "stage 2: features"
+  stage_start 2 "features"
   for x in tr cv tt; do
     steps/make_feats.sh --nj "$nj" --cmd "$train_cmd" --stft-conf conf/stft.conf data/$x exp/make_feats/$x feats
   done
+  stage_end
 fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
-  echo "stage 3: training $systems"
+  stage_start 3 "training $systems"
   train_cmd_=$train_cmd
   [ "$ngpu" -eq 0 ] || train_cmd_=$cuda_cmd
   steps/train_chains.sh --cmd "$train_cmd_" --ngpu "$ngpu" --train-jobs "$train_jobs" --retrain "$retrain" \
     "$tuning" "$systems" data/tr data/cv exp
+  stage_end
 fi
 
 # The separation variants of a system, Table 1's rows that reuse a trained system (stages 4, 5):
@@ -74,6 +80,7 @@ variants() {
 }
 
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
+  stage_start 4 "separate $test_sets with $systems"
   for system in $systems; do
     for x in $test_sets; do
       echo "stage 4: separating $x with $system"
@@ -89,9 +96,11 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
       done
     done
   done
+  stage_end
 fi
 
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
+  stage_start 5 "score $test_sets, RESULTS.md"
   for x in $test_sets; do
     echo "stage 5: scoring $x"
     steps/score.sh --nj "$nj" --cmd "$decode_cmd" --mixture true data/$x - exp/mixture/score_$x
@@ -104,4 +113,5 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   done
   utils/show_results.py --exp exp --out RESULTS.md
   cat RESULTS.md
+  stage_end
 fi

@@ -10,8 +10,8 @@
 # e.g. ./run.sh --wsj0 /data/WSJ0 --stage 0; ./run.sh --stage 3 --stop-stage 5 --systems "dc_w_mr chimerapp"
 set -euo pipefail
 
-stage=0
-stop_stage=5
+stage=0                   # first stage to run
+stop_stage=5              # last stage to run
 nj=8                      # parallel jobs of stages 0, 2, 4, 5
 ngpu=1                    # GPUs for training (0: CPU); > 1: DistributedDataParallel
 # conf/tuning has one config per row of Table 1 (conf/tuning/README.md): any can be named in --systems
@@ -29,19 +29,21 @@ min_or_max=min            # min | max
 retrain=false             # stage 3: retrain a system that finished training
 train_jobs=1              # stage 3: systems trained at once (a cluster: one GPU job each)
 tuning=conf/tuning        # the systems' configs: $tuning/<system>.yaml
-help_message="Usage: $0 [--stage N] [--stop-stage N] [--wsj0 DIR] [--mixlists DIR] [--wsj0_2mix DIR]
-       [--sample_rate 8k|16k] [--min_or_max min|max] [--systems \"dc_w_mr chimerapp\"] [--nj N] [--ngpu N]
-       [--rti_systems \"dc_w_mr\"] [--phase_systems \"chimerapp\"] [--test_sets \"cv tt\"] [--train_jobs N]"
 
 . ./path.sh
 . ./cmd.sh
+. utils/recipe.sh
+help_message="Usage: $0 [options]   (the stages are listed at the top of $0)
+ e.g.: $0 --wsj0 /data/WSJ0 --stage 0; $0 --stage 3 --stop-stage 5 --systems \"dc_w_mr chimerapp\"
+Options (also spelled with underscores, --stop_stage; each with its default):
+$(options_help "$0")"
 . utils/parse_options.sh
 utils/check_stages.sh "$stage" "$stop_stage" 5
 
 wav_dir=$wsj0_2mix/wav$sample_rate/$min_or_max
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
-  echo "stage 0: wsj0-2mix in $wav_dir"
+  stage_start 0 "wsj0-2mix in $wav_dir"
   if [ -z "$mixlists" ]; then
     mixlists=downloads/mixlists
     local/download_mixlists.sh "$mixlists"
@@ -51,26 +53,30 @@ if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   $train_cmd JOB=1:"$nj" "$log/create.JOB.log" \
     python3 local/create_wsj0_2mix.py --wsj0 "$wsj0" --mixlists "$mixlists" --out "$wsj0_2mix" \
       --sample-rates "$sample_rate" --modes "$min_or_max" --job JOB --num-jobs "$nj"
+  stage_end
 fi
 
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
-  echo "stage 1: data dirs data/{tr,cv,tt} from $wav_dir"
+  stage_start 1 "data dirs data/{tr,cv,tt} from $wav_dir"
   local/wsj0_2mix_data_prep.sh --mixlists "${mixlists:-downloads/mixlists}" "$wav_dir" data
+  stage_end
 fi
 
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
-  echo "stage 2: features"
+  stage_start 2 "features"
   for x in tr cv tt; do
     steps/make_feats.sh --nj "$nj" --cmd "$train_cmd" --stft-conf conf/stft.conf data/$x exp/make_feats/$x feats
   done
+  stage_end
 fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
-  echo "stage 3: training $systems"
+  stage_start 3 "training $systems"
   train_cmd_=$train_cmd
   [ "$ngpu" -eq 0 ] || train_cmd_=$cuda_cmd
   steps/train_chains.sh --cmd "$train_cmd_" --ngpu "$ngpu" --train-jobs "$train_jobs" --retrain "$retrain" \
     "$tuning" "$systems" data/tr data/cv exp
+  stage_end
 fi
 
 # The separation variants of a system, Table 1's rows that reuse a trained system (stages 4, 5):
@@ -81,6 +87,7 @@ variants() {
 }
 
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
+  stage_start 4 "separate $test_sets with $systems"
   for system in $systems; do
     for x in $test_sets; do
       echo "stage 4: separating $x with $system"
@@ -96,9 +103,11 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
       done
     done
   done
+  stage_end
 fi
 
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
+  stage_start 5 "score $test_sets, RESULTS.md"
   for x in $test_sets; do
     echo "stage 5: scoring $x"
     steps/score.sh --nj "$nj" --cmd "$decode_cmd" --mixture true data/$x - exp/mixture/score_$x
@@ -111,4 +120,5 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   done
   utils/show_results.py --exp exp --out RESULTS.md
   cat RESULTS.md
+  stage_end
 fi

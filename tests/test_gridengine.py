@@ -1,4 +1,4 @@
-"""utils/queue.py on a real one-node Grid Engine cell (tests/schedulers.py)."""
+"""utils/gridengine.py (Kaldi's queue.pl) on a real one-node Grid Engine cell (tests/schedulers.py)."""
 import re
 import signal
 import subprocess
@@ -10,20 +10,20 @@ import pytest
 
 from schedulers import assert_sigkill_stops_the_tasks, sge_cluster  # noqa: F401  (sge_cluster: the session fixture)
 
-QUEUE_PY = Path(__file__).resolve().parent.parent / 'utils' / 'queue.py'
-sys.path.append(str(QUEUE_PY.parent))  # appended: utils/queue.py must not shadow the stdlib queue
+GRIDENGINE_PY = Path(__file__).resolve().parent.parent / 'utils' / 'gridengine.py'
+sys.path.append(str(GRIDENGINE_PY.parent))
 import jobrunner  # noqa: E402
 
 
-def queue_py(env, cwd, *args, timeout=120):
-    return subprocess.run([sys.executable, str(QUEUE_PY), *map(str, args)], capture_output=True, text=True,
+def submit(env, cwd, *args, timeout=120):
+    return subprocess.run([sys.executable, str(GRIDENGINE_PY), *map(str, args)], capture_output=True, text=True,
                           cwd=cwd, env=env, timeout=timeout)
 
 
 def submitted_line(script):
-    """The qsub command line queue.py records at the top of its job script."""
+    """The qsub command line gridengine.py records at the top of its job script."""
     lines = Path(script).read_text().splitlines()
-    assert lines[1].startswith('# Written by queue.py')
+    assert lines[1].startswith('# Written by gridengine.py')
     return lines[2][2:]
 
 
@@ -45,7 +45,7 @@ def assert_no_overlap(spans):
 
 
 def test_array_job_outputs_all_arrive(sge_cluster, tmp_path):
-    r = queue_py(sge_cluster, tmp_path, 'JOB=1:4', 'exp/log/make.JOB.log',
+    r = submit(sge_cluster, tmp_path, 'JOB=1:4', 'exp/log/make.JOB.log',
                  'bash', '-c', 'echo "task JOB is $SGE_TASK_ID" > out.JOB; echo "said JOB"')
     assert r.returncode == 0, r.stderr
     for n in range(1, 5):
@@ -63,7 +63,7 @@ def test_array_job_outputs_all_arrive(sge_cluster, tmp_path):
 
 def test_range_not_starting_at_1_and_quoting(sge_cluster, tmp_path):
     words = ['a b', "it's", '$HOME', 'x|y']
-    r = queue_py(sge_cluster, tmp_path, 'TASK=3:4', 'log/one.TASK.log', sys.executable, '-c',
+    r = submit(sge_cluster, tmp_path, 'TASK=3:4', 'log/one.TASK.log', sys.executable, '-c',
                  'import sys; print(sys.argv[1:])', *words, 'TASK', '|', 'tr', 'a-z', 'A-Z')
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in (tmp_path / 'log').glob('*.log')) == ['one.3.log', 'one.4.log']
@@ -74,7 +74,7 @@ def test_range_not_starting_at_1_and_quoting(sge_cluster, tmp_path):
 @pytest.mark.fault
 def test_shell_operators_in_the_command(sge_cluster, tmp_path):
     """'|', '>' and '2>' words act as in Kaldi's queue.pl, JOB in the target; a spaced word stays one argument."""
-    r = queue_py(sge_cluster, tmp_path, 'JOB=1:2', 'log/o.JOB.log', sys.executable, '-c',
+    r = submit(sge_cluster, tmp_path, 'JOB=1:2', 'log/o.JOB.log', sys.executable, '-c',
                  'import sys; print(sys.argv[1:]); sys.stderr.write("e\\n")', 'a b', 'JOB', '2>', 'err.JOB',
                  '|', 'tr', 'a-z', 'A-Z', '>', 'out.JOB')
     assert r.returncode == 0, r.stderr
@@ -85,7 +85,7 @@ def test_shell_operators_in_the_command(sge_cluster, tmp_path):
 
 
 def test_failing_task_is_reported_with_its_log(sge_cluster, tmp_path):
-    r = queue_py(sge_cluster, tmp_path, 'JOB=1:3', 'log/f.JOB.log', 'bash', '-c', 'echo JOB; [ JOB -ne 2 ] || exit 7')
+    r = submit(sge_cluster, tmp_path, 'JOB=1:3', 'log/f.JOB.log', 'bash', '-c', 'echo JOB; [ JOB -ne 2 ] || exit 7')
     assert r.returncode == 1
     assert '1 of 3 jobs failed' in r.stderr
     assert 'log/f.2.log' in r.stderr and 'status 7' in r.stderr
@@ -95,7 +95,7 @@ def test_failing_task_is_reported_with_its_log(sge_cluster, tmp_path):
 
 def test_task_dying_without_done_file_is_detected(sge_cluster, tmp_path):
     env = dict(sge_cluster, COCKTAIL_DEAD_TASK_GRACE='1')
-    r = queue_py(env, tmp_path, 'JOB=1:2', 'log/d.JOB.log', 'bash', '-c', '[ JOB -eq 1 ] || kill -KILL $PPID; sleep 1')
+    r = submit(env, tmp_path, 'JOB=1:2', 'log/d.JOB.log', 'bash', '-c', '[ JOB -eq 1 ] || kill -KILL $PPID; sleep 1')
     assert r.returncode == 1
     assert '1 of 2 jobs failed' in r.stderr
     assert 'log/d.2.log' in r.stderr and 'left the queue without finishing' in r.stderr
@@ -104,7 +104,7 @@ def test_task_dying_without_done_file_is_detected(sge_cluster, tmp_path):
 
 def test_gpu_and_mem_rendered_and_enforced(sge_cluster, tmp_path):
     # the cell has a consumable 'gpu' complex worth 2: two tasks asking for 2 each cannot overlap
-    r = queue_py(sge_cluster, tmp_path, '--gpu', '2', '--mem', '100M', 'JOB=1:2', 'log/g.JOB.log', 'bash', '-c', TIMED)
+    r = submit(sge_cluster, tmp_path, '--gpu', '2', '--mem', '100M', 'JOB=1:2', 'log/g.JOB.log', 'bash', '-c', TIMED)
     assert r.returncode == 0, r.stderr
     line = submitted_line(tmp_path / 'log/q/g.sh')
     assert ' -l gpu=2 ' in line and ' -l mem_free=100M ' in line
@@ -112,7 +112,7 @@ def test_gpu_and_mem_rendered_and_enforced(sge_cluster, tmp_path):
 
 
 def test_max_jobs_run_renders_tc_and_limits(sge_cluster, tmp_path):
-    r = queue_py(sge_cluster, tmp_path, '--max-jobs-run', '1', 'JOB=1:2', 'log/m.JOB.log', 'bash', '-c', TIMED)
+    r = submit(sge_cluster, tmp_path, '--max-jobs-run', '1', 'JOB=1:2', 'log/m.JOB.log', 'bash', '-c', TIMED)
     assert r.returncode == 0, r.stderr
     assert ' -tc 1 ' in submitted_line(tmp_path / 'log/q/m.sh')
     assert_no_overlap(intervals([tmp_path / f'log/m.{n}.log' for n in (1, 2)]))
@@ -123,11 +123,11 @@ def test_user_config_is_used(sge_cluster, tmp_path):
     (tmp_path / 'conf/queue.conf').write_text(
         'command qsub -v PATH -cwd -S /bin/bash -j y -q all.q   # queue name\n'
         'option mem=* -l mem_free=$0\noption mem=0\ndefault gpu=0\noption gpu=0\noption gpu=* -l gpu=$0\n')
-    r = queue_py(sge_cluster, tmp_path, '--mem', '0', 'log/u.log', 'echo', 'ok')
+    r = submit(sge_cluster, tmp_path, '--mem', '0', 'log/u.log', 'echo', 'ok')
     assert r.returncode == 0, r.stderr
     assert submitted_line(tmp_path / 'log/q/u.sh').startswith('qsub -v PATH -cwd -S /bin/bash -j y -q all.q -terse ')
     assert 'ok' in (tmp_path / 'log/u.log').read_text().splitlines()
-    r = queue_py(sge_cluster, tmp_path, '--max-jobs-run', '2', 'log/v.log', 'true')
+    r = submit(sge_cluster, tmp_path, '--max-jobs-run', '2', 'log/v.log', 'true')
     assert r.returncode == 1
     assert 'option --max-jobs-run is not defined in conf/queue.conf' in r.stderr
 
@@ -138,14 +138,14 @@ def test_user_config_is_used(sge_cluster, tmp_path):
 ])
 def test_undefined_option_is_an_error(sge_cluster, tmp_path, args, message):
     (tmp_path / 'c.conf').write_text('command qsub\noption gpu=0\n')
-    r = queue_py(sge_cluster, tmp_path, *args, 'JOB=1:2', 'log/e.JOB.log', 'true')
+    r = submit(sge_cluster, tmp_path, *args, 'JOB=1:2', 'log/e.JOB.log', 'true')
     assert r.returncode == 1
     assert message in r.stderr
     assert not (tmp_path / 'log').exists()
 
 
 def test_sigterm_deletes_the_job(sge_cluster, tmp_path):
-    proc = subprocess.Popen([sys.executable, str(QUEUE_PY), 'JOB=1:2', 'log/s.JOB.log', 'sleep', '120'],
+    proc = subprocess.Popen([sys.executable, str(GRIDENGINE_PY), 'JOB=1:2', 'log/s.JOB.log', 'sleep', '120'],
                             cwd=tmp_path, env=sge_cluster, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while not (tmp_path / 'log/s.1.log').exists():
@@ -166,27 +166,16 @@ def test_sigterm_deletes_the_job(sge_cluster, tmp_path):
 
 @pytest.mark.fault
 def test_sigkilled_runner_leaves_no_task_running(sge_cluster, tmp_path):
-    """queue.py SIGKILLed while its tasks write a line every 0.1 s: its guard qdels the job, the writing stops."""
-    assert_sigkill_stops_the_tasks(QUEUE_PY, sge_cluster, tmp_path)
-
-
-def test_utils_queue_py_does_not_shadow_the_stdlib_queue():
-    # Scripts in utils/ have utils/ first on sys.path; 'import queue' there (torch,
-    # concurrent.futures do it) must still give the standard library module.
-    code = ('import sys; sys.path.insert(0, sys.argv[1]); import queue, concurrent.futures; '
-            'print(queue.Queue().qsize(), queue.__file__)')
-    r = subprocess.run([sys.executable, '-c', code, str(QUEUE_PY.parent)], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    size, path = r.stdout.split()
-    assert size == '0' and Path(path).parent != QUEUE_PY.parent
+    """gridengine.py SIGKILLed while its tasks write a line every 0.1 s: its guard qdels the job, the writing stops."""
+    assert_sigkill_stops_the_tasks(GRIDENGINE_PY, sge_cluster, tmp_path)
 
 
 @pytest.mark.parametrize('recipe', ['wsj0_2mix', 'mini_2mix'])
 def test_recipe_queue_conf_holds_the_built_in_defaults(recipe):
     # the recipe's conf/queue.conf is what a user adapts: it must parse and start from the defaults
     import importlib.util
-    root = QUEUE_PY.parent.parent
-    spec = importlib.util.spec_from_file_location('queue_runner', QUEUE_PY)
+    root = GRIDENGINE_PY.parent.parent
+    spec = importlib.util.spec_from_file_location('gridengine', GRIDENGINE_PY)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     built_in = jobrunner.SchedulerConfig.parse(module.BUILTIN_CONFIG, 'built-in')

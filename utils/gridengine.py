@@ -1,32 +1,17 @@
 #!/usr/bin/env python3
-"""Run jobs as one Grid Engine array job, Kaldi queue.pl style; see USAGE."""
-import os
-import sys
+"""Run jobs as one Grid Engine array job: Kaldi's queue.pl (named after the scheduler, not the
+standard library's queue module, which a script named queue.py would hide from its siblings); see USAGE."""
+import re
+import subprocess
 
-if __name__ == 'queue':
-    # Python puts a script's own directory first on sys.path, so for every script run from utils/
-    # this file shadows the standard library's queue module (torch and concurrent.futures import
-    # it). Whoever imports "queue" gets the standard one, looked up next to the os module.
-    import importlib.machinery
-    import importlib.util
-    _spec = importlib.machinery.PathFinder.find_spec('queue', [os.path.dirname(os.__file__)])
-    _module = importlib.util.module_from_spec(_spec)
-    sys.modules['queue'] = _module
-    _spec.loader.exec_module(_module)
-    # (the rest of this file still runs, into the discarded module object: harmless)
-
-import re  # noqa: E402
-import subprocess  # noqa: E402
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import jobrunner  # noqa: E402
+import jobrunner
 
 USAGE = """\
-Usage: utils/queue.py [options] [JOB=1:N] <log> <command>...
+Usage: utils/gridengine.py [options] [JOB=1:N] <log> <command>...
 Submits <command> as the Grid Engine array job `qsub -t 1:N` and waits for it. JOB (any name) is
 replaced by the task number in <log> and in the command words; a word that is exactly a shell
 operator ('|', '>', '2>', '&&', ..., as in utils/run.py --help) acts as one.
- e.g.: utils/queue.py --mem 4G JOB=1:8 exp/x/log/feats.JOB.log python3 x.py --job JOB
+ e.g.: utils/gridengine.py --mem 4G JOB=1:8 exp/x/log/feats.JOB.log python3 x.py --job JOB
 Options:
   --config FILE      the option mapping (Kaldi's grammar, see egs/*/conf/queue.conf); default
                      conf/queue.conf when it exists, else the built-in one below
@@ -35,8 +20,8 @@ Options:
 The job script and the per-task scheduler output go to <log dir>/q/. Each task writes
 q/done.<jobid>.<task> with its status; a task that leaves the queue without one, or sits in an
 error state, fails after COCKTAIL_DEAD_TASK_GRACE seconds (environment, default 60: room for NFS
-delays). SIGINT/SIGTERM delete the job (qdel); so does the guard process queue.py forks, when
-queue.py is killed outright (SIGKILL). Exit status: 0 when every task succeeded, else 1.
+delays). SIGINT/SIGTERM delete the job (qdel); so does the guard process gridengine.py forks,
+when gridengine.py is killed outright (SIGKILL). Exit status: 0 when every task succeeded, else 1.
 Built-in config:
 {config}"""
 
@@ -55,7 +40,7 @@ option gpu=* -l gpu=$0
 
 
 class GridEngine(jobrunner.Scheduler):
-    prog = 'queue.py'
+    prog = 'gridengine.py'
     scheduler = 'Grid Engine'
     usage = USAGE.format(config=BUILTIN_CONFIG)
     builtin_config = BUILTIN_CONFIG
