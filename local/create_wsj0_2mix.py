@@ -34,8 +34,7 @@ import sys
 
 import soundfile
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.realpath(__file__))))  # the repository root
-from nnet import corpus, io  # noqa: E402
+from nnet import corpus, io, signal
 
 SETS = ("tr", "cv", "tt")
 MODES = ("min", "max")
@@ -150,7 +149,6 @@ def create_mixture(tree, list_path, entry, out, rates, modes, subset):
             if not all(os.path.isfile(p) for p in output_paths(out, rate, mode, subset, name).values())]
     if not todo:
         return False
-    scaled = {}  # rate -> (s1, s2) at unit active level times 10^(snr/20)
     sources = []
     for listed, snr in ((wav1, snr1), (wav2, snr2)):
         path = tree.find(listed)
@@ -161,7 +159,7 @@ def create_mixture(tree, list_path, entry, out, rates, modes, subset):
                                 ".wv1 files (sph2pipe on PATH) or .wav files converted from them")
         try:
             samples = read_source(path)
-            at_8k = corpus.resample(samples, corpus.WSJ0_RATE, 8000)
+            at_8k = signal.resample(samples, corpus.WSJ0_RATE, 8000)
             gain = corpus.source_gain(at_8k, float(snr))
         except (CreationError, ValueError, RuntimeError) as e:  # soundfile raises RuntimeError
             raise CreationError(f"{list_path}:{lineno}: {path}: {e}") from None

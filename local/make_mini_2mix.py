@@ -33,8 +33,7 @@ import tempfile
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.realpath(__file__))))  # the repository root
-from nnet import corpus, io  # noqa: E402
+from nnet import corpus, io, signal
 
 WORDS = os.path.join(os.path.dirname(os.path.realpath(__file__)), "mini_2mix_words.txt")
 # espeak-ng English voices (accents) and voice variants (speaker characteristics), by gender.
@@ -184,7 +183,7 @@ def synthesize(espeak, voice, pitch, rate, text, tmp_dir):
         raise MiniError(f"espeak-ng wrote {rate_read} Hz, expected {ESPEAK_RATE} Hz")
     if not np.any(samples):
         raise MiniError(f"espeak-ng -v {voice} wrote silence for '{text}'")
-    return corpus.resample(samples, ESPEAK_RATE, corpus.WSJ0_RATE)
+    return signal.resample(samples, ESPEAK_RATE, corpus.WSJ0_RATE)
 
 
 def synth(args):

@@ -76,8 +76,7 @@ for set in $sets; do
     sort "$tmp/$f.u" > "$tmp/$f"
     rm "$tmp/$f.u"
   done
-  awk '{ if ($2 != spk) { if (NR > 1) printf("\n"); printf("%s", $2); spk = $2 } printf(" %s", $1) }
-       END { if (NR > 0) printf("\n") }' "$tmp/utt2spk" > "$tmp/spk2utt"
+  python3 "$COCKTAIL_ROOT/utils/utt2spk_to_spk2utt.py" "$tmp/utt2spk" > "$tmp/spk2utt"
   rm "$tmp/names"
   # Every wav's header; the problems name the corpus files (the temporary dir is shown as $dir).
   python3 "$COCKTAIL_ROOT/utils/validate_data_dir.py" --check-audio "$tmp" 2>&1 > /dev/null | sed "s|$tmp|$dir|g" >&2 \

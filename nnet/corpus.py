@@ -1,7 +1,7 @@
 """The science of wsj0-2mix creation: active speech level (ITU-T P.56 method B) and two-speaker mixing.
 
 Reproduces MERL's create_wav_2speakers.m, which uses VOICEBOX's `activlev`:
-- each source is resampled to 8 kHz (MATLAB `resample`: a polyphase Kaiser-windowed FIR filter),
+- each source is resampled to 8 kHz (MATLAB `resample`, which nnet.signal.resample reproduces),
 - its active level is measured there and the source is divided by its square root (unit active level),
 - it is scaled by 10^(snr/20),
 - both are truncated to the shorter source (`min`) or zero-padded to the longer one (`max`),
@@ -108,15 +108,6 @@ def activlev(samples, sample_rate):
     active_db = level_db[k] + frac * (level_db[k + 1] - level_db[k])
     level = 10 ** (active_db / 10)
     return level, energy / (len(x) * level)
-
-
-def resample(samples, from_rate, to_rate):
-    """Polyphase resampling with a Kaiser-windowed FIR (beta 5, as MATLAB's resample)."""
-    if from_rate == to_rate:
-        return np.asarray(samples, dtype=np.float64)
-    common = math.gcd(int(from_rate), int(to_rate))
-    return scipy.signal.resample_poly(np.asarray(samples, dtype=np.float64), to_rate // common,
-                                      from_rate // common, window=("kaiser", 5.0))
 
 
 def source_gain(samples_8k, snr_db):

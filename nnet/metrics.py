@@ -48,7 +48,7 @@ honestly is an error (ScoreError, naming the utterance and the signal):
   length exactly, so a different length means a truncated file or another utterance's estimate;
 - NaN or infinite samples in any signal are a ScoreError;
 - PESQ is narrowband at 8 kHz and wideband at 16 kHz; any other rate is resampled
-  (scipy.signal.resample_poly) to 8 kHz ('nb') below 12 kHz and to 16 kHz ('wb') from 12 kHz up.
+  (nnet.signal.resample) to 8 kHz ('nb') below 12 kHz and to 16 kHz ('wb') from 12 kHz up.
 """
 import itertools
 import math
@@ -57,7 +57,6 @@ import warnings
 import numpy as np
 import scipy.fft
 import scipy.linalg
-import scipy.signal
 
 FILTER_LENGTH = 512  # distortion filter taps, as in BSS Eval v3 / mir_eval
 METRICS = ("SDR", "SIR", "SAR", "SDRi", "SI-SNR", "SI-SNRi", "PESQ", "STOI")
@@ -353,9 +352,10 @@ def pesq_score(reference, estimate, rate, utt="?"):
     reference = np.asarray(reference, dtype=np.float64)
     estimate = np.asarray(estimate, dtype=np.float64)
     if target_rate != rate:
-        g = math.gcd(int(rate), target_rate)
-        reference = scipy.signal.resample_poly(reference, target_rate // g, int(rate) // g)
-        estimate = scipy.signal.resample_poly(estimate, target_rate // g, int(rate) // g)
+        from nnet.signal import resample  # imported here: it brings torch, which scoring needs only here
+
+        reference = resample(reference, rate, target_rate)
+        estimate = resample(estimate, rate, target_rate)
     try:
         return max(float(pesq.pesq(target_rate, reference, estimate, mode)), FLOORS["PESQ"])
     except pesq.PesqError as err:

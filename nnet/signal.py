@@ -3,11 +3,16 @@
 Defaults follow both seed papers: 32 ms sqrt-Hann window, 8 ms hop, FFT length = window length
 (256 points, 129 bins at 8 kHz). sqrt-Hann analysis and synthesis windows at 75 % overlap
 reconstruct perfectly; torch.istft divides by the summed squared windows, so iSTFT(STFT(x)) == x.
+
+It also holds the one resampler (`resample`): wsj0-2mix creation, separate_wav.py and PESQ use it.
 """
 import contextlib
 import dataclasses
+import math
 import shlex
 
+import numpy as np
+import scipy.signal
 import torch
 
 LOG_FLOOR = 1e-8  # keeps log() finite on digital silence
@@ -119,10 +124,21 @@ def padded_segment(samples, first_frame, frames, config):
     before, after = max(0, -start), max(0, stop - n)
     if isinstance(samples, torch.Tensor):
         return torch.nn.functional.pad(inside, (before, after))
-    import numpy as np
     return np.pad(inside, [(0, 0)] * (inside.ndim - 1) + [(before, after)])
 
 
 def log_magnitude(spec):
     """The network input feature: log |X|, floored."""
     return torch.log(spec.abs().clamp_min(LOG_FLOOR))
+
+
+def resample(samples, from_rate, to_rate):
+    """Resample along the last axis, in float64, as MATLAB's resample(x, p, q) does: a polyphase
+    Kaiser-windowed (beta 5) sinc lowpass of 2*10*max(p, q)+1 taps, ceil(n*p/q) samples out.
+    MERL's wsj0-2mix scripts resample with MATLAB, so the corpus made here matches theirs."""
+    samples = np.asarray(samples, dtype=np.float64)
+    if from_rate == to_rate:
+        return samples
+    common = math.gcd(int(from_rate), int(to_rate))
+    return scipy.signal.resample_poly(samples, int(to_rate) // common, int(from_rate) // common, axis=-1,
+                                      window=("kaiser", 5.0))

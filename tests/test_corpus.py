@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import scipy.optimize
 
-from nnet import corpus, io
+from nnet import corpus, io, signal
 
 ROOT = Path(__file__).resolve().parent.parent
 LSB = 1 / 32768  # one step of a 16-bit wav read back as float
@@ -233,7 +233,7 @@ def test_create_names_lengths_levels_and_peak(tiny):
                     for s, u in ((s1, u1), (s2, u2)):
                         orig = tiny["sources"][u]
                         if rate == "8k":
-                            orig = corpus.resample(orig, 16000, 8000)
+                            orig = signal.resample(orig, 16000, 8000)
                         n = len(orig)
                         gains[rate, u] = float(np.dot(s[:n], orig) / np.dot(orig, orig))
         # 16 kHz uses the gains measured at 8 kHz (MERL's script): the same ratio between the sources

@@ -100,3 +100,18 @@ def test_data_prep_errors_name_what_is_missing(tmp_path):
 
     result = prep(tmp_path / "nowhere", tmp_path / "data3")
     assert result.returncode == 1 and "nowhere: no such directory" in result.stderr
+
+
+def test_data_prep_spk2utt_lists_every_mixture_of_a_speaker_pair(tmp_path):
+    """spk2utt comes from utils/utt2spk_to_spk2utt.py: one line per pair, its utterances sorted."""
+    pair = {"40na010x_1.9857_01xo030b_-1.9857": 500, "40na010q_0.2_01xo030d_-0.2": 500,
+            "01xo030b_0.31_22ga010f_-0.31": 500}
+    src = make_corpus(tmp_path / "wav8k" / "min", {"tr": pair})
+    result = prep(src, tmp_path / "data", "--sets", "tr")
+    assert result.returncode == 0, result.stderr
+    assert lines(tmp_path / "data" / "tr" / "spk2utt") == [
+        "01x_22g 01x_22g_01xo030b_0.31_22ga010f_-0.31",
+        "40n_01x 40n_01x_40na010q_0.2_01xo030d_-0.2 40n_01x_40na010x_1.9857_01xo030b_-1.9857"]
+    tool = subprocess.run([str(ROOT / "utils" / "utt2spk_to_spk2utt.py"), str(tmp_path / "data" / "tr" / "utt2spk")],
+                          capture_output=True, text=True)
+    assert tool.returncode == 0 and tool.stdout == (tmp_path / "data" / "tr" / "spk2utt").read_text()

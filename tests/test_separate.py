@@ -7,7 +7,6 @@ import sys
 
 import numpy as np
 import pytest
-import scipy.signal
 import torch
 import yaml
 
@@ -101,17 +100,21 @@ def test_wrong_head_and_missing_model_are_errors(tmp_path, trained):
 
 
 def test_separate_wav_resamples_another_rate(tmp_path, trained):
+    """A 16 kHz recording through an 8 kHz model: signal.resample there and back, the input's length."""
     exp, data = trained
     mix8k, rate = io.read_wav(next(iter(io.read_table(os.path.join(data, "wav.scp")).values())))
-    mix16k = scipy.signal.resample_poly(mix8k, 2, 1)
-    io.write_wav(tmp_path / "talk.wav", mix16k, 16000)
+    io.write_wav(tmp_path / "talk.wav", signal.resample(mix8k, 8000, 16000), 16000)
+    mix16k, _ = io.read_wav(tmp_path / "talk.wav")
     run = subprocess.run([PYTHON, os.path.join(ROOT, "nnet/bin/separate_wav.py"), "--model", str(exp),
                           str(tmp_path / "talk.wav"), str(tmp_path / "out")], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
+    estimates = separate.Separator(str(exp)).separate(signal.resample(mix16k, 16000, 8000))
+    expected = signal.resample(estimates, 8000, 16000)[:, :len(mix16k)]
     for c in (1, 2):
         est, est_rate = io.read_wav(tmp_path / "out" / f"talk_s{c}.wav")
         assert est_rate == 16000 and len(est) == len(mix16k)
         assert np.abs(est).max() > 0
+        np.testing.assert_allclose(est, expected[c - 1], rtol=0, atol=1.01 / 32768)  # within one 16-bit step
 
 
 @pytest.mark.fault
@@ -133,3 +136,21 @@ def test_truncated_mixture_is_named_with_its_utterance(tmp_path, trained):
     logs = "".join(p.read_text() for p in (tmp_path / "out" / "log").glob("*.log"))
     assert f"wav.scp: utterance '{utt}': {cut}: truncated" in logs  # the job's split of {broken}/wav.scp
     assert not (tmp_path / "out" / "spk1.scp").exists()
+
+
+@pytest.mark.fault
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the error of a machine whose torch sees no GPU")
+@pytest.mark.parametrize("program", ["separate.py", "separate_wav.py"])
+def test_use_gpu_without_a_gpu_is_an_error_in_both_programs(tmp_path, trained, program):
+    """--use-gpu true where torch sees no GPU: exit 1 with the same message, nothing written (no silent CPU run)."""
+    exp, data = trained
+    wav = io.read_table(os.path.join(data, "wav.scp"))
+    if program == "separate.py":
+        args = ["--use-gpu", "true", str(exp), data, str(tmp_path / "out")]
+    else:
+        args = ["--model", str(exp), "--use-gpu", "true", next(iter(wav.values())), str(tmp_path / "out")]
+    run = subprocess.run([PYTHON, os.path.join(ROOT, "nnet/bin", program), *args], capture_output=True, text=True)
+    assert run.returncode == 1
+    assert run.stderr.strip() == (f"{program}: --use-gpu true but torch sees no GPU: install a CUDA build "
+                                  "or use --use-gpu false")
+    assert not (tmp_path / "out").exists()

@@ -10,11 +10,9 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+import torch
 
-import torch  # noqa: E402
-
-from nnet import io, separate, separated  # noqa: E402
+from nnet import io, separate, separated
 
 
 def main():

@@ -7,23 +7,13 @@ Audio at another sample rate is resampled to the model's and the estimates back 
 Writes <out-dir>/<name>_s1.wav, <out-dir>/<name>_s2.wav (<name>: the input's file name).
 """
 import argparse
-import math
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+import torch
 
-import scipy.signal  # noqa: E402
-import torch  # noqa: E402
-
-from nnet import io, separate, separated  # noqa: E402
-
-
-def resample(samples, from_rate, to_rate):
-    if from_rate == to_rate:
-        return samples
-    common = math.gcd(from_rate, to_rate)
-    return scipy.signal.resample_poly(samples, to_rate // common, from_rate // common, axis=-1)
+from nnet import io, separate, separated
+from nnet.signal import resample
 
 
 def main():
@@ -36,7 +26,12 @@ def main():
     parser.add_argument("in_wav")
     parser.add_argument("out_dir")
     args = parser.parse_args()
-    device = "cuda" if args.use_gpu == "true" and torch.cuda.is_available() else "cpu"
+    device = "cpu"
+    if args.use_gpu == "true":
+        if not torch.cuda.is_available():  # as separate.py: no silent run on the CPU
+            sys.exit("separate_wav.py: --use-gpu true but torch sees no GPU: install a CUDA build "
+                     "or use --use-gpu false")
+        device = "cuda"
     separator = separate.Separator(args.model, device, args.head, args.phase, args.iters)
     try:
         samples, rate = io.read_wav(args.in_wav)
