@@ -14,9 +14,7 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from nnet import io  # noqa: E402
+from nnet import io
 
 # (claim as the paper makes it, better row, worse row); a row is "<system>" or "<system> +<variant>"
 CLAIMS = [

@@ -13,12 +13,10 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+import kaldiio
+import numpy as np
 
-import kaldiio  # noqa: E402
-import numpy as np  # noqa: E402
-
-from nnet import datadir, features, io, signal  # noqa: E402
+from nnet import datadir, features, io, signal
 
 
 class FeatureError(Exception):

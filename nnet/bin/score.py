@@ -26,11 +26,9 @@ import re
 import sys
 import warnings
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from nnet import io, metrics  # noqa: E402
+from nnet import io, metrics
 
 HEADER = "\t".join(("utt",) + metrics.METRICS + ("floored",))
 

@@ -12,12 +12,10 @@ import glob
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from nnet import io, masks, separated, signal  # noqa: E402
+from nnet import io, masks, separated, signal
 
 
 def reference_tables(data_dir):

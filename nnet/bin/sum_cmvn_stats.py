@@ -7,9 +7,7 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-
-from nnet import features  # noqa: E402
+from nnet import features
 
 
 def main():
