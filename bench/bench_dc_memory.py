@@ -18,11 +18,9 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import torch
 
-import torch  # noqa: E402
-
-from nnet import losses  # noqa: E402
+from nnet import losses
 
 MIB = 2 ** 20
 

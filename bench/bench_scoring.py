@@ -21,9 +21,7 @@ import warnings
 
 for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # before numpy loads BLAS
     os.environ.setdefault(_name, "1")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import numpy as np  # noqa: E402
+import numpy as np  # noqa: E402  (after the BLAS thread settings above)
 import scipy.signal  # noqa: E402
 
 from nnet import metrics  # noqa: E402

@@ -49,9 +49,11 @@ dist.destroy_process_group()
 """
 
 MAKE_DATA = """
-import sys
-sys.path.insert(0, "{tests}")
-from synth import make_data_dir
+import importlib.util
+spec = importlib.util.spec_from_file_location("synth", "{tests}/synth.py")
+synth = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(synth)
+make_data_dir = synth.make_data_dir
 for name, count, seed in (("tr", {num_tr}, 0), ("cv", {num_cv}, 1)):
     print(make_data_dir("{work}/" + name, num_utts=count, seed=seed, seconds=({short}, {long})))
 """
@@ -102,8 +104,10 @@ class Report:
 def run_step(report, name, command, limit, env=None):
     start = time.time()
     try:
+        # PYTHONPATH: a machine where setup.sh did not install nnet (a GPU box's own torch) still finds it
+        pythonpath = os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
         proc = subprocess.run(command, capture_output=True, text=True, timeout=limit, cwd=ROOT,
-                              env={**os.environ, **(env or {})})
+                              env={**os.environ, "PYTHONPATH": pythonpath, **(env or {})})
         output = proc.stdout + proc.stderr
         status = "ok" if proc.returncode == 0 else f"FAILED (exit {proc.returncode})"
     except subprocess.TimeoutExpired as e:
