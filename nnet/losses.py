@@ -14,16 +14,12 @@ The batch loss is the mean over utterances of each utterance's loss, which only 
 frames, so a padded utterance has the same loss as alone.
 """
 import itertools
-import math
 
 import torch
 
-LOSS_TYPES = ("dc", "mi", "chimera", "joint", "dl")
-DC_OBJECTIVES = ("classic", "laplacian", "doubly_stochastic", "lda", "wkm", "laplacian_shifted",
-                 "doubly_stochastic_shifted")
-DC_WEIGHTS = ("none", "va", "mr")
-MI_TARGETS = ("msa", "psa", "tpsa")
-MI_NORMS = ("l1", "l2")
+from nnet import config
+from nnet.config import DC_OBJECTIVES, DC_WEIGHTS, MI_TARGETS  # noqa: F401 (the names its functions take)
+
 VA_THRESHOLD_DB = -40.0     # W_VA's beta: "Following [2], beta in W_VA is empirically set to -40" (Sec. 5.1)
 LAPLACIAN_DEGREE_FLOOR = 1e-2   # dc_laplacian's guard for degrees <= 0 (not in the paper; see there)
 STOCHASTIC_ROW_FLOOR = 1e-1     # dc_doubly_stochastic's guards (not in the paper; see there)
@@ -336,20 +332,6 @@ def dc_loss(emb, mix_spec, src_spec, valid, objective, weights):
 # ---------------------------------------------------------------------------------------------
 # the configurable objective
 
-_DC_KEYS = ("dc_objective", "dc_weights")
-_MI_KEYS = ("mi_target", "mi_norm")
-# type -> (required keys, optional keys)
-_TYPE_KEYS = {
-    "dc": (_DC_KEYS, ()),
-    "mi": (_MI_KEYS, ("psa_truncation",)),
-    "chimera": (_DC_KEYS + _MI_KEYS + ("alpha",), ("psa_truncation",)),
-    "joint": (_DC_KEYS + _MI_KEYS + ("lambda",), ("psa_truncation",)),
-    "dl": (_MI_KEYS + ("gamma",), ("psa_truncation", "lambda") + _DC_KEYS),
-}
-_CHOICES = {"dc_objective": DC_OBJECTIVES, "dc_weights": DC_WEIGHTS, "mi_target": MI_TARGETS,
-            "mi_norm": MI_NORMS}
-
-
 def build_objective(cfg):
     """The training objective of a `loss:` config section: a callable
     objective(outputs, batch) -> (loss scalar tensor, stats dict of floats).
@@ -357,87 +339,28 @@ def build_objective(cfg):
     outputs: the model's dict (`emb` (B, T, F, D), `masks` (B, C, T, F));
     batch: `mix_spec` (B, T, F) and `src_spec` (B, C, T, F) complex STFTs, `valid` (B, T) bool.
 
-    Keys:
-      type            dc | mi | chimera | joint | dl
-                      dc:      L_DC, on `emb`
-                      mi:      L_MI, utterance-level PIT over all C! permutations, on `masks`
-                      chimera: alpha * L_DC + (1 - alpha) * L_MI (chimera++)
-                      joint:   lambda * L_DC + (1 - lambda) * L_MI (DEF joint training)
-                      dl:      discriminative learning, L_MI(phi*) - gamma * sum_{phi != phi*} L_MI(phi)
-                               (phi* the best permutation), plus lambda * L_DC if lambda > 0:
-                               lambda * L_DC + (1 - lambda) * L_DL
-      dc_objective    classic | laplacian | doubly_stochastic | lda | wkm | laplacian_shifted |
-                      doubly_stochastic_shifted  (dc, chimera, joint; dl if lambda > 0)
-                      Wang, Le Roux, Hershey (ICASSP 2018): classic eq. (1), ||VV^T - YY^T||^2 / N^2;
-                      laplacian (L) eq. (2), graph Laplacian distance; doubly_stochastic (S) eqs. (3)-(4);
-                      lda eq. (5), deep LDA; wkm (W) eq. (6), whitened k-means;
-                      laplacian_shifted, doubly_stochastic_shifted: not the paper's, the same on the
-                      affinity (1 + VV^T)/2 (train better with tanh embeddings: see nnet/losses.py)
-      dc_weights      none | va | mr  (with dc_objective)
-                      va: W_VA, 1 where a clean source is within 40 dB of its own loudest bin, else 0;
-                      mr: W_MR, mixture magnitude / its sum over the utterance
-      mi_target       msa | psa | tpsa  (mi, chimera, joint, dl): the target of mask * |X|
-                      msa: |S|; psa: |S| cos(theta_S - theta_X); tpsa: psa clamped to [0, psa_truncation * |X|]
-      mi_norm         l1 | l2  (mi, chimera, joint, dl): absolute or squared error, summed over the C
-                      sources and averaged over TF bins
-      psa_truncation  optional, default 1: the tpsa upper bound in units of |X|
-      alpha           chimera: weight of L_DC, in [0, 1] (Wang et al.: "set through cross-validation",
-                      its value not given; steps/sweep_alpha.sh sweeps it on cv)
-      lambda          joint: weight of L_DC, in [0, 1]; dl: optional, default 0
-      gamma           dl: weight of the other permutations' losses, >= 0
+    The `loss:` keys are described and checked in nnet/config.py (KEYS): the type (dc, mi,
+    chimera, joint, dl), the DC objective and weights, the MI target and norm, and the weights
+    alpha, lambda, gamma of the combined objectives.
     """
     return Objective(cfg)
 
 
-def check_loss_config(cfg):
-    """The loss type of a `loss:` section; a ValueError names the first key that is wrong and what it takes."""
-    if not isinstance(cfg, dict):
-        raise ValueError(f"loss config must be a mapping, got {type(cfg).__name__}")
-    kind = cfg.get("type")
-    if kind not in LOSS_TYPES:
-        raise ValueError(f"loss key 'type' is {kind!r}: use one of {', '.join(LOSS_TYPES)}")
-    required, optional = _TYPE_KEYS[kind]
-    for key in cfg:
-        if key != "type" and key not in required and key not in optional:
-            raise ValueError(f"loss key '{key}' is not used by type '{kind}'; "
-                             f"its keys: {', '.join(sorted(('type',) + required + optional))}")
-    if kind == "dl" and cfg.get("lambda", 0) != 0:
-        required = required + _DC_KEYS
-    for key in required:
-        if key not in cfg:
-            raise ValueError(f"loss key '{key}' is missing (needed by type '{kind}'"
-                             f"{' with lambda > 0' if key in _DC_KEYS and kind == 'dl' else ''})")
-    for key, choices in _CHOICES.items():
-        if key in cfg and cfg[key] not in choices:
-            raise ValueError(f"loss key '{key}' is {cfg[key]!r}: use one of {', '.join(choices)}")
-    for key in ("alpha", "lambda"):
-        if key in cfg and not _is_number(cfg[key], 0.0, 1.0):
-            raise ValueError(f"loss key '{key}' must be a number in [0, 1], got {cfg[key]!r}")
-    if "gamma" in cfg and not _is_number(cfg["gamma"], 0.0, math.inf):
-        raise ValueError(f"loss key 'gamma' must be a number >= 0, got {cfg['gamma']!r}")
-    if "psa_truncation" in cfg and not (_is_number(cfg["psa_truncation"], 0.0, math.inf)
-                                        and cfg["psa_truncation"] > 0):
-        raise ValueError(f"loss key 'psa_truncation' must be a number > 0, got {cfg['psa_truncation']!r}")
-    return kind
-
-
-def _is_number(value, low, high):
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high
-
-
 class Objective:
     def __init__(self, cfg):
-        self.kind = check_loss_config(cfg)
-        self.cfg = dict(cfg)
-        self.truncation = float(cfg.get("psa_truncation", 1.0))
+        self.kind, self.cfg = config.check_section("loss", cfg)
+        self.truncation = float(self.cfg.get("psa_truncation", 1.0))
         if self.kind == "chimera":
-            self.dc_weight = float(cfg["alpha"])
+            self.dc_weight = float(self.cfg["alpha"])
         elif self.kind in ("joint", "dl"):
-            self.dc_weight = float(cfg.get("lambda", 0.0))
+            self.dc_weight = float(self.cfg.get("lambda", 0.0))
         else:
             self.dc_weight = 1.0 if self.kind == "dc" else 0.0
         self.uses_dc = self.dc_weight > 0 or self.kind in ("chimera", "joint")
         self.uses_mi = self.kind != "dc"
+        # what the validation loss of model selection is: chimera++ selects on the MI loss alone
+        # (Wang et al. 2018, Sec. 5.1); the rest, DEF joint training too, on the whole objective.
+        self.selects_on = "mi" if self.kind == "chimera" else "loss"
         # the names of the per-term stats a call returns besides "loss" (history.tsv's columns)
         self.terms = (("dc",) if self.uses_dc else ()) + (("mi",) if self.uses_mi else ()) \
             + (("mi_others", "dl") if self.kind == "dl" else ())

@@ -6,77 +6,19 @@ returns a dict: `emb` (B, T, F, D), unit length along D on valid frames (dc, chi
 `masks` (B, C, T, F) (mi, chimera, def). Both are zero on padded frames. The BLSTMs see packed
 sequences, so padding never reaches a shorter utterance's recurrence.
 
-`build_model(cfg)` builds one from the `model:` section of a system's YAML:
-
-    type             dc | mi | chimera | def
-    num_bins         F, frequency bins of the input and of the masks (129 at 8 kHz, 32 ms)
-    num_spk          C, sources (masks per frame); mi, chimera, def (optional for dc)
-    layers           BLSTM layers (dc, mi, chimera; for def: the uPIT part)
-    units            LSTM cells per direction (dc, mi, chimera; for def: the uPIT part)
-    dropout          dropout between BLSTM layers (optional, default 0)
-    emb_dim          D, embedding dimension per TF bin (dc, chimera, def)
-    mask_activation  relu | sigmoid | softmax (softmax: across the C sources); mi, chimera, def
-    dc_layers        def only: BLSTM layers of the DC part
-    dc_units         def only: LSTM cells per direction of the DC part
-    freeze_dc        def only (optional, default false): keep the DC part fixed (no gradient,
-                     eval mode, no dropout), e.g. while the uPIT part learns on pretrained DC
+`build_model(cfg)` builds one from the `model:` section of a system's YAML; its keys are described
+and checked in nnet/config.py.
 """
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-MODEL_TYPES = ("dc", "mi", "chimera", "def")
-MASK_ACTIVATIONS = ("relu", "sigmoid", "softmax")
-
-# key -> (required by these types, optional for these types)
-_KEYS = {
-    "num_bins": (("dc", "mi", "chimera", "def"), ()),
-    "num_spk": (("mi", "chimera", "def"), ("dc",)),
-    "layers": (("dc", "mi", "chimera", "def"), ()),
-    "units": (("dc", "mi", "chimera", "def"), ()),
-    "dropout": ((), ("dc", "mi", "chimera", "def")),
-    "emb_dim": (("dc", "chimera", "def"), ()),
-    "mask_activation": (("mi", "chimera", "def"), ()),
-    "dc_layers": (("def",), ()),
-    "dc_units": (("def",), ()),
-    "freeze_dc": ((), ("def",)),
-}
-
-
-def check_config(cfg):
-    """The model type of a `model:` section; a ValueError names the first key that is wrong and what it takes."""
-    if not isinstance(cfg, dict):
-        raise ValueError(f"model config must be a mapping, got {type(cfg).__name__}")
-    kind = cfg.get("type")
-    if kind not in MODEL_TYPES:
-        raise ValueError(f"model key 'type' is {kind!r}: use one of {', '.join(MODEL_TYPES)}")
-    accepted = {"type"} | {k for k, (req, opt) in _KEYS.items() if kind in req or kind in opt}
-    for key in cfg:
-        if key not in accepted:
-            raise ValueError(f"model key '{key}' is not used by type '{kind}'; "
-                             f"its keys: {', '.join(sorted(accepted))}")
-    for key, (req, _) in _KEYS.items():
-        if kind in req and key not in cfg:
-            raise ValueError(f"model key '{key}' is missing (needed by type '{kind}')")
-    for key in ("num_bins", "layers", "units", "emb_dim", "dc_layers", "dc_units"):
-        if key in cfg and (not isinstance(cfg[key], int) or isinstance(cfg[key], bool) or cfg[key] < 1):
-            raise ValueError(f"model key '{key}' must be a positive integer, got {cfg[key]!r}")
-    if "num_spk" in cfg and (not isinstance(cfg["num_spk"], int) or cfg["num_spk"] < 2):
-        raise ValueError(f"model key 'num_spk' must be an integer >= 2, got {cfg['num_spk']!r}")
-    dropout = cfg.get("dropout", 0.0)
-    if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
-        raise ValueError(f"model key 'dropout' must be in [0, 1), got {dropout!r}")
-    if "mask_activation" in cfg and cfg["mask_activation"] not in MASK_ACTIVATIONS:
-        raise ValueError(f"model key 'mask_activation' is {cfg['mask_activation']!r}: "
-                         f"use one of {', '.join(MASK_ACTIVATIONS)}")
-    if not isinstance(cfg.get("freeze_dc", False), bool):
-        raise ValueError(f"model key 'freeze_dc' must be true or false, got {cfg['freeze_dc']!r}")
-    return kind
+from nnet import config
 
 
 def build_model(cfg):
-    """The network described by a `model:` config section (keys in the module docstring)."""
-    kind = check_config(cfg)
+    """The network described by a `model:` config section (keys: nnet/config.py)."""
+    kind, cfg = config.check_section("model", cfg)
     dropout = float(cfg.get("dropout", 0.0))
     if kind == "dc":
         return DeepClusteringNet(cfg["num_bins"], cfg["layers"], cfg["units"], cfg["emb_dim"], dropout,

@@ -20,100 +20,12 @@ import time
 
 import torch
 import torch.distributed as dist
-import yaml
-
-from nnet import data, features, io, losses, models, signal
-
-TRAINING_DEFAULTS = {
-    "segment_frames": 400,    # training segment length in frames (the seeds: 400)
-    "batch_size": 32,         # segments per step (per process under DDP)
-    "valid_batch_size": 8,    # whole utterances per validation step
-    "epochs": 100,            # upper bound; early stopping usually ends sooner
-    "optimizer": "adam",
-    "lr": 1.0e-3,
-    "weight_decay": 0.0,
-    "lr_factor": 0.5,         # the learning rate is multiplied by this ...
-    "lr_patience": 2,         # ... after this many epochs without a better validation loss
-    "early_stop_patience": 6, # stop after this many epochs without a better validation loss
-    "grad_clip": 5.0,         # max global gradient norm (0: off)
-    "num_workers": 2,         # data loader processes
-    "seed": 777,
-    "amp": False,             # bf16 autocast on GPU (ignored on CPU)
-    "num_threads": 0,         # torch CPU threads per process (0: cores / processes)
-}
-
-
-SECTIONS = ("model", "loss", "training")
-CHOICES = {"optimizer": ["adam"]}  # training keys that take one of a few strings
-
+from nnet import config as configs, data, features, io, losses, models, signal
+from nnet.config import ConfigError, load_config  # noqa: F401 (load_config: for bench/)
 
 class TrainingError(Exception):
     """A problem the user can fix (config, data, experiment dir, disk): nnet/bin/train.py prints
     the message alone, which names the file, key or utterance and what to do."""
-
-
-def load_config(path):
-    """The YAML config at `path`, its training section completed with TRAINING_DEFAULTS; every
-    section name and training key is checked for name and type (model: and loss: are checked
-    by build_model and build_objective)."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            config = yaml.safe_load(f)
-    except OSError as err:
-        raise TrainingError(f"{path}: cannot read the config ({err.strerror})") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise TrainingError(f"{path}: not valid YAML: {' '.join(str(err).split())}") from None
-    expected = "expected the sections model:, loss: and training:"
-    if config is None:
-        raise TrainingError(f"{path}: the file is empty; {expected}")
-    if not isinstance(config, dict):
-        raise TrainingError(f"{path}: {expected}, found a {type(config).__name__}")
-    for section in config:
-        if section not in SECTIONS:
-            raise TrainingError(f"{path}: unknown section '{section}:'; expected {', '.join(s + ':' for s in SECTIONS)}")
-    for section in SECTIONS:
-        value = config.get(section)
-        if value is None and section != "training":
-            raise TrainingError(f"{path}: missing section '{section}:'")
-        if value is not None and not isinstance(value, dict):
-            raise TrainingError(f"{path}: section '{section}:' is {value!r}, expected keys indented under it")
-    training = config.get("training") or {}
-    unknown = set(training) - set(TRAINING_DEFAULTS)
-    if unknown:
-        raise TrainingError(f"{path}: unknown training keys {sorted(unknown)}; known: {sorted(TRAINING_DEFAULTS)}")
-    config["training"] = {**TRAINING_DEFAULTS, **{k: _training_value(path, k, v) for k, v in training.items()}}
-    for section, check in (("model", models.check_config), ("loss", losses.check_loss_config)):
-        try:
-            check(config[section])
-        except ValueError as err:  # the checkers name the key and what it takes; the file is added here
-            raise TrainingError(f"{path}: {section}: {err}") from None
-    return config
-
-
-def _training_value(path, key, value):
-    """`value` as the type of the key's default; `1e-3` (a string to PyYAML) is read as a float."""
-    default = TRAINING_DEFAULTS[key]
-    problem = f"{path}: training.{key}: {value!r}"
-    if isinstance(default, bool):
-        if isinstance(value, bool):
-            return value
-        raise TrainingError(f"{problem} is not true or false (default: {str(default).lower()})")
-    if isinstance(default, int):
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise TrainingError(f"{problem} is not an integer (default: {default})")
-    if isinstance(default, float):
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        raise TrainingError(f"{problem} is not a number (default: {default})")
-    if value not in CHOICES[key]:
-        raise TrainingError(f"{problem} is not one of {CHOICES[key]}")
-    return value
 
 
 def stft_config_of(data_dir, sample_rate):
@@ -130,7 +42,7 @@ def first_sample_rate(data_dir):
 
 
 class Trainer:
-    def __init__(self, config, train_dir, valid_dir, exp_dir, device, rank=0, world_size=1, init=None):
+    def __init__(self, config, train_dir, valid_dir, exp_dir, device, rank=0, world_size=1):
         self.config, self.exp_dir, self.device = config, exp_dir, device
         self.rank, self.world_size = rank, world_size
         self.opts = config["training"]
@@ -143,8 +55,10 @@ class Trainer:
         self.valid_set = data.SeparationSet(valid_dir, self.stft, None)
         torch.manual_seed(self.opts["seed"])
         self.model = models.build_model(config["model"]).to(device)
-        if init:
+        init = configs.init_checkpoint(config, exp_dir)
+        if init and not os.path.isfile(os.path.join(exp_dir, "last.pt")):  # a resumed run has its own
             load_initial_weights(self.model, config["model"], init)
+            self.log(f"started from {init} (init_from: {config['init_from']})")
         self.objective = losses.build_objective(config["loss"])
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(params, lr=self.opts["lr"], weight_decay=self.opts["weight_decay"])
@@ -219,7 +133,7 @@ class Trainer:
             _add_terms(terms, stats, n)
         total, frames, terms = self._sum_over_ranks(total, frames, terms)
         terms = {k: v / max(frames, 1) for k, v in terms.items()}
-        selection = terms["mi"] if self.objective.kind == "chimera" else total / max(frames, 1)
+        selection = terms["mi"] if self.objective.selects_on == "mi" else total / max(frames, 1)
         return selection, terms
 
     def _sum_over_ranks(self, total, frames, terms):
@@ -335,7 +249,7 @@ class Trainer:
             self.state["finished"] = stop or epoch >= self.opts["epochs"]
             term_text = "".join(f" {k} {v:.4f}" for k, v in self.state["history"][-1][6].items())
             self.log(f"epoch {epoch} train_loss {train_loss:.4f} valid_loss {valid_loss:.4f}"
-                     + (" (mi alone: model selection)" if self.objective.kind == "chimera" else "")
+                     + (" (mi alone: model selection)" if self.objective.selects_on == "mi" else "")
                      + f" lr {lr:.2e} seconds {seconds:.1f} frames_per_s {frames / seconds:.0f}{term_text}"
                      + (" *best*" if improved else ""))
             if self.rank == 0:
@@ -358,18 +272,39 @@ class Trainer:
             print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} train.py: {message}", flush=True)
 
 
+# the model keys that shape the weights of each model type (dropout, freeze_dc, mask_activation do not)
+SHAPE_KEYS = {"dc": ("num_bins", "layers", "units", "emb_dim"),
+              "mi": ("num_bins", "num_spk", "layers", "units"),
+              "chimera": ("num_bins", "num_spk", "layers", "units", "emb_dim"),
+              "def": ("num_bins", "num_spk", "dc_layers", "dc_units", "emb_dim", "layers", "units")}
+# a dc checkpoint starts the DC part of a def model: its keys under their def names
+DC_IN_DEF = {"num_bins": "num_bins", "layers": "dc_layers", "units": "dc_units", "emb_dim": "emb_dim"}
+
+
 def load_initial_weights(model, model_config, path):
-    """Start from another system's weights along the DL-DEF chain: a DC checkpoint goes into the
-    DC part of a DEF model; a checkpoint of the same model type is loaded whole."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    source_type = ckpt["config"]["model"]["type"]
-    if model_config["type"] == "def" and source_type == "dc":
-        model.dc.load_state_dict(ckpt["model"])
-    elif source_type == model_config["type"]:
-        model.load_state_dict(ckpt["model"])
+    """Start from another system's weights (init_from, the DL-DEF chain): a dc checkpoint goes into
+    the DC part of a def model, one of the same model type is loaded whole. Configs that make weights
+    of other shapes are refused naming every key that differs."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # as resume(): none of torch's errors names the file
+        raise TrainingError(f"{path}: cannot read this checkpoint ({_first_line(err)}): train its system "
+                            "again") from None
+    source, kind = ckpt["config"]["model"], model_config["type"]
+    if kind == "def" and source["type"] == "dc":
+        part, keys = model.dc, DC_IN_DEF
+    elif source["type"] == kind:
+        part, keys = model, {k: k for k in SHAPE_KEYS[kind]}
     else:
-        raise ValueError(f"{path}: a '{source_type}' model cannot initialize a '{model_config['type']}' "
-                         "model (the chain is dc -> def -> def (joint) -> def (discriminative))")
+        raise TrainingError(f"{path}: a '{source['type']}' model cannot initialize a '{kind}' model (init_from "
+                            "takes a system of the same model type, or a dc system for a def model)")
+    differ = [f"model.{mine} {source.get(theirs)} in {path}, {model_config.get(mine)} here" if mine == theirs else
+              f"model.{theirs} {source.get(theirs)} in {path}, model.{mine} {model_config.get(mine)} here"
+              for theirs, mine in keys.items() if source.get(theirs) != model_config.get(mine)]
+    if differ:
+        raise TrainingError(f"{path} does not fit this model: {'; '.join(differ)}: make the model keys agree, "
+                            "or remove init_from to train from scratch")
+    part.load_state_dict(ckpt["model"])
 
 
 def _add_terms(terms, stats, weight):
@@ -478,7 +413,7 @@ def _worker(rank, world_size, ngpu, args):
     try:
         try:
             _train(rank, world_size, ngpu, args)
-        except (TrainingError, data.DataError) as err:
+        except (TrainingError, ConfigError, data.DataError) as err:
             # The message alone, then exit 1: the launcher (spawn, torchrun) ends the other ranks,
             # also one waiting in a collective for this one.
             print(f"train.py: {error_message(err)}", file=sys.stderr, flush=True)
@@ -504,21 +439,24 @@ def _train(rank, world_size, ngpu, args):
         device = torch.device("cuda", local_rank)
     else:
         device = torch.device("cpu")
-    Trainer(config, args["train_dir"], args["valid_dir"], args["exp_dir"], device, rank, world_size,
-            args.get("init")).run()
+    Trainer(config, args["train_dir"], args["valid_dir"], args["exp_dir"], device, rank, world_size).run()
 
 
-def train(config_path, train_dir, valid_dir, exp_dir, ngpu=0, num_procs=1, init=None, num_threads=0):
+def train(config_path, train_dir, valid_dir, exp_dir, ngpu=0, num_procs=1, num_threads=0):
     """Train into exp_dir (resuming from its last.pt). num_procs > 1 runs DDP: one process per GPU
     when ngpu > 0, else CPU processes over gloo. Under torchrun the environment decides.
     num_threads > 0 overrides the config's training.num_threads (the recipe's share of the cores)."""
     config = load_config(config_path)
+    init = configs.init_checkpoint(config, exp_dir)
+    if init and not os.path.isfile(init) and not os.path.isfile(os.path.join(exp_dir, "last.pt")):
+        raise TrainingError(f"{config_path}: init_from: {config['init_from']}: {init} not found: train "
+                            f"{config['init_from']} first (steps/train_chains.sh trains a chain in order)")
     check_exp_dir(exp_dir)
     copy = os.path.join(exp_dir, "config.yaml")
     if os.path.abspath(config_path) != os.path.abspath(copy):
         with open(config_path, encoding="utf-8") as src, io.atomic_write(copy) as dst:
             shutil.copyfileobj(src, dst)
-    args = {"config": copy, "train_dir": train_dir, "valid_dir": valid_dir, "exp_dir": exp_dir, "init": init,
+    args = {"config": copy, "train_dir": train_dir, "valid_dir": valid_dir, "exp_dir": exp_dir,
             "num_threads": num_threads}
     if ngpu > 0 and not torch.cuda.is_available():
         raise RuntimeError("--ngpu > 0 but torch sees no GPU: install a CUDA build of torch "

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Train one system from its YAML config; resumes from <exp-dir>/last.pt after an interruption.
 set -euo pipefail
+echo "$0 $*"  # the command line first, for the log
 help_message="Usage: $0 [options] <config.yaml> <train-dir> <valid-dir> <exp-dir>
  e.g.: $0 --cmd \"\$cuda_cmd\" --ngpu 1 conf/tuning/chimerapp.yaml data/tr data/cv exp/chimerapp
 Writes <exp-dir>/{config.yaml,last.pt,best.pt,history.tsv,loss.png,log/train.log}.
@@ -10,13 +11,12 @@ Options:
   --num-procs <n>    DDP processes on CPU when --ngpu 0 (default: 1)
   --num-threads <n>  CPU threads per process; the runner is asked for n x processes (default: 0,
                      the config's training.num_threads, else cores / processes); run.sh sets it
-                     to the job's share of the cores (--train_jobs)
-  --init <ckpt>      start from another system's weights (the DL-DEF chain)"
+                     to the job's share of the cores (--train-jobs)
+A config with init_from: <system> starts from <exp-dir>/../<system>/best.pt (the DL-DEF chain)."
 cmd=
 ngpu=0
 num_procs=1
 num_threads=0
-init=
 . "$(dirname "$0")/../path.sh"
 . "$COCKTAIL_ROOT/utils/parse_options.sh"
 [ $# -eq 4 ] || { echo "$help_message" >&2; exit 1; }
@@ -24,15 +24,12 @@ cmd=${cmd:-"$COCKTAIL_ROOT/utils/run.py"}
 config=$1 train=$2 valid=$3 exp=$4
 [ -f "$config" ] || { echo "$0: config $config not found" >&2; exit 1; }
 mkdir -p "$exp/log"
-init_opt=()
-[ -z "$init" ] || init_opt=(--init "$init")
 runner_opt=()
 [ "$ngpu" -eq 0 ] || runner_opt=(--gpu "$ngpu")
 procs=$(( num_procs > ngpu ? num_procs : ngpu )); [ "$procs" -ge 1 ] || procs=1
 [ "$num_threads" -eq 0 ] || runner_opt+=(--num-threads $((num_threads * procs)))  # Slurm/SGE slots
 if ! $cmd "${runner_opt[@]}" "$exp/log/train.log" \
-  python3 "$COCKTAIL_ROOT/nnet/bin/train.py" --ngpu "$ngpu" --num-procs "$num_procs" \
-    --num-threads "$num_threads" "${init_opt[@]}" \
+  python3 -m nnet.bin.train --ngpu "$ngpu" --num-procs "$num_procs" --num-threads "$num_threads" \
     "$config" "$train" "$valid" "$exp"; then
   # train.py's own errors are the log's lines that start with "train.py: " (its progress lines start with a date)
   grep '^train.py: ' "$exp/log/train.log" | sed "s|^|$0: |" >&2 || true

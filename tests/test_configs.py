@@ -8,8 +8,10 @@ import re
 import pytest
 import torch
 
-from nnet import losses, models
-from nnet.train import load_config
+import yaml
+
+from nnet import config as configs, losses, models
+from nnet.config import load_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WSJ0 = os.path.join(ROOT, "egs", "wsj0_2mix", "conf", "tuning")
@@ -175,8 +177,7 @@ def test_table1_config_follows_section_5_1(name):
     model = config["model"]
     assert (model["layers"], model["units"], model["num_bins"]) == (4, 600, 129)
     assert model.get("num_spk", 2) == 2
-    assert config["training"]["segment_frames"] == 400
-    assert config["training"]["optimizer"] == "adam"
+    assert config["training"]["segment_frames"] == 400  # and Adam, the only optimizer of nnet/train.py
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=ident)
@@ -187,3 +188,79 @@ def test_every_key_is_commented_and_the_file_has_a_header(path):
     for line in lines:
         if line.startswith("  ") and not line.lstrip().startswith("#"):
             assert " # " in line, f"key without a comment: {line!r}"
+
+
+def yaml_keys(data, section=""):
+    """(section, key) of every key a parsed config file holds."""
+    for key, value in data.items():
+        if not section and key in configs.SECTIONS:
+            yield from yaml_keys(value or {}, key)
+        else:
+            yield section, key
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=ident)
+def test_every_key_is_in_the_reference_table(path):
+    with open(path, encoding="utf-8") as f:
+        data = yaml.safe_load(f)
+    known = {(k.section, k.name) for k in configs.KEYS}
+    unknown = [f"{s}.{k}" if s else k for s, k in yaml_keys(data) if (s, k) not in known]
+    assert not unknown, f"keys not in nnet/config.py KEYS: {unknown}"
+
+
+def listed_choices(comment):
+    """The words a comment lists as 'a | b (note) | c': the last word before the first '|', the
+    first word after each, notes in parentheses left out; None when it lists nothing."""
+    while re.search(r"\([^()]*\)", comment):  # notes in parentheses, nested ones too, are not choices
+        comment = re.sub(r"\s*\([^()]*\)", "", comment)
+    parts = comment.split(" | ")
+    if len(parts) < 2:
+        return None
+    words = [parts[0].split()[-1]] + [p.split()[0] for p in parts[1:]]
+    return [w.rstrip(":;,") for w in words]
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=ident)
+def test_comments_list_the_choices_of_the_table(path):
+    """A line comment such as '# classic | laplacian | ...' lists exactly the allowed values of its key."""
+    section, wrong = "", []
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.startswith((" ", "#")) and ":" in line:
+                section = line.split(":")[0] if line.split(":")[0] in configs.SECTIONS else ""
+            if line.lstrip().startswith("#") or " # " not in line:
+                continue
+            key, comment = line.split(":")[0].strip(), line.split(" # ", 1)[1]
+            choices = listed_choices(comment)
+            if choices is None:
+                continue
+            allowed = configs.keys_of(section)[key].allowed
+            if sorted(choices) != sorted(allowed):
+                wrong.append(f"line {number}: {section}.{key} lists {choices}, the table has {list(allowed)}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_comment_check_sees_a_missing_choice(tmp_path):
+    """The check above on a mini config as it was: its dc_objective comment without the _shifted options."""
+    comment = "classic | laplacian | doubly_stochastic | lda | wkm (whitened k-means)"
+    assert listed_choices(comment) == ["classic", "laplacian", "doubly_stochastic", "lda", "wkm"]
+    assert sorted(listed_choices(comment)) != sorted(configs.DC_OBJECTIVES)
+    assert listed_choices("mask layer: relu | sigmoid | softmax (across the C sources)") == \
+        ["relu", "sigmoid", "softmax"]
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=ident)
+def test_comments_name_parts_the_model_has(path):
+    """A dc network has no masks and no uPIT part: its comments do not speak of them."""
+    config = load_config(path)
+    with open(path, encoding="utf-8") as f:
+        body = [line for line in f if line.startswith("  ")]
+    if config["model"]["type"] == "dc":
+        assert not [line for line in body if "masks" in line or "uPIT part" in line]
+
+
+def test_chain_of_the_shipped_def_configs():
+    """def_dc -> def -> def_joint -> dl_def in both recipes comes from init_from alone."""
+    for tuning in (WSJ0, MINI):
+        systems = ["oracle_ibm", "dl_def", "upit", "def", "def_joint", "def_dc"]
+        assert configs.chains(tuning, "/nonexistent", systems) == [["upit"], ["def_dc", "def", "def_joint", "dl_def"]]

@@ -21,6 +21,8 @@ RECIPES = ["mini_2mix", "wsj0_2mix"]
     ("steps/separate.sh", ["--nj", "2", "exp/nosystem", "nodata", "exp/out"]),
     ("steps/separate_oracle.sh", ["--mask", "irm", "nodata", "exp/out"]),
     ("steps/sweep_alpha.sh", ["--alphas", "0.5 0.9", "none.yaml", "tr", "cv", "exp/sweep"]),
+    ("steps/train.sh", ["none.yaml", "tr", "cv", "exp/none"]),
+    ("steps/train_chains.sh", ["conf/none", "a b", "tr", "cv", "exp"]),
 ])
 def test_step_prints_its_command_line_first(step, args, tmp_path):
     """Each step fails here (its inputs do not exist), after printing `$0 $*` as its first line."""

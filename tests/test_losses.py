@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from nnet import losses
+from nnet import config, losses
 
 F64 = torch.float64  # the dense references and gradcheck want double precision
 
@@ -317,8 +317,8 @@ def dense_permutation_losses(masks, mix, src, kind, norm, truncation=1.0):
 
 
 @pytest.mark.parametrize("num_spk", [2, 3])
-@pytest.mark.parametrize("norm", losses.MI_NORMS)
-@pytest.mark.parametrize("target", losses.MI_TARGETS)
+@pytest.mark.parametrize("norm", config.MI_NORMS)
+@pytest.mark.parametrize("target", config.MI_TARGETS)
 def test_mi_loss_is_the_best_permutation(target, norm, num_spk):
     outputs, batch = make_batch([5, 3], num_spk=num_spk, seed=7)
     objective = losses.build_objective({"type": "mi", "mi_target": target, "mi_norm": norm, "psa_truncation": 0.7})
@@ -428,7 +428,9 @@ def test_gradcheck_objectives(name):
 def test_gradcheck_dc_objectives(objective, weights):
     outputs, batch = make_batch([3, 2], bins=3, num_spk=2, emb_dim=2, seed=6)
     emb = outputs["emb"].clone().requires_grad_()
-    fn = lambda e: losses.dc_loss(e, batch["mix_spec"], batch["src_spec"], batch["valid"], objective, weights)
+
+    def fn(e):
+        return losses.dc_loss(e, batch["mix_spec"], batch["src_spec"], batch["valid"], objective, weights)
     assert torch.autograd.gradcheck(fn, (emb,))
 
 
@@ -451,18 +453,20 @@ def test_float32_batch_runs_and_matches_float64():
 
 
 @pytest.mark.parametrize("cfg, message", [
-    ({"type": "chimera", **DC_CONFIG, **MI_CONFIG}, "loss key 'alpha' is missing"),
-    ({"type": "dc", "dc_objective": "classic"}, "loss key 'dc_weights' is missing"),
-    ({"type": "dl", **MI_CONFIG, "gamma": 0.1, "lambda": 0.5}, "loss key 'dc_objective' is missing"),
-    ({"type": "mi", **MI_CONFIG, "alpha": 0.5}, "loss key 'alpha' is not used by type 'mi'"),
-    ({"type": "mi", **MI_CONFIG, "mi_targte": "psa"}, "loss key 'mi_targte' is not used"),
-    ({"type": "dc", "dc_objective": "kmeans", "dc_weights": "none"}, "loss key 'dc_objective' is 'kmeans'"),
-    ({"type": "mi", "mi_target": "psa", "mi_norm": "l3"}, "loss key 'mi_norm' is 'l3'"),
-    ({"type": "chimera", **DC_CONFIG, **MI_CONFIG, "alpha": 1.5}, "loss key 'alpha' must be a number in [0, 1]"),
-    ({"type": "dl", **MI_CONFIG, "gamma": -1}, "loss key 'gamma' must be a number >= 0"),
-    ({"type": "mi", **MI_CONFIG, "psa_truncation": 0}, "loss key 'psa_truncation' must be a number > 0"),
-    ({"type": "pit"}, "loss key 'type' is 'pit'"),
-    ({**DC_CONFIG}, "loss key 'type' is None"),
+    ({"type": "chimera", **DC_CONFIG, **MI_CONFIG}, "loss.alpha is missing (needed by loss type 'chimera')"),
+    ({"type": "dc", "dc_objective": "classic"}, "loss.dc_weights is missing (needed by loss type 'dc')"),
+    ({"type": "dl", **MI_CONFIG, "gamma": 0.1, "lambda": 0.5},
+     "loss.dc_objective is missing (needed by loss type 'dl' with lambda > 0)"),
+    ({"type": "mi", **MI_CONFIG, "alpha": 0.5}, "loss.alpha is not a key of loss type 'mi'; its keys: "),
+    ({"type": "mi", **MI_CONFIG, "mi_targte": "psa"}, "loss.mi_targte is not a key of loss type 'mi'"),
+    ({"type": "dc", "dc_objective": "kmeans", "dc_weights": "none"},
+     "loss.dc_objective: 'kmeans' is not one of classic, laplacian, "),
+    ({"type": "mi", "mi_target": "psa", "mi_norm": "l3"}, "loss.mi_norm: 'l3' is not one of l1, l2"),
+    ({"type": "chimera", **DC_CONFIG, **MI_CONFIG, "alpha": 1.5}, "loss.alpha: 1.5 is not in [0, 1]"),
+    ({"type": "dl", **MI_CONFIG, "gamma": -1}, "loss.gamma: -1.0 is not >= 0"),
+    ({"type": "mi", **MI_CONFIG, "psa_truncation": 0}, "loss.psa_truncation: 0.0 is not > 0 (default: 1.0)"),
+    ({"type": "pit"}, "loss.type: 'pit' is not one of dc, mi, chimera, joint, dl"),
+    ({**DC_CONFIG}, "loss.type: None is not one of dc, mi, chimera, joint, dl"),
 ])
 def test_bad_configs(cfg, message):
     with pytest.raises(ValueError) as err:
@@ -476,3 +480,8 @@ def test_missing_model_output_is_named():
         losses.build_objective(CONFIGS["chimera"])({"masks": outputs["masks"]}, batch)
     with pytest.raises(ValueError, match="model output 'masks' is"):
         losses.build_objective(CONFIGS["mi"])({"masks": outputs["masks"][:, :, 1:]}, batch)
+
+
+def test_the_config_table_lists_the_objectives_the_code_has():
+    """nnet/config.py's dc_objective choices are exactly the DC losses implemented here."""
+    assert tuple(losses.DC_LOSSES) == config.DC_OBJECTIVES

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from nnet import models
+from nnet import config as configs, models
 
 F, D = 9, 3
 
@@ -27,7 +27,7 @@ def inputs(lengths, frames=None, seed=0):
 
 
 @pytest.mark.parametrize("num_spk", [2, 3])
-@pytest.mark.parametrize("kind", models.MODEL_TYPES)
+@pytest.mark.parametrize("kind", configs.MODEL_TYPES)
 def test_output_shapes_and_unit_embeddings(kind, num_spk):
     cfg = config(kind, num_spk=num_spk) if kind != "dc" else config(kind)
     model = models.build_model(cfg).eval()
@@ -46,7 +46,7 @@ def test_output_shapes_and_unit_embeddings(kind, num_spk):
         assert (out["masks"].transpose(1, 2)[~valid] == 0).all()
 
 
-@pytest.mark.parametrize("activation", models.MASK_ACTIVATIONS)
+@pytest.mark.parametrize("activation", configs.MASK_ACTIVATIONS)
 def test_mask_ranges(activation):
     torch.manual_seed(0)
     model = models.build_model(config("chimera", num_spk=3, mask_activation=activation)).eval()
@@ -61,7 +61,7 @@ def test_mask_ranges(activation):
         assert torch.allclose(masks.sum(1), torch.ones(()), atol=1e-6) and (masks >= 0).all()
 
 
-@pytest.mark.parametrize("kind", models.MODEL_TYPES)
+@pytest.mark.parametrize("kind", configs.MODEL_TYPES)
 def test_padding_does_not_change_a_short_utterance(kind):
     model = models.build_model(config(kind)).eval()
     feats, lengths = inputs([9, 4, 6], frames=11, seed=1)
@@ -143,15 +143,15 @@ def test_parameter_counts_of_the_seed_sizes():
 
 
 @pytest.mark.parametrize("cfg, message", [
-    ({"type": "dc", "num_bins": F, "layers": 2, "units": 8}, "model key 'emb_dim' is missing"),
-    (config("mi", mask_activation="tanh"), "model key 'mask_activation' is 'tanh'"),
-    (config("chimera", dc_layers=2), "model key 'dc_layers' is not used by type 'chimera'"),
-    (config("dc", emb_dimm=3), "model key 'emb_dimm' is not used"),
-    (config("mi", layers=0), "model key 'layers' must be a positive integer"),
-    (config("mi", num_spk=1), "model key 'num_spk' must be an integer >= 2"),
-    (config("mi", dropout=1.0), "model key 'dropout' must be in [0, 1)"),
-    (config("def", freeze_dc="yes"), "model key 'freeze_dc' must be true or false"),
-    ({"type": "dpcl"}, "model key 'type' is 'dpcl'"),
+    ({"type": "dc", "num_bins": F, "layers": 2, "units": 8}, "model.emb_dim is missing (needed by model type 'dc')"),
+    (config("mi", mask_activation="tanh"), "model.mask_activation: 'tanh' is not one of relu, sigmoid, softmax"),
+    (config("chimera", dc_layers=2), "model.dc_layers is not a key of model type 'chimera'; its keys: "),
+    (config("dc", emb_dimm=3), "model.emb_dimm is not a key of model type 'dc'"),
+    (config("mi", layers=0), "model.layers: 0 is not >= 1"),
+    (config("mi", num_spk=1), "model.num_spk: 1 is not >= 2"),
+    (config("mi", dropout=1.0), "model.dropout: 1.0 is not in [0, 1) (default: 0.0)"),
+    (config("def", freeze_dc="yes"), "model.freeze_dc: 'yes' is not true or false (default: false)"),
+    ({"type": "dpcl"}, "model.type: 'dpcl' is not one of dc, mi, chimera, def"),
 ])
 def test_bad_configs(cfg, message):
     with pytest.raises(ValueError) as err:

@@ -100,7 +100,7 @@ def test_every_stage_of_the_mini_recipe(recipe, full_run):
         assert all(text in log for text in expected), (name, expected, log)
     # the DEF chain started from its predecessors
     log = (recipe / "exp" / "def" / "log" / "train.log").read_text()
-    assert "--init exp/def_dc/best.pt" in log.splitlines()[0]
+    assert "started from exp/def_dc/best.pt (init_from: def_dc)" in log
     # --train_jobs 2 (the default): two chains at once, each on half the cores
     threads = max(1, int(subprocess.run(["nproc"], capture_output=True, text=True).stdout) // 2)  # as run.sh
     for system in ("dc_w_mr", "upit", "chimerapp", "def_dc", "dl_def"):

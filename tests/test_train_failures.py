@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from nnet.train import TrainingError, load_config
+from nnet.config import ConfigError, load_config
 from test_train import PYTHON, TRAIN, data, finish, start, train, write_config  # noqa: F401 (data is a fixture)
 
 
@@ -43,28 +43,34 @@ BASE = MODEL + "loss:\n  type: dc\n  dc_objective: classic\n  dc_weights: none\n
 
 @pytest.mark.fault
 @pytest.mark.parametrize("text, message", [
-    (BASE + "trainng:\n  epochs: 2\n", "unknown section 'trainng:'; expected model:, loss:, training:"),
+    (BASE + "trainng:\n  epochs: 2\n",
+     "unknown section 'trainng:'; expected model:, loss:, training: (and the key init_from)"),
     (BASE + "training:\n  batch_size: four\n", "training.batch_size: 'four' is not an integer"),
     (BASE + "training:\n  grad_clip: yes\n", "training.grad_clip: True is not a number"),
     (BASE + "training:\n  epochs: 2.5\n", "training.epochs: 2.5 is not an integer"),
     (BASE + "training:\n  lr: fast\n", "training.lr: 'fast' is not a number"),
     (BASE + "training:\n  amp: 1\n", "training.amp: 1 is not true or false"),
-    (BASE + "training:\n  optimizer: sgd\n", "training.optimizer: 'sgd' is not one of ['adam']"),
+    (BASE + "training:\n  optimizer: adam\n",
+     "training.optimizer is not a key any more: training is always Adam: delete the line"),
+    (BASE + "training:\n  batch_size: 0\n", "training.batch_size: 0 is not >= 1 (default: 32)"),
+    (BASE + "training:\n  lr_factor: 1\n", "training.lr_factor: 1.0 is not in (0, 1) (default: 0.5)"),
+    (BASE + "training:\n  segmnet_frames: 10\n", "training.segmnet_frames is not a training key; known: "),
+    ("init_from: [a]\n" + BASE, "init_from: ['a'] is not a system name"),
     (BASE + "training: 3\n", "section 'training:' is 3, expected keys"),
     ("", "is empty; expected the sections model:, loss: and training:"),
     ("model: [dc\n", "not valid YAML"),
     ("\x00\x01binary", "not valid YAML"),
     ("- model\n- loss\n", "expected the sections model:, loss: and training:, found a list"),
-    (BASE.replace("units: 8", "unit: 8"), "model: model key 'unit' is not used by type 'dc'"),
-    (BASE.replace("emb_dim: 4", "emb_dim: four"), "model: model key 'emb_dim' must be a positive integer, got 'four'"),
+    (BASE.replace("units: 8", "unit: 8"), "model.unit is not a key of model type 'dc'; its keys: dropout, emb_dim, "),
+    (BASE.replace("emb_dim: 4", "emb_dim: four"), "model.emb_dim: 'four' is not an integer"),
     (MODEL + "loss:\n  type: dc\n  dc_objective: clasic\n  dc_weights: none\n",
-     "loss: loss key 'dc_objective' is 'clasic': use one of"),
+     "loss.dc_objective: 'clasic' is not one of classic, laplacian, "),
 ])
 def test_config_mistakes_name_the_file_key_and_expected_type(tmp_path, text, message):
     """A misspelled section, a mistyped training key, a non-YAML or empty file: an error naming file and key."""
     path = tmp_path / "bad.yaml"
     path.write_text(text)
-    with pytest.raises(TrainingError) as err:
+    with pytest.raises(ConfigError) as err:
         load_config(str(path))
     assert str(err.value).startswith(f"{path}: ")
     assert message in str(err.value)

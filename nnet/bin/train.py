@@ -1,18 +1,19 @@
 #!/usr/bin/env python3
 """Train a separation system (DC, uPIT, chimera++, DEF chain) from a YAML config.
 
-usage: train.py [--ngpu N] [--num-procs N] [--num-threads N] [--init CKPT] <config.yaml> <train-dir> <valid-dir> <exp-dir>
+usage: python3 -m nnet.bin.train [--ngpu N] [--num-procs N] [--num-threads N]
+           <config.yaml> <train-dir> <valid-dir> <exp-dir>
 
-Resumes from <exp-dir>/last.pt when it exists. --num-procs > 1 trains with DistributedDataParallel
-(one process per GPU, or gloo on CPU with --ngpu 0); under torchrun the environment decides.
+Resumes from <exp-dir>/last.pt when it exists. A config with `init_from: <system>` starts from
+<exp-dir>/../<system>/best.pt (the DL-DEF chain). --num-procs > 1 trains with
+DistributedDataParallel (one process per GPU, or gloo on CPU with --ngpu 0); under torchrun the
+environment decides.
 """
 import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-
-from nnet import data, train  # noqa: E402
+from nnet import config, data, train
 
 
 def main():
@@ -21,7 +22,6 @@ def main():
     parser.add_argument("--num-procs", type=int, default=1, help="DDP processes (default: max(1, ngpu))")
     parser.add_argument("--num-threads", type=int, default=0,
                         help="torch CPU threads per process (0: training.num_threads of the config)")
-    parser.add_argument("--init", help="checkpoint whose weights start the model (the DL-DEF chain)")
     parser.add_argument("config")
     parser.add_argument("train_dir")
     parser.add_argument("valid_dir")
@@ -30,13 +30,10 @@ def main():
     for d in (args.train_dir, args.valid_dir):
         if not os.path.isfile(os.path.join(d, "feats.scp")):
             sys.exit(f"train.py: {d}/feats.scp not found: run steps/make_feats.sh (stage 2) first")
-    if args.init and not os.path.isfile(args.init):
-        sys.exit(f"train.py: --init {args.init} not found: train the previous system of the chain first")
     try:
         train.train(args.config, args.train_dir, args.valid_dir, args.exp_dir,
-                    ngpu=args.ngpu, num_procs=max(args.num_procs, args.ngpu, 1), init=args.init,
-                    num_threads=args.num_threads)
-    except (train.TrainingError, data.DataError) as err:  # the message names the file and the remedy
+                    ngpu=args.ngpu, num_procs=max(args.num_procs, args.ngpu, 1), num_threads=args.num_threads)
+    except (train.TrainingError, config.ConfigError, data.DataError) as err:  # names the file and the remedy
         sys.exit(f"train.py: {train.error_message(err)}")
 
 

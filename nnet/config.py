@@ -1,0 +1,477 @@
+"""A system's YAML config: every key of every section, and the one checker of them.
+
+A config has three sections and one optional top-level key:
+
+    init_from: def_dc   # start from <exp>/def_dc/best.pt (the DL-DEF chain); steps/train_chains.sh
+                        # trains def_dc first
+    model:    ...       # the network (nnet/models.py)
+    loss:     ...       # the training objective (nnet/losses.py)
+    training: ...       # the loop (nnet/train.py); every key has a default
+
+KEYS below is the reference of every key: which model or loss types use it, whether it is
+required, its type, allowed values or range, default and meaning. `python3 -m nnet.config keys`
+prints it as a table. load_config checks a file against it; models.build_model and
+losses.build_objective check their section with the same check_section.
+
+`python3 -m nnet.config chains <tuning-dir> <exp-root> <system>...` prints the training order
+of steps/train_chains.sh: one line per chain, each system after the one it starts from.
+"""
+
+import collections
+import math
+import os
+import re
+import sys
+
+import yaml
+
+MODEL_TYPES = ("dc", "mi", "chimera", "def")
+# chimera and joint train on the same weighted sum of L_DC and L_MI; they differ in the papers'
+# weight name (alpha, lambda) and in model selection: chimera++ selects on the MI loss alone
+# (Wang et al. 2018, Sec. 5.1), DEF joint training on the whole objective.
+LOSS_TYPES = ("dc", "mi", "chimera", "joint", "dl")
+MASK_ACTIVATIONS = ("relu", "sigmoid", "softmax")
+DC_OBJECTIVES = (
+    "classic",
+    "laplacian",
+    "doubly_stochastic",
+    "lda",
+    "wkm",
+    "laplacian_shifted",
+    "doubly_stochastic_shifted",
+)
+DC_WEIGHTS = ("none", "va", "mr")
+MI_TARGETS = ("msa", "psa", "tpsa")
+MI_NORMS = ("l1", "l2")
+
+Key = collections.namedtuple("Key", "section name uses required kind allowed default doc")
+# uses / required: the model or loss types that accept / need the key (None: every type; the
+#   training keys all have defaults). "dl+" in required: needed by dl when its lambda > 0.
+# kind: int | float | bool | choice | name.  allowed: the choices, or a range "[lo, hi)", ">= lo", "> lo".
+_DC = ("dc", "chimera", "joint", "dl")
+_MI = ("mi", "chimera", "joint", "dl")
+KEYS = [
+    Key(
+        "",
+        "init_from",
+        None,
+        (),
+        "name",
+        None,
+        None,
+        "the system (config file name) whose <exp>/<system>/best.pt starts this one: the DL-DEF chain",
+    ),
+    Key(
+        "model",
+        "type",
+        None,
+        MODEL_TYPES,
+        "choice",
+        MODEL_TYPES,
+        None,
+        "dc: BLSTM + embeddings; mi: BLSTM + masks (uPIT); chimera: both heads on one BLSTM; "
+        "def: a dc network whose embeddings feed an mi network",
+    ),
+    Key(
+        "model",
+        "num_bins",
+        None,
+        MODEL_TYPES,
+        "int",
+        ">= 1",
+        None,
+        "F: frequency bins of the input features, embeddings and masks (129 at 8 kHz, 32 ms)",
+    ),
+    Key(
+        "model",
+        "num_spk",
+        MODEL_TYPES,
+        ("mi", "chimera", "def"),
+        "int",
+        ">= 2",
+        None,
+        "C: sources per mixture, masks per frame (dc: the k-means clusters at separation, default 2)",
+    ),
+    Key("model", "layers", None, MODEL_TYPES, "int", ">= 1", None, "BLSTM layers (def: of the uPIT part)"),
+    Key("model", "units", None, MODEL_TYPES, "int", ">= 1", None, "LSTM cells per direction (def: of the uPIT part)"),
+    Key("model", "dropout", None, (), "float", "[0, 1)", 0.0, "dropout between BLSTM layers"),
+    Key(
+        "model",
+        "emb_dim",
+        ("dc", "chimera", "def"),
+        ("dc", "chimera", "def"),
+        "int",
+        ">= 1",
+        None,
+        "D: embedding dimension per TF bin (tanh, unit length)",
+    ),
+    Key(
+        "model",
+        "mask_activation",
+        ("mi", "chimera", "def"),
+        ("mi", "chimera", "def"),
+        "choice",
+        MASK_ACTIVATIONS,
+        None,
+        "the mask layer's activation (softmax: across the C sources)",
+    ),
+    Key("model", "dc_layers", ("def",), ("def",), "int", ">= 1", None, "BLSTM layers of the DC part"),
+    Key("model", "dc_units", ("def",), ("def",), "int", ">= 1", None, "LSTM cells per direction of the DC part"),
+    Key(
+        "model",
+        "freeze_dc",
+        ("def",),
+        (),
+        "bool",
+        None,
+        False,
+        "keep the DC part as initialized (no gradient, eval mode, no dropout)",
+    ),
+    Key(
+        "loss",
+        "type",
+        None,
+        LOSS_TYPES,
+        "choice",
+        LOSS_TYPES,
+        None,
+        "dc: L_DC; mi: L_MI, utterance-level PIT; chimera: alpha L_DC + (1 - alpha) L_MI, model selection "
+        "on L_MI alone (chimera++); joint: lambda L_DC + (1 - lambda) L_MI, model selection on the whole "
+        "(DEF joint training); dl: L_MI(phi*) - gamma sum_{phi != phi*} L_MI(phi), plus lambda L_DC",
+    ),
+    Key(
+        "loss",
+        "dc_objective",
+        _DC,
+        ("dc", "chimera", "joint", "dl+"),
+        "choice",
+        DC_OBJECTIVES,
+        None,
+        "Wang et al. 2018: classic eq. (1), laplacian (L) eq. (2), doubly_stochastic (S) eqs. (3)-(4), "
+        "lda eq. (5), wkm (W, whitened k-means) eq. (6); *_shifted: not the paper's, on (1 + VV^T) / 2",
+    ),
+    Key(
+        "loss",
+        "dc_weights",
+        _DC,
+        ("dc", "chimera", "joint", "dl+"),
+        "choice",
+        DC_WEIGHTS,
+        None,
+        "none: equal; va: W_VA, 1 where a clean source is within 40 dB of its loudest bin; mr: W_MR, "
+        "mixture magnitude over its sum",
+    ),
+    Key(
+        "loss",
+        "mi_target",
+        _MI,
+        _MI,
+        "choice",
+        MI_TARGETS,
+        None,
+        "the target of mask * |X|: msa |S|; psa |S| cos(theta_S - theta_X); tpsa: psa in [0, psa_truncation |X|]",
+    ),
+    Key(
+        "loss",
+        "mi_norm",
+        _MI,
+        _MI,
+        "choice",
+        MI_NORMS,
+        None,
+        "absolute or squared error, summed over the sources, averaged over TF bins",
+    ),
+    Key("loss", "psa_truncation", _MI, (), "float", "> 0", 1.0, "tpsa's upper bound in units of |X|"),
+    Key(
+        "loss",
+        "alpha",
+        ("chimera",),
+        ("chimera",),
+        "float",
+        "[0, 1]",
+        None,
+        "chimera: the weight of L_DC (Wang et al.: set on cv; steps/sweep_alpha.sh)",
+    ),
+    Key(
+        "loss",
+        "lambda",
+        ("joint", "dl"),
+        ("joint",),
+        "float",
+        "[0, 1]",
+        0.0,
+        "joint, dl: the weight of L_DC (dl: optional, default 0)",
+    ),
+    Key(
+        "loss",
+        "gamma",
+        ("dl",),
+        ("dl",),
+        "float",
+        ">= 0",
+        None,
+        "dl: the weight of the other permutations' losses (below 1: with C = 2 the loss is unbounded else)",
+    ),
+    Key("training", "segment_frames", None, (), "int", ">= 1", 400, "training segment length in frames"),
+    Key("training", "batch_size", None, (), "int", ">= 1", 32, "segments per step (per process under DDP)"),
+    Key("training", "valid_batch_size", None, (), "int", ">= 1", 8, "whole utterances per validation step"),
+    Key("training", "epochs", None, (), "int", ">= 1", 100, "at most this many epochs (early stopping)"),
+    Key("training", "lr", None, (), "float", ">= 0", 1.0e-3, "Adam's initial learning rate"),
+    Key("training", "weight_decay", None, (), "float", ">= 0", 0.0, "Adam's weight decay"),
+    Key("training", "lr_factor", None, (), "float", "(0, 1)", 0.5, "the learning rate is multiplied by this ..."),
+    Key(
+        "training",
+        "lr_patience",
+        None,
+        (),
+        "int",
+        ">= 0",
+        2,
+        "... after this many epochs without a better validation loss",
+    ),
+    Key(
+        "training",
+        "early_stop_patience",
+        None,
+        (),
+        "int",
+        ">= 1",
+        6,
+        "stop after this many epochs without a better validation loss",
+    ),
+    Key("training", "grad_clip", None, (), "float", ">= 0", 5.0, "largest global gradient norm (0: off)"),
+    Key("training", "num_workers", None, (), "int", ">= 0", 2, "data loader processes"),
+    Key("training", "seed", None, (), "int", None, 777, "random seed (segment order, initialization, dropout)"),
+    Key("training", "amp", None, (), "bool", None, False, "bf16 autocast on GPU (no effect on CPU)"),
+    Key("training", "num_threads", None, (), "int", ">= 0", 0, "torch CPU threads per process (0: cores / processes)"),
+]
+SECTIONS = ("model", "loss", "training")
+# keys once accepted, now an error that says what to do
+REMOVED = {("training", "optimizer"): "training is always Adam: delete the line"}
+
+
+class ConfigError(ValueError):
+    """A config that is not what KEYS describes; the message names the key and what it takes."""
+
+
+def keys_of(section):
+    return {k.name: k for k in KEYS if k.section == section}
+
+
+def training_defaults():
+    return {k.name: k.default for k in KEYS if k.section == "training"}
+
+
+def _range_ok(value, allowed):
+    m = re.fullmatch(r"([\[(])(\S+), (\S+)([\])])", allowed)
+    if m:
+        low, high = float(m[2]), float(m[3])
+        return (low <= value if m[1] == "[" else low < value) and (value <= high if m[4] == "]" else value < high)
+    op, bound = allowed.split()
+    return value >= float(bound) if op == ">=" else value > float(bound)
+
+
+def check_value(key, value):
+    """`value` as key.kind (ints as floats for a float key, `1e-3` read as the float it means);
+    a ConfigError '<section>.<key>: <value> is not ...' otherwise."""
+    where = f"{key.section}.{key.name}" if key.section else key.name
+    shown = str(key.default).lower() if key.kind == "bool" else key.default  # as YAML writes it
+    default = "" if key.default is None else f" (default: {shown})"
+    is_int = isinstance(value, int) and not isinstance(value, bool)
+    if key.kind == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: {value!r} is not true or false{default}")
+        return value
+    if key.kind == "choice":
+        if value not in key.allowed:
+            raise ConfigError(f"{where}: {value!r} is not one of {', '.join(key.allowed)}")
+        return value
+    if key.kind == "name":
+        if not isinstance(value, str) or not re.fullmatch(r"[\w.-]+", value):
+            raise ConfigError(f"{where}: {value!r} is not a system name (a config file name without .yaml)")
+        return value
+    if key.kind == "int":
+        if not is_int:
+            raise ConfigError(f"{where}: {value!r} is not an integer{default}")
+    else:
+        number = value
+        if isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                pass
+        if not (isinstance(number, (int, float)) and not isinstance(number, bool)) or math.isnan(number):
+            raise ConfigError(f"{where}: {value!r} is not a number{default}")
+        value = float(number)
+    if key.allowed and not _range_ok(value, key.allowed):
+        within = f"in {key.allowed}" if key.allowed[0] in "[(" else key.allowed
+        raise ConfigError(f"{where}: {value!r} is not {within}{default}")
+    return value
+
+
+def check_section(section, cfg):
+    """The `model:`, `loss:` or `training:` mapping `cfg` checked against KEYS, its values converted
+    (training: completed with the defaults). A ConfigError names the first wrong key."""
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"section '{section}:' is {cfg!r}, expected keys indented under it")
+    known = keys_of(section)
+    kind = None
+    if "type" in known:  # model:, loss:
+        kind = check_value(known["type"], cfg.get("type"))
+        accepted = [n for n, k in known.items() if k.uses is None or kind in k.uses]
+        for name in cfg:
+            if name not in accepted:
+                raise ConfigError(
+                    f"{section}.{name} is not a key of {section} type '{kind}'; its keys: {', '.join(sorted(accepted))}"
+                )
+        needs = {kind} | ({"dl+"} if kind == "dl" and cfg.get("lambda", 0) != 0 else set())
+        for name, k in known.items():
+            if needs & set(k.required) and name not in cfg:
+                why = " with lambda > 0" if kind not in k.required else ""
+                raise ConfigError(f"{section}.{name} is missing (needed by {section} type '{kind}'{why})")
+    else:
+        for name in cfg:
+            if (section, name) in REMOVED:
+                raise ConfigError(f"{section}.{name} is not a key any more: {REMOVED[section, name]}")
+            if name not in known:
+                raise ConfigError(f"{section}.{name} is not a {section} key; known: {', '.join(known)}")
+    checked = {name: check_value(known[name], value) for name, value in cfg.items()}
+    if section == "training":
+        checked = {**training_defaults(), **checked}
+    return kind, checked
+
+
+def load_config(path):
+    """The config at `path`, every key checked (check_section), the training section completed
+    with its defaults. A ConfigError starts with the path."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            config = yaml.safe_load(f)
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the config ({err.strerror})") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(err).split())}") from None
+    expected = "expected the sections model:, loss: and training:"
+    if config is None:
+        raise ConfigError(f"{path}: the file is empty; {expected}")
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: {expected}, found a {type(config).__name__}")
+    top = keys_of("")
+    for name in config:
+        if name not in SECTIONS and name not in top:
+            raise ConfigError(
+                f"{path}: unknown section '{name}:'; expected {', '.join(s + ':' for s in SECTIONS)}"
+                f" (and the key {', '.join(top)})"
+            )
+    try:
+        for name in top:
+            if name in config:
+                config[name] = check_value(top[name], config[name])
+        for section in SECTIONS:
+            if config.get(section) is None and section != "training":
+                raise ConfigError(f"missing section '{section}:'")
+            _, config[section] = check_section(section, config.get(section) or {})
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
+    return config
+
+
+def init_checkpoint(config, exp_dir):
+    """The best.pt the system trained into exp_dir starts from (init_from), or None."""
+    if not config.get("init_from"):
+        return None
+    return os.path.join(os.path.dirname(os.path.normpath(exp_dir)), config["init_from"], "best.pt")
+
+
+def _init_from(path):
+    """The init_from of the config at path; None too where the file is not a config at all, whose
+    training then fails alone, naming the problem, while the other chains train."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            config = yaml.safe_load(f)
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        return None
+    if not isinstance(config, dict) or config.get("init_from") is None:
+        return None
+    try:
+        return check_value(keys_of("")["init_from"], config["init_from"])
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
+
+
+def chains(tuning_dir, exp_root, systems):
+    """[[system, ...], ...]: the systems to train (oracle_* and repeats left out), each chain a
+    system whose init_from is not among them followed by the ones that start from it, in order.
+    A ConfigError names the file of an unknown system, a missing source or a cycle; the rest of
+    each config is checked when its system trains."""
+    listed = list(dict.fromkeys(s for s in systems if not s.startswith("oracle_")))
+    parent = {}
+    for system in listed:
+        path = os.path.join(tuning_dir, system + ".yaml")
+        if not os.path.isfile(path):
+            raise ConfigError(f"no {path}: unknown system '{system}'")
+        parent[system] = _init_from(path)
+    for system in listed:
+        path, source = os.path.join(tuning_dir, system + ".yaml"), parent[system]
+        if source is None or source in parent:
+            continue
+        if not os.path.isfile(os.path.join(tuning_dir, source + ".yaml")):
+            raise ConfigError(f"{path}: init_from: {source}: there is no {tuning_dir}/{source}.yaml")
+        best = os.path.join(exp_root, source, "best.pt")
+        if not os.path.isfile(best):
+            raise ConfigError(
+                f"{path}: init_from: {source} is not among the systems to train and {best} "
+                f"does not exist: add {source} to the systems"
+            )
+    for system in listed:
+        seen = [system]
+        while parent.get(seen[-1]) in parent:
+            seen.append(parent[seen[-1]])
+            if seen[-1] in seen[:-1]:
+                raise ConfigError(
+                    f"{os.path.join(tuning_dir, system + '.yaml')}: init_from makes a cycle "
+                    f"({' -> '.join(seen)}): a chain must start from a system without init_from"
+                )
+
+    def descendants(system):
+        out = [system]
+        for child in listed:
+            if parent[child] == system:
+                out += descendants(child)
+        return out
+
+    return [descendants(s) for s in listed if parent[s] not in parent]
+
+
+def describe():
+    """KEYS as a Markdown table."""
+    rows = ["| key | used by | required by | type | allowed | default | meaning |", "|---|---|---|---|---|---|---|"]
+    for k in KEYS:
+        allowed = " \\| ".join(k.allowed) if k.kind == "choice" else (k.allowed or "")
+        rows.append(
+            f"| {k.section + '.' if k.section else ''}{k.name} | {', '.join(k.uses) if k.uses else 'all'} | "
+            f"{', '.join(k.required)} | {k.kind} | {allowed} | {'' if k.default is None else k.default} | "
+            f"{k.doc} |"
+        )
+    return "\n".join(rows)
+
+
+def main(argv):
+    usage = (
+        f"usage: python3 -m nnet.config keys\n"
+        f"       python3 -m nnet.config chains <tuning-dir> <exp-root> <system>...\n{__doc__}"
+    )
+    if argv[:1] == ["keys"] and len(argv) == 1:
+        print(describe())
+    elif argv[:1] == ["chains"] and len(argv) >= 3:
+        try:
+            for chain in chains(argv[1], argv[2], argv[3:]):
+                print(" ".join(chain))
+        except ConfigError as err:
+            sys.exit(f"nnet.config: {err}")
+    else:
+        sys.exit(usage)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
