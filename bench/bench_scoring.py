@@ -15,7 +15,6 @@ OPENBLAS_NUM_THREADS/OMP_NUM_THREADS/MKL_NUM_THREADS are set.
 """
 import argparse
 import os
-import sys
 import time
 import warnings
 

@@ -12,12 +12,11 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from nnet import models, separate, signal, train  # noqa: E402
+from nnet import models, separate, signal
+from nnet.config import load_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -25,7 +24,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def fake_experiment(config_path, directory):
     """An exp dir whose best.pt holds random weights of the config's model (speed does not depend
     on the weights, except k-means iterations: random embeddings are a hard case)."""
-    config = train.load_config(config_path)
+    config = load_config(config_path)
     torch.manual_seed(0)
     model = models.build_model(config["model"])
     stft = signal.StftConfig()

@@ -18,11 +18,10 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import torch
 
-import torch  # noqa: E402
-
-from nnet import losses, models, signal, train  # noqa: E402
+from nnet import losses, models, signal
+from nnet.config import load_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -98,7 +97,7 @@ def main():
     parser.add_argument("--jobs", type=int, default=1, help="CPU trainings at once (run.sh --train_jobs)")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads per job (0: cores / jobs)")
     args = parser.parse_args()
-    config = train.load_config(args.config)
+    config = load_config(args.config)
     if args.jobs > 1 or args.threads:
         threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
         rates = measure_cpu_jobs(config, args.batch, args.frames, args.steps, args.jobs, threads)
