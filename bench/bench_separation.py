@@ -15,7 +15,8 @@ import time
 import numpy as np
 import torch
 
-from nnet import models, separate, signal
+from nnet import models, signal
+from nnet.separator import Separator
 from nnet.config import load_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -55,7 +56,7 @@ def main():
         with tempfile.TemporaryDirectory() as tmp:
             exp = fake_experiment(os.path.join(args.recipe, "conf/tuning", system + ".yaml"), tmp)
             for device in devices:
-                separator = separate.Separator(exp, device, head=head, phase=phase)
+                separator = Separator(exp, device, head=head, phase=phase)
                 separator.separate(mixture)  # warm-up
                 if device == "cuda":
                     torch.cuda.synchronize()

@@ -12,7 +12,6 @@ closed-speaker (cv) difference is shown too. A comparison whose rows were not sc
 """
 import argparse
 import os
-import sys
 
 from nnet import io
 

@@ -251,8 +251,9 @@ def usual_and_odd(rates):
 def check_audio_files(data_dir, scps, utt2num_samples=None):
     """Problems of the audio that the scp tables ({name: {utt: Line}}, wav.scp the mixtures) name,
     read from the headers: each named by its audio file. A file that cannot be used (unreadable,
-    truncated, empty, multi-channel; a missing one is check_files' to report), a sample rate other than that of most files of the
-    set, a reference whose length differs from its mixture's, an utt2num_samples value that is wrong."""
+    truncated, empty, multi-channel; a missing one is check_files' to report), a sample rate other
+    than that of most files of the set, a reference whose length differs from its mixture's, an
+    utt2num_samples value that is wrong."""
     problems, infos = [], {}  # (name, utt) -> AudioInfo
 
     def where(name, utt):

@@ -4,7 +4,6 @@ inference (Wang, Le Roux, Hershey, ICASSP 2018), and phase reconstruction (Griff
 Everything is torch and runs on the device of its inputs. Embeddings come flattened per utterance:
 emb (B, N, D) with N = T * F bins; masks and assignments are (B, N, C).
 """
-import math
 
 import torch
 

@@ -20,8 +20,8 @@ import time
 
 import torch
 import torch.distributed as dist
-from nnet import config as configs, data, features, io, losses, models, signal
-from nnet.config import ConfigError, load_config  # noqa: F401 (load_config: for bench/)
+from nnet import config as configs, features, io, losses, models, signal, training_data
+from nnet.config import ConfigError, load_config
 
 class TrainingError(Exception):
     """A problem the user can fix (config, data, experiment dir, disk): nnet/bin/train.py prints
@@ -51,8 +51,8 @@ class Trainer:
         stats = features.read_cmvn(os.path.join(train_dir, "cmvn"))
         mean, std = features.cmvn_mean_std(stats)
         self.mean, self.std = torch.from_numpy(mean).to(device), torch.from_numpy(std).to(device)
-        self.train_set = data.SeparationSet(train_dir, self.stft, self.opts["segment_frames"])
-        self.valid_set = data.SeparationSet(valid_dir, self.stft, None)
+        self.train_set = training_data.SeparationSet(train_dir, self.stft, self.opts["segment_frames"])
+        self.valid_set = training_data.SeparationSet(valid_dir, self.stft, None)
         torch.manual_seed(self.opts["seed"])
         self.model = models.build_model(config["model"]).to(device)
         init = configs.init_checkpoint(config, exp_dir)
@@ -86,13 +86,13 @@ class Trainer:
 
     def _loader(self, dataset, batches):
         return torch.utils.data.DataLoader(
-            dataset, batch_sampler=batches, collate_fn=data.collate,
+            dataset, batch_sampler=batches, collate_fn=training_data.collate,
             num_workers=self.opts["num_workers"], pin_memory=self.device.type == "cuda",
             persistent_workers=False)
 
     def train_epoch(self, epoch):
         self.net.train()
-        batches = data.shuffled_batches(len(self.train_set), self.opts["batch_size"], self.opts["seed"],
+        batches = training_data.shuffled_batches(len(self.train_set), self.opts["batch_size"], self.opts["seed"],
                                         epoch, self.rank, self.world_size)
         total, frames, start, terms = 0.0, 0, time.time(), dict.fromkeys(self.objective.terms, 0.0)
         show_progress = self.rank == 0 and sys.stderr.isatty()
@@ -121,7 +121,7 @@ class Trainer:
         """(model selection loss, {term: mean}) over the validation set: the MI term alone for
         chimera++ (Sec. 5.1), the training objective otherwise."""
         self.net.eval()
-        batches = data.length_sorted_batches(self.valid_set, self.opts["valid_batch_size"])
+        batches = training_data.length_sorted_batches(self.valid_set, self.opts["valid_batch_size"])
         batches = batches[self.rank::self.world_size]
         total, frames, terms = 0.0, 0, dict.fromkeys(self.objective.terms, 0.0)  # a rank may have no batch
         for indices, batch in zip(batches, self._loader(self.valid_set, batches)):
@@ -413,7 +413,7 @@ def _worker(rank, world_size, ngpu, args):
     try:
         try:
             _train(rank, world_size, ngpu, args)
-        except (TrainingError, ConfigError, data.DataError) as err:
+        except (TrainingError, ConfigError, training_data.DataError) as err:
             # The message alone, then exit 1: the launcher (spawn, torchrun) ends the other ranks,
             # also one waiting in a collective for this one.
             print(f"train.py: {error_message(err)}", file=sys.stderr, flush=True)
@@ -482,7 +482,8 @@ def train(config_path, train_dir, valid_dir, exp_dir, ngpu=0, num_procs=1, num_t
 def error_message(err):
     """The message of a TrainingError or DataError; one raised in a DataLoader worker comes back
     with the worker's traceback in front of it ("Caught DataError in DataLoader worker ...")."""
-    return str(err).strip().rsplit(f"\n{data.DataError.__module__}.{data.DataError.__name__}: ", 1)[-1]
+    marker = f"\n{training_data.DataError.__module__}.{training_data.DataError.__name__}: "
+    return str(err).strip().rsplit(marker, 1)[-1]
 
 
 def check_exp_dir(exp_dir):

@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import kaldiio
 import numpy as np
 import pytest
 import soundfile

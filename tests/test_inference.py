@@ -198,8 +198,8 @@ def test_matched_inference_under_no_grad_and_inference_mode():
     with torch.no_grad():
         assert torch.allclose(inference.matched_inference(emb, labels, weights, "wkm", steps=5), expected)
     with torch.inference_mode():
-        e, l, w = emb.clone(), labels.clone(), weights.clone()  # inference tensors
-        assert torch.allclose(inference.matched_inference(e, l, w, "wkm", steps=5), expected)
+        e, y, w = emb.clone(), labels.clone(), weights.clone()  # inference tensors
+        assert torch.allclose(inference.matched_inference(e, y, w, "wkm", steps=5), expected)
     with pytest.raises(ValueError, match="unknown DC objective 'kmeans'"):
         inference.matched_inference(emb, labels, weights, "kmeans")
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 2\)"):

@@ -10,7 +10,8 @@ import pytest
 import torch
 import yaml
 
-from nnet import io, separate, signal
+from nnet import io, signal
+from nnet.separator import Separator
 from synth import make_data_dir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -65,7 +66,7 @@ def test_nj_does_not_change_the_wavs(tmp_path, trained, options):
 
 def test_misi_estimates_sum_to_the_mixture(trained):
     exp, data = trained
-    separator = separate.Separator(str(exp), phase="misi", iters=3)
+    separator = Separator(str(exp), phase="misi", iters=3)
     utt, path = next(iter(io.read_table(os.path.join(data, "wav.scp")).items()))
     mix, _ = io.read_wav(path)
     estimates = separator.separate(mix)
@@ -77,7 +78,7 @@ def test_mi_masks_and_dc_head_masks_are_valid(trained):
     exp, data = trained
     mix, _ = io.read_wav(next(iter(io.read_table(os.path.join(data, "wav.scp")).values())))
     for head in ("mi", "dc"):
-        separator = separate.Separator(str(exp), head=head)
+        separator = Separator(str(exp), head=head)
         masks = separator.masks(signal.stft(torch.from_numpy(mix), separator.stft))
         assert masks.shape[0] == 2 and masks.min() >= 0
         if head == "dc":  # hard k-means assignment: one source per bin
@@ -87,9 +88,9 @@ def test_mi_masks_and_dc_head_masks_are_valid(trained):
 def test_wrong_head_and_missing_model_are_errors(tmp_path, trained):
     exp, data = trained
     with pytest.raises(FileNotFoundError, match="best.pt not found: train the system first"):
-        separate.Separator(str(tmp_path))
+        Separator(str(tmp_path))
     with pytest.raises(ValueError, match="matched run-time inference refines k-means on the DC head"):
-        separate.Separator(str(exp), head="mi", matched_inference=True)
+        Separator(str(exp), head="mi", matched_inference=True)
     run = subprocess.run(["bash", os.path.join(ROOT, "steps/separate.sh"), str(tmp_path / "none"), data,
                           str(tmp_path / "out")], capture_output=True, text=True)
     assert run.returncode != 0 and "best.pt not found" in run.stderr
@@ -108,7 +109,7 @@ def test_separate_wav_resamples_another_rate(tmp_path, trained):
     run = subprocess.run([PYTHON, os.path.join(ROOT, "nnet/bin/separate_wav.py"), "--model", str(exp),
                           str(tmp_path / "talk.wav"), str(tmp_path / "out")], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
-    estimates = separate.Separator(str(exp)).separate(signal.resample(mix16k, 16000, 8000))
+    estimates = Separator(str(exp)).separate(signal.resample(mix16k, 16000, 8000))
     expected = signal.resample(estimates, 8000, 16000)[:, :len(mix16k)]
     for c in (1, 2):
         est, est_rate = io.read_wav(tmp_path / "out" / f"talk_s{c}.wav")

@@ -12,14 +12,15 @@ import sys
 
 import torch
 
-from nnet import io, separate, separated
+from nnet import io, separated_dir
+from nnet.separator import HEADS, PHASES, Separator
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--use-gpu", choices=("true", "false"), default="false")
-    parser.add_argument("--head", choices=separate.HEADS, help="default: mi when the model has it, else dc")
-    parser.add_argument("--phase", choices=separate.PHASES, default="mixture")
+    parser.add_argument("--head", choices=HEADS, help="default: mi when the model has it, else dc")
+    parser.add_argument("--phase", choices=PHASES, default="mixture")
     parser.add_argument("--iters", type=int, default=5, help="Griffin-Lim / MISI iterations")
     parser.add_argument("--matched-inference", choices=("true", "false"), default="false",
                         help="refine k-means (dc head) by matched run-time inference")
@@ -37,10 +38,10 @@ def main():
         if not torch.cuda.is_available():
             sys.exit("separate.py: --use-gpu true but torch sees no GPU: install a CUDA build or use --use-gpu false")
         device = "cuda"
-    separator = separate.Separator(args.exp_dir, device, args.head, args.phase, args.iters,
+    separator = Separator(args.exp_dir, device, args.head, args.phase, args.iters,
                                    args.matched_inference == "true")
     if args.collect:
-        count = separated.collect(args.data_dir, args.out_dir, separator.num_spk)
+        count = separated_dir.collect(args.data_dir, args.out_dir, separator.num_spk)
         print(f"separate.py: {count} utterances in {args.out_dir}")
         return
     mixtures = io.read_table(os.path.join(args.data_dir, "wav.scp"))
@@ -52,7 +53,7 @@ def main():
         if rate != separator.sample_rate:
             sys.exit(f"{args.data_dir}/wav.scp: utterance '{utt}' is {rate} Hz, the model "
                      f"{separator.sample_rate} Hz: prepare the data at the model's rate")
-        separated.write_sources(args.out_dir, utt, separator.separate(samples), rate)
+        separated_dir.write_sources(args.out_dir, utt, separator.separate(samples), rate)
     print(f"separate.py: {len(mixtures)} utterances, {separator.head} head, {args.phase} phase -> {args.out_dir}")
 
 

@@ -15,7 +15,8 @@ import sys
 import numpy as np
 import torch
 
-from nnet import io, masks, separated, signal
+from nnet import io, separated_dir, signal
+from nnet.oracle_masks import MASK_KINDS, oracle_masks
 
 
 def reference_tables(data_dir):
@@ -27,7 +28,7 @@ def reference_tables(data_dir):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mask", choices=masks.MASK_KINDS)
+    parser.add_argument("--mask", choices=MASK_KINDS)
     parser.add_argument("--stft-conf")
     parser.add_argument("--collect", action="store_true")
     parser.add_argument("data_dir")
@@ -35,7 +36,7 @@ def main():
     args = parser.parse_args()
     refs, ref_paths = reference_tables(args.data_dir)
     if args.collect:
-        n = separated.collect(args.data_dir, args.out_dir, len(refs))
+        n = separated_dir.collect(args.data_dir, args.out_dir, len(refs))
         print(f"separate_oracle.py: {n} utterances in {args.out_dir}")
         return
     if args.mask is None:
@@ -64,9 +65,9 @@ def main():
             config = signal.read_stft_conf(args.stft_conf, rate)
         mix_spec = signal.stft(torch.from_numpy(mix).double(), config)
         src_spec = signal.stft(torch.from_numpy(np.stack(sources)).double(), config)
-        mask = masks.oracle_masks(mix_spec, src_spec, args.mask)
+        mask = oracle_masks(mix_spec, src_spec, args.mask)
         estimates = signal.istft(mask * mix_spec, config, len(mix)).numpy()
-        separated.write_sources(args.out_dir, utt, estimates, rate)
+        separated_dir.write_sources(args.out_dir, utt, estimates, rate)
     print(f"separate_oracle.py: {len(mixtures)} utterances with {args.mask} masks -> {args.out_dir}")
 
 

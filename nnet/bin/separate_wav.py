@@ -12,7 +12,8 @@ import sys
 
 import torch
 
-from nnet import io, separate, separated
+from nnet import io, separated_dir
+from nnet.separator import HEADS, PHASES, Separator
 from nnet.signal import resample
 
 
@@ -20,8 +21,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="experiment dir holding best.pt")
     parser.add_argument("--use-gpu", choices=("true", "false"), default="false")
-    parser.add_argument("--head", choices=separate.HEADS)
-    parser.add_argument("--phase", choices=separate.PHASES, default="mixture")
+    parser.add_argument("--head", choices=HEADS)
+    parser.add_argument("--phase", choices=PHASES, default="mixture")
     parser.add_argument("--iters", type=int, default=5)
     parser.add_argument("in_wav")
     parser.add_argument("out_dir")
@@ -32,7 +33,7 @@ def main():
             sys.exit("separate_wav.py: --use-gpu true but torch sees no GPU: install a CUDA build "
                      "or use --use-gpu false")
         device = "cuda"
-    separator = separate.Separator(args.model, device, args.head, args.phase, args.iters)
+    separator = Separator(args.model, device, args.head, args.phase, args.iters)
     try:
         samples, rate = io.read_wav(args.in_wav)
     except Exception as err:
@@ -42,7 +43,7 @@ def main():
     name = os.path.splitext(os.path.basename(args.in_wav))[0]
     for c, est in enumerate(estimates, 1):
         path = os.path.join(args.out_dir, f"{name}_s{c}.wav")
-        io.write_wav(path, separated.unclipped(est), rate)
+        io.write_wav(path, separated_dir.unclipped(est), rate)
         print(path)
 
 

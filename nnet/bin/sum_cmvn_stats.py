@@ -4,7 +4,6 @@
 usage: sum_cmvn_stats.py <out> <in1> [<in2> ...]
 """
 import argparse
-import os
 import sys
 
 from nnet import features

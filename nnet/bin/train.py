@@ -13,7 +13,7 @@ import argparse
 import os
 import sys
 
-from nnet import config, data, train
+from nnet import config, train, training_data
 
 
 def main():
@@ -33,7 +33,7 @@ def main():
     try:
         train.train(args.config, args.train_dir, args.valid_dir, args.exp_dir,
                     ngpu=args.ngpu, num_procs=max(args.num_procs, args.ngpu, 1), num_threads=args.num_threads)
-    except (train.TrainingError, config.ConfigError, data.DataError) as err:  # names the file and the remedy
+    except (train.TrainingError, config.ConfigError, training_data.DataError) as err:  # names the file and the remedy
         sys.exit(f"train.py: {train.error_message(err)}")
 
 
