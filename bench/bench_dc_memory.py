@@ -10,6 +10,7 @@ the inputs are built, i.e. what the loss and its backward add, embedding gradien
 
     python3 bench/bench_dc_memory.py [--device cpu|cuda] [--batch 32] [--frames 400] [--emb-dim 40]
 """
+
 import argparse
 import os
 import resource
@@ -22,7 +23,7 @@ import torch
 
 from nnet import losses
 
-MIB = 2 ** 20
+MIB = 2**20
 
 
 def make_inputs(args, device):
@@ -80,8 +81,8 @@ def cpu_worker(objective, args):
 
 def cpu_run(objective, args):
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", objective] + [
-        f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items()
-        if k not in ("worker", "device", "objectives")]
+        f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items() if k not in ("worker", "device", "objectives")
+    ]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.split()
     return float(out[0]), float(out[1]), float(out[2])
 
@@ -89,7 +90,7 @@ def cpu_run(objective, args):
 def cuda_run(objective, args):
     inputs = make_inputs(args, "cuda")
     step(objective, args, *inputs)  # warm-up: kernels, workspaces
-    inputs[0].grad = None           # the measured step makes it again
+    inputs[0].grad = None  # the measured step makes it again
     torch.cuda.synchronize()
     base = torch.cuda.memory_allocated()
     torch.cuda.reset_peak_memory_stats()
@@ -111,9 +112,12 @@ def main():
     parser.add_argument("--num-spk", type=int, default=2)
     parser.add_argument("--weights", choices=losses.DC_WEIGHTS, default="mr")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per objective (median shown)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="CPU threads per objective (0: torch's default; on a shared machine more than "
-                             "one makes timings erratic)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads per objective (0: torch's default; on a shared machine more than one makes timings erratic)",
+    )
     parser.add_argument("--objectives", default=",".join(losses.DC_OBJECTIVES))
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -122,12 +126,17 @@ def main():
 
     bins = args.batch * args.frames * args.bins
     emb_mib = bins * args.emb_dim * 4 / MIB
-    name = torch.cuda.get_device_name() if args.device == "cuda" else \
-        f"cpu, {args.threads or torch.get_num_threads()} thread(s)"
+    name = (
+        torch.cuda.get_device_name()
+        if args.device == "cuda"
+        else f"cpu, {args.threads or torch.get_num_threads()} thread(s)"
+    )
     print(f"# device: {name}; torch {torch.__version__}")
-    print(f"# {args.batch} x {args.frames} frames x {args.bins} bins, D={args.emb_dim}, C={args.num_spk}, "
-          f"weights={args.weights}; embeddings {emb_mib:.0f} MiB (their gradient as much); "
-          f"a dense TF x TF affinity would take {args.batch * (args.frames * args.bins) ** 2 * 4 / 2 ** 30:.0f} GiB")
+    print(
+        f"# {args.batch} x {args.frames} frames x {args.bins} bins, D={args.emb_dim}, C={args.num_spk}, "
+        f"weights={args.weights}; embeddings {emb_mib:.0f} MiB (their gradient as much); "
+        f"a dense TF x TF affinity would take {args.batch * (args.frames * args.bins) ** 2 * 4 / 2**30:.0f} GiB"
+    )
     print(f"{'objective':<18} {'peak over inputs MiB':>21} {'peak total MiB':>15} {'fwd+bwd s':>10}")
     for objective in args.objectives.split(","):
         run = cuda_run if args.device == "cuda" else cpu_run

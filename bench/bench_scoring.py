@@ -13,6 +13,7 @@ differences are measured on those, timing ours and mir_eval's alternately so tha
 same machine load. BLAS runs single-threaded, as in steps/score.sh's jobs, unless
 OPENBLAS_NUM_THREADS/OMP_NUM_THREADS/MKL_NUM_THREADS are set.
 """
+
 import argparse
 import os
 import time
@@ -88,20 +89,30 @@ def main():
             perm_mismatch += not np.array_equal(mine[3], theirs[3])
     metrics._dense_solve = dense_solve
 
-    print(f"{args.num_utts} synthetic utterances, {args.sources} sources, 8 kHz, 3-6 s "
-          f"({seconds / args.num_utts:.2f} s on average); {os.cpu_count()} CPUs, "
-          f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}")
-    print(f"ours:     {1e3 * np.mean(ours_time):8.2f} ms per utterance over all {args.num_utts} "
-          f"(dense fallback on {fallbacks} of them)")
+    print(
+        f"{args.num_utts} synthetic utterances, {args.sources} sources, 8 kHz, 3-6 s "
+        f"({seconds / args.num_utts:.2f} s on average); {os.cpu_count()} CPUs, "
+        f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}"
+    )
+    print(
+        f"ours:     {1e3 * np.mean(ours_time):8.2f} ms per utterance over all {args.num_utts} "
+        f"(dense fallback on {fallbacks} of them)"
+    )
     if n_ref:
         ours_sub = np.mean(ours_time[:n_ref])
-        print(f"mir_eval: {1e3 * np.mean(ref_time):8.2f} ms per utterance over the first {n_ref} only, for time "
-              f"(ours on those: {1e3 * ours_sub:.2f} ms)")
+        print(
+            f"mir_eval: {1e3 * np.mean(ref_time):8.2f} ms per utterance over the first {n_ref} only, for time "
+            f"(ours on those: {1e3 * ours_sub:.2f} ms)"
+        )
         per_utt = np.array(ref_time) / np.array(ours_time[:n_ref])
-        print(f"speed ratio (mir_eval / ours, same {n_ref} utterances): {np.mean(ref_time) / ours_sub:.1f}x "
-              f"in total time; per utterance: median {np.median(per_utt):.1f}x, lowest {per_utt.min():.1f}x")
-        print(f"largest |difference| on those: SDR {diffs[0]:.2e} dB, SIR {diffs[1]:.2e} dB, "
-              f"SAR {diffs[2]:.2e} dB; permutation mismatches: {perm_mismatch}")
+        print(
+            f"speed ratio (mir_eval / ours, same {n_ref} utterances): {np.mean(ref_time) / ours_sub:.1f}x "
+            f"in total time; per utterance: median {np.median(per_utt):.1f}x, lowest {per_utt.min():.1f}x"
+        )
+        print(
+            f"largest |difference| on those: SDR {diffs[0]:.2e} dB, SIR {diffs[1]:.2e} dB, "
+            f"SAR {diffs[2]:.2e} dB; permutation mismatches: {perm_mismatch}"
+        )
     sdr = np.array([o[0] for o in ours])
     print(f"our SDR over all: mean {sdr.mean():.2f} dB, range {sdr.min():.2f} .. {sdr.max():.2f}")
 

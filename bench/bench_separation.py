@@ -6,6 +6,7 @@ on CPU and, when there is one, on a GPU.
     python3 bench/bench_separation.py [--recipe egs/wsj0_2mix] [--seconds 6] [--repeats 3]
         [--device cpu|cuda|all]
 """
+
 import argparse
 import os
 import sys
@@ -29,9 +30,17 @@ def fake_experiment(config_path, directory):
     torch.manual_seed(0)
     model = models.build_model(config["model"])
     stft = signal.StftConfig()
-    torch.save({"model": model.state_dict(), "cmvn_mean": torch.zeros(stft.num_bins),
-                "cmvn_std": torch.ones(stft.num_bins), "stft": stft.to_dict(), "config": config, "epoch": 0},
-               os.path.join(directory, "best.pt"))
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "cmvn_mean": torch.zeros(stft.num_bins),
+            "cmvn_std": torch.ones(stft.num_bins),
+            "stft": stft.to_dict(),
+            "config": config,
+            "epoch": 0,
+        },
+        os.path.join(directory, "best.pt"),
+    )
     return directory
 
 
@@ -50,8 +59,10 @@ def main():
     rng = np.random.default_rng(0)
     mixture = (0.1 * rng.standard_normal(int(args.seconds * 8000))).astype(np.float32)
     cases = [("chimerapp", "mi", "mixture"), ("chimerapp", "mi", "misi"), ("dc_w_mr", "dc", "mixture")]
-    print(f"{os.path.relpath(args.recipe, ROOT)} model sizes, {args.seconds:.1f} s utterance at 8 kHz, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
+    print(
+        f"{os.path.relpath(args.recipe, ROOT)} model sizes, {args.seconds:.1f} s utterance at 8 kHz, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
+    )
     for system, head, phase in cases:
         with tempfile.TemporaryDirectory() as tmp:
             exp = fake_experiment(os.path.join(args.recipe, "conf/tuning", system + ".yaml"), tmp)
@@ -67,8 +78,9 @@ def main():
                     torch.cuda.synchronize()
                 rtf = (time.perf_counter() - start) / args.repeats / args.seconds
                 label = torch.cuda.get_device_name() if device == "cuda" else "cpu"
-                print(f"{system:>10} {head} head, {phase:>8} phase, {label:>20}: RTF {rtf:.4f} "
-                      f"({1 / rtf:.1f}x real time)")
+                print(
+                    f"{system:>10} {head} head, {phase:>8} phase, {label:>20}: RTF {rtf:.4f} ({1 / rtf:.1f}x real time)"
+                )
     if args.device == "all" and "cuda" not in devices:
         print("(no GPU visible: GPU figures skipped)")
 

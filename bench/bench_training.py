@@ -12,6 +12,7 @@ cores / N), and prints their summed throughput, to compare with one job on every
 Data loading is left out (it runs in worker processes during training); the STFT of the targets
 is included, as it runs on the training device.
 """
+
 import argparse
 import multiprocessing
 import os
@@ -45,8 +46,9 @@ def measure(config, device, batch, frames, steps, amp, barrier=None):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
             outputs = model(feats, lengths)
         outputs = {k: v.float() for k, v in outputs.items()}
-        loss, _ = objective(outputs, {"mix_spec": spec[:, 0], "src_spec": spec[:, 1:], "lengths": lengths,
-                                      "valid": valid})
+        loss, _ = objective(
+            outputs, {"mix_spec": spec[:, 0], "src_spec": spec[:, 1:], "lengths": lengths, "valid": valid}
+        )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -63,7 +65,7 @@ def measure(config, device, batch, frames, steps, amp, barrier=None):
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = (time.perf_counter() - start) / steps
-    peak = torch.cuda.max_memory_allocated() / 2 ** 30 if device.type == "cuda" else float("nan")
+    peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
     return seconds, batch * frames / seconds, peak
 
 
@@ -76,8 +78,10 @@ def measure_cpu_jobs(config, batch, frames, steps, jobs, threads):
     """Summed frames/s of `jobs` CPU trainings running at once."""
     context = multiprocessing.get_context("spawn")
     barrier, results = context.Barrier(jobs), context.Queue()
-    procs = [context.Process(target=_cpu_job, args=(config, batch, frames, steps, threads, barrier, results))
-             for _ in range(jobs)]
+    procs = [
+        context.Process(target=_cpu_job, args=(config, batch, frames, steps, threads, barrier, results))
+        for _ in range(jobs)
+    ]
     for proc in procs:
         proc.start()
     rates = [results.get() for _ in procs]
@@ -101,23 +105,29 @@ def main():
     if args.jobs > 1 or args.threads:
         threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
         rates = measure_cpu_jobs(config, args.batch, args.frames, args.steps, args.jobs, threads)
-        print(f"config {os.path.relpath(args.config, ROOT)}: {config['model']['type']}, batch {args.batch} x "
-              f"{args.frames} frames, {args.jobs} CPU job(s) x {threads} thread(s): "
-              f"{sum(rates):.0f} frames/s in all ({', '.join(f'{rate:.0f}' for rate in rates)})")
+        print(
+            f"config {os.path.relpath(args.config, ROOT)}: {config['model']['type']}, batch {args.batch} x "
+            f"{args.frames} frames, {args.jobs} CPU job(s) x {threads} thread(s): "
+            f"{sum(rates):.0f} frames/s in all ({', '.join(f'{rate:.0f}' for rate in rates)})"
+        )
         return
     devices = ["cpu"] if args.device in ("cpu", "all") else []
     if args.device in ("cuda", "all") and torch.cuda.is_available():
         devices.append("cuda")
     elif args.device == "cuda":
         sys.exit("bench_training.py: --device cuda but torch sees no GPU")
-    print(f"config {os.path.relpath(args.config, ROOT)}: {config['model']['type']}, batch {args.batch} x "
-          f"{args.frames} frames, torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
+    print(
+        f"config {os.path.relpath(args.config, ROOT)}: {config['model']['type']}, batch {args.batch} x "
+        f"{args.frames} frames, torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
+    )
     for name in devices:
         device = torch.device(name)
         label = torch.cuda.get_device_name() if name == "cuda" else "cpu"
         seconds, fps, peak = measure(config, device, args.batch, args.frames, args.steps, args.amp)
-        print(f"{label:>24}: {seconds:7.3f} s/step  {fps:10.0f} frames/s" +
-              (f"  peak {peak:.2f} GiB" if name == "cuda" else ""))
+        print(
+            f"{label:>24}: {seconds:7.3f} s/step  {fps:10.0f} frames/s"
+            + (f"  peak {peak:.2f} GiB" if name == "cuda" else "")
+        )
     if args.device == "all" and "cuda" not in devices:
         print("(no GPU visible: GPU figure skipped)")
 

@@ -11,6 +11,7 @@ with a clear error (or handled as documented); a failing one is a silent wrong r
 listed by name. The first line of each test's docstring says the input and the expected behaviour.
 Prints the totals last: bad inputs tried, handled, failing.
 """
+
 import collections
 import os
 import sys
@@ -22,7 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 class Campaign:
     def __init__(self):
-        self.outcomes = {}     # nodeid -> "passed" | "failed" | "skipped"
+        self.outcomes = {}  # nodeid -> "passed" | "failed" | "skipped"
         self.docs = {}
 
     def pytest_collection_modifyitems(self, items):
@@ -41,8 +42,9 @@ def main(argv):
         print(__doc__)
         return 0
     campaign = Campaign()
-    code = pytest.main(["-q", "-p", "no:cacheprovider", "-m", "fault", os.path.join(ROOT, "tests"), *argv],
-                       plugins=[campaign])
+    code = pytest.main(
+        ["-q", "-p", "no:cacheprovider", "-m", "fault", os.path.join(ROOT, "tests"), *argv], plugins=[campaign]
+    )
     if not campaign.outcomes:
         print("fault_campaign.py: no test marked 'fault' ran", file=sys.stderr)
         return 1
@@ -55,8 +57,10 @@ def main(argv):
     for path, counts in sorted(by_file.items()):
         print(f"{path}: {sum(counts.values())} tried, {counts['passed']} handled, {counts['failed']} failing")
     total = collections.Counter(campaign.outcomes.values())
-    print(f"bad inputs tried {sum(total.values())}, clear errors or documented handling {total['passed']}, "
-          f"silent wrong results or data lost {total['failed']}, skipped {total['skipped']}")
+    print(
+        f"bad inputs tried {sum(total.values())}, clear errors or documented handling {total['passed']}, "
+        f"silent wrong results or data lost {total['failed']}, skipped {total['skipped']}"
+    )
     return 0 if code == 0 else 1
 
 

@@ -19,6 +19,7 @@ runs it), so that the script is known to work before a GPU is ever lent. --scale
 step limits (a slow machine). The report (markdown, rewritten atomically after every step) holds
 each step's status, seconds and the figures it printed; the exit status is 1 if any step failed.
 """
+
 import argparse
 import os
 import subprocess
@@ -61,6 +62,7 @@ for name, count, seed in (("tr", {num_tr}, 0), ("cv", {num_cv}, 1)):
 
 def free_port():
     import socket
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -70,8 +72,14 @@ def training_config(work, amp, sizes):
     """The mini chimera++ config with a short schedule: the check is about the path, not the dB."""
     with open(MINI_CHIMERA, encoding="utf-8") as f:
         config = yaml.safe_load(f)
-    config["training"].update(epochs=2, segment_frames=sizes["frames"], batch_size=sizes["batch"],
-                              valid_batch_size=sizes["batch"], num_workers=0, amp=amp)
+    config["training"].update(
+        epochs=2,
+        segment_frames=sizes["frames"],
+        batch_size=sizes["batch"],
+        valid_batch_size=sizes["batch"],
+        num_workers=0,
+        amp=amp,
+    )
     if sizes["tiny"]:
         config["model"].update(units=16, layers=1)
     path = os.path.join(work, f"chimerapp_{'bf16' if amp else 'fp32'}.yaml")
@@ -83,8 +91,10 @@ def training_config(work, amp, sizes):
 class Report:
     def __init__(self, path, device):
         self.path, self.rows, self.details = path, [], []
-        self.header = (f"# bench/gpu_check.py --device {device}\n\n{time.strftime('%Y-%m-%d %H:%M:%S')}, "
-                       f"host {os.uname().nodename}, python {sys.version.split()[0]}\n")
+        self.header = (
+            f"# bench/gpu_check.py --device {device}\n\n{time.strftime('%Y-%m-%d %H:%M:%S')}, "
+            f"host {os.uname().nodename}, python {sys.version.split()[0]}\n"
+        )
 
     def add(self, name, status, seconds, limit, output):
         self.rows.append(f"| {name} | {status} | {seconds:.1f} | {limit} |")
@@ -93,8 +103,13 @@ class Report:
         self.write()
 
     def write(self):
-        text = (self.header + "\n| step | status | seconds | limit (s) |\n|---|---|---|---|\n"
-                + "\n".join(self.rows) + "\n\n" + "\n".join(self.details))
+        text = (
+            self.header
+            + "\n| step | status | seconds | limit (s) |\n|---|---|---|---|\n"
+            + "\n".join(self.rows)
+            + "\n\n"
+            + "\n".join(self.details)
+        )
         tmp = self.path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
@@ -106,12 +121,18 @@ def run_step(report, name, command, limit, env=None):
     try:
         # PYTHONPATH: a machine where setup.sh did not install nnet (a GPU box's own torch) still finds it
         pythonpath = os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
-        proc = subprocess.run(command, capture_output=True, text=True, timeout=limit, cwd=ROOT,
-                              env={**os.environ, "PYTHONPATH": pythonpath, **(env or {})})
+        proc = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=limit,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": pythonpath, **(env or {})},
+        )
         output = proc.stdout + proc.stderr
         status = "ok" if proc.returncode == 0 else f"FAILED (exit {proc.returncode})"
     except subprocess.TimeoutExpired as e:
-        output = ((e.stdout or b"").decode(errors="replace") + (e.stderr or b"").decode(errors="replace"))
+        output = (e.stdout or b"").decode(errors="replace") + (e.stderr or b"").decode(errors="replace")
         status = f"FAILED (over its {limit} s limit)"
     seconds = time.time() - start
     report.add(name, status, seconds, limit, output)
@@ -131,9 +152,11 @@ def main():
     os.makedirs(work, exist_ok=True)
     report = Report(os.path.abspath(args.report), args.device)
     py = sys.executable
-    sizes = ({"tiny": False, "num_tr": 64, "num_cv": 8, "short": 2.0, "long": 4.0, "frames": 200, "batch": 16}
-             if cuda else
-             {"tiny": True, "num_tr": 6, "num_cv": 2, "short": 0.8, "long": 1.2, "frames": 50, "batch": 3})
+    sizes = (
+        {"tiny": False, "num_tr": 64, "num_cv": 8, "short": 2.0, "long": 4.0, "frames": 200, "batch": 16}
+        if cuda
+        else {"tiny": True, "num_tr": 6, "num_cv": 2, "short": 0.8, "long": 1.2, "frames": 50, "batch": 3}
+    )
 
     def limit(seconds):
         return int(seconds * args.scale)
@@ -141,34 +164,64 @@ def main():
     ok = run_step(report, "env", [py, "-c", ENV_CHECK.format(device=args.device, port=free_port())], limit(45))
     script = MAKE_DATA.format(tests=os.path.join(ROOT, "tests"), work=work, **sizes)
     path_env = {"PATH": os.path.dirname(py) + os.pathsep + os.environ["PATH"]}  # steps/ call python3
-    data_ok = (run_step(report, "data", [py, "-c", script], limit(30))
-               and run_step(report, "features", ["bash", "-c", " && ".join(
-                   f"bash steps/make_feats.sh --nj 1 {work}/{s}/data {work}/{s}/log {work}/{s}/feats"
-                   for s in ("tr", "cv"))], limit(45), env=path_env))
+    data_ok = run_step(report, "data", [py, "-c", script], limit(30)) and run_step(
+        report,
+        "features",
+        [
+            "bash",
+            "-c",
+            " && ".join(
+                f"bash steps/make_feats.sh --nj 1 {work}/{s}/data {work}/{s}/log {work}/{s}/feats" for s in ("tr", "cv")
+            ),
+        ],
+        limit(45),
+        env=path_env,
+    )
     ok &= data_ok
     train = [py, os.path.join(ROOT, "nnet", "bin", "train.py"), "--ngpu", "1" if cuda else "0"]
     dirs = [f"{work}/tr/data", f"{work}/cv/data"]
     for name, amp in (("train_fp32", False), ("train_bf16", True)):
         if data_ok:
-            ok &= run_step(report, name, [*train, training_config(work, amp, sizes), *dirs, f"{work}/exp_{name}"],
-                           limit(75))
+            ok &= run_step(
+                report, name, [*train, training_config(work, amp, sizes), *dirs, f"{work}/exp_{name}"], limit(75)
+            )
     if data_ok:
         procs = "1" if cuda else "2"
-        ok &= run_step(report, "torchrun", [py, "-m", "torch.distributed.run", "--standalone",
-                                            "--nproc_per_node", procs, *train[1:],
-                                            training_config(work, False, sizes), *dirs, f"{work}/exp_torchrun"],
-                       limit(75), env={"OMP_NUM_THREADS": "1"})
+        ok &= run_step(
+            report,
+            "torchrun",
+            [
+                py,
+                "-m",
+                "torch.distributed.run",
+                "--standalone",
+                "--nproc_per_node",
+                procs,
+                *train[1:],
+                training_config(work, False, sizes),
+                *dirs,
+                f"{work}/exp_torchrun",
+            ],
+            limit(75),
+            env={"OMP_NUM_THREADS": "1"},
+        )
     bench = os.path.join(ROOT, "bench")
     if cuda:
-        benches = [("bench_training", ["--device", "cuda", "--steps", "5"]),
-                   ("bench_training_bf16", ["--device", "cuda", "--steps", "5", "--amp"]),
-                   ("bench_separation", ["--device", "cuda"]),
-                   ("bench_dc_memory", ["--device", "cuda"])]
+        benches = [
+            ("bench_training", ["--device", "cuda", "--steps", "5"]),
+            ("bench_training_bf16", ["--device", "cuda", "--steps", "5", "--amp"]),
+            ("bench_separation", ["--device", "cuda"]),
+            ("bench_dc_memory", ["--device", "cuda"]),
+        ]
     else:
-        benches = [("bench_training", ["--device", "cpu", "--batch", "2", "--frames", "50", "--steps", "1"]),
-                   ("bench_separation", ["--device", "cpu", "--seconds", "1", "--repeats", "1"]),
-                   ("bench_dc_memory", ["--device", "cpu", "--batch", "2", "--frames", "50", "--repeats", "1",
-                                        "--objectives", "classic"])]
+        benches = [
+            ("bench_training", ["--device", "cpu", "--batch", "2", "--frames", "50", "--steps", "1"]),
+            ("bench_separation", ["--device", "cpu", "--seconds", "1", "--repeats", "1"]),
+            (
+                "bench_dc_memory",
+                ["--device", "cpu", "--batch", "2", "--frames", "50", "--repeats", "1", "--objectives", "classic"],
+            ),
+        ]
     for name, extra in benches:
         script_name = name.replace("_bf16", "") + ".py"
         ok &= run_step(report, name, [py, os.path.join(bench, script_name), *extra], limit(60))

@@ -25,6 +25,7 @@ options:
   --sets LIST            subset of tr,cv,tt (default: tr,cv,tt)
   --job J --num-jobs N   this job takes every N-th line of each list, starting with line J (default 1 1)
 """
+
 import argparse
 import io as pyio
 import os
@@ -49,8 +50,9 @@ class SourceTree:
 
     def __init__(self, root):
         if not os.path.isdir(root):
-            raise CreationError(f"--wsj0 {root}: no such directory; give the directory that contains "
-                                "wsj0/ (or the wsj0 folder itself)")
+            raise CreationError(
+                f"--wsj0 {root}: no such directory; give the directory that contains wsj0/ (or the wsj0 folder itself)"
+            )
         # (dir, strip): the listed path is read under dir, without its leading `wsj0/` when strip
         self.bases = []
         if os.path.isdir(os.path.join(root, "wsj0")):
@@ -87,9 +89,11 @@ def read_source(path):
     else:
         sph2pipe = shutil.which("sph2pipe")
         if sph2pipe is None:
-            raise CreationError(f"{path} is a shorten-compressed SPHERE file and sph2pipe is not on PATH: "
-                                "install sph2pipe (Kaldi's tools/ has it) and add it to PATH, or convert "
-                                "WSJ0 to wav (sph2pipe -f wav x.wv1 x.wav, next to each .wv1)")
+            raise CreationError(
+                f"{path} is a shorten-compressed SPHERE file and sph2pipe is not on PATH: "
+                "install sph2pipe (Kaldi's tools/ has it) and add it to PATH, or convert "
+                "WSJ0 to wav (sph2pipe -f wav x.wv1 x.wav, next to each .wv1)"
+            )
         result = subprocess.run([sph2pipe, "-f", "wav", path], capture_output=True)
         if result.returncode != 0:
             raise CreationError(f"sph2pipe -f wav {path} failed: {result.stderr.decode(errors='replace').strip()}")
@@ -105,9 +109,11 @@ def read_source(path):
 def read_mix_list(path):
     """[(lineno, wav1, snr1 string, wav2, snr2 string)] of a mix list."""
     if not os.path.isfile(path):
-        raise CreationError(f"mix list {path} not found: run local/download_mixlists.sh "
-                            f"{os.path.dirname(path) or '.'} (needs network), or pass --mixlists DIR with a "
-                            "local copy of mix_2_spk_{tr,cv,tt}.txt")
+        raise CreationError(
+            f"mix list {path} not found: run local/download_mixlists.sh "
+            f"{os.path.dirname(path) or '.'} (needs network), or pass --mixlists DIR with a "
+            "local copy of mix_2_spk_{tr,cv,tt}.txt"
+        )
     entries = []
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
@@ -124,16 +130,20 @@ def read_mix_list(path):
                     raise CreationError(f"{where}: SNR '{snr}' is not a number") from None
             for wav in (fields[0], fields[2]):
                 if wav.lower().endswith(".wv2"):
-                    raise CreationError(f"{where}: {wav} is a second-microphone (.wv2) file; wsj0-2mix uses the "
-                                        ".wv1 (Sennheiser) channel: use MERL's official mix lists")
+                    raise CreationError(
+                        f"{where}: {wav} is a second-microphone (.wv2) file; wsj0-2mix uses the "
+                        ".wv1 (Sennheiser) channel: use MERL's official mix lists"
+                    )
             entries.append((lineno, fields[0], fields[1], fields[2], fields[3]))
     return entries
 
 
 def mixture_name(wav1, snr1, wav2, snr2):
     """`<utt1>_<snr1>_<utt2>_<snr2>`, the SNRs as the list writes them."""
+
     def utt(path):
         return os.path.splitext(os.path.basename(path))[0]
+
     return f"{utt(wav1)}_{snr1}_{utt(wav2)}_{snr2}"
 
 
@@ -145,8 +155,12 @@ def create_mixture(tree, list_path, entry, out, rates, modes, subset):
     """Write every requested version of one mixture; returns False when all were there already."""
     lineno, wav1, snr1, wav2, snr2 = entry
     name = mixture_name(wav1, snr1, wav2, snr2)
-    todo = [(rate, mode) for rate in rates for mode in modes
-            if not all(os.path.isfile(p) for p in output_paths(out, rate, mode, subset, name).values())]
+    todo = [
+        (rate, mode)
+        for rate in rates
+        for mode in modes
+        if not all(os.path.isfile(p) for p in output_paths(out, rate, mode, subset, name).values())
+    ]
     if not todo:
         return False
     sources = []
@@ -154,9 +168,11 @@ def create_mixture(tree, list_path, entry, out, rates, modes, subset):
         path = tree.find(listed)
         if path is None:
             looked = ", ".join(tree.candidates(listed))
-            raise CreationError(f"{list_path}:{lineno}: source {listed} not found (looked for {looked}); pass "
-                                "--wsj0 the directory that contains wsj0/ (or the wsj0 folder itself), with "
-                                ".wv1 files (sph2pipe on PATH) or .wav files converted from them")
+            raise CreationError(
+                f"{list_path}:{lineno}: source {listed} not found (looked for {looked}); pass "
+                "--wsj0 the directory that contains wsj0/ (or the wsj0 folder itself), with "
+                ".wv1 files (sph2pipe on PATH) or .wav files converted from them"
+            )
         try:
             samples = read_source(path)
             at_8k = signal.resample(samples, corpus.WSJ0_RATE, 8000)
@@ -197,8 +213,9 @@ def parse_list(value, allowed, option):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, usage=argparse.SUPPRESS,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, usage=argparse.SUPPRESS, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--wsj0", required=True)
     parser.add_argument("--mixlists", required=True)
     parser.add_argument("--out", required=True)
@@ -218,12 +235,14 @@ def main(argv=None):
         lists = {s: os.path.join(args.mixlists, f"mix_2_spk_{s}.txt") for s in subsets}
         entries = {s: read_mix_list(path) for s, path in lists.items()}  # check every list before writing
         for subset in subsets:
-            mine = entries[subset][args.job - 1::args.num_jobs]
+            mine = entries[subset][args.job - 1 :: args.num_jobs]
             remove_temporaries(args.out, rates, modes, subset, [mixture_name(*e[1:]) for e in mine])
             written = sum(create_mixture(tree, lists[subset], e, args.out, rates, modes, subset) for e in mine)
-            print(f"{subset}: job {args.job}/{args.num_jobs}: {len(mine)} of {len(entries[subset])} mixtures, "
-                  f"{written} written, {len(mine) - written} already there "
-                  f"({','.join(rates)} x {','.join(modes)} under {args.out})")
+            print(
+                f"{subset}: job {args.job}/{args.num_jobs}: {len(mine)} of {len(entries[subset])} mixtures, "
+                f"{written} written, {len(mine) - written} already there "
+                f"({','.join(rates)} x {','.join(modes)} under {args.out})"
+            )
     except CreationError as e:
         print(f"create_wsj0_2mix.py: error: {e}", file=sys.stderr)
         return 1

@@ -24,6 +24,7 @@ plan options:
   --utts-per-speaker N      sentences per speaker (default 20; a fifth of a tr speaker's go to cv)
   --min-seconds S --max-seconds S        target sentence duration (default 2, 4)
 """
+
 import argparse
 import os
 import shutil
@@ -37,20 +38,70 @@ from nnet import corpus, io, signal
 
 WORDS = os.path.join(os.path.dirname(os.path.realpath(__file__)), "mini_2mix_words.txt")
 # espeak-ng English voices (accents) and voice variants (speaker characteristics), by gender.
-VOICES = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-rp", "en-gb-x-gbcwmd",
-          "en-029", "en-us-nyc")
+VOICES = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-rp", "en-gb-x-gbcwmd", "en-029", "en-us-nyc")
 VARIANTS = {
-    "m": ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "adam", "Alex", "Andy", "benjamin", "boris",
-          "caleb", "david", "ed", "edward", "gustave", "iven", "john", "max", "Michael", "Mike", "paul",
-          "quincy", "rob", "robert", "travis", "victor", "zac", "klatt", "klatt2", "klatt3", "Denis",
-          "Hugo", "Lee", "Marco"),
-    "f": ("f1", "f2", "f3", "f4", "f5", "Alicia", "Andrea", "Annie", "aunty", "belinda", "linda", "steph",
-          "steph2", "steph3", "anika", "grandma"),
+    "m": (
+        "m1",
+        "m2",
+        "m3",
+        "m4",
+        "m5",
+        "m6",
+        "m7",
+        "m8",
+        "adam",
+        "Alex",
+        "Andy",
+        "benjamin",
+        "boris",
+        "caleb",
+        "david",
+        "ed",
+        "edward",
+        "gustave",
+        "iven",
+        "john",
+        "max",
+        "Michael",
+        "Mike",
+        "paul",
+        "quincy",
+        "rob",
+        "robert",
+        "travis",
+        "victor",
+        "zac",
+        "klatt",
+        "klatt2",
+        "klatt3",
+        "Denis",
+        "Hugo",
+        "Lee",
+        "Marco",
+    ),
+    "f": (
+        "f1",
+        "f2",
+        "f3",
+        "f4",
+        "f5",
+        "Alicia",
+        "Andrea",
+        "Annie",
+        "aunty",
+        "belinda",
+        "linda",
+        "steph",
+        "steph2",
+        "steph3",
+        "anika",
+        "grandma",
+    ),
 }
-PITCH_RANGE = (30, 70)   # espeak-ng -p (0-99, 50 is the voice's own)
+PITCH_RANGE = (30, 70)  # espeak-ng -p (0-99, 50 is the voice's own)
 RATE_RANGE = (135, 185)  # espeak-ng -s, words per minute
 ESPEAK_RATE = 22050
-SNR_MAX_DB = 2.5         # wsj0-2mix: the sources are at +x and -x dB, x uniform in [0, 2.5]
+SNR_MAX_DB = 2.5  # wsj0-2mix: the sources are at +x and -x dB, x uniform in [0, 2.5]
 TT_DIRS = ("si_dt_05", "si_et_05")
 
 
@@ -137,22 +188,33 @@ def plan(args):
         raise MiniError("--utts-per-speaker must be at least 2 (tr and cv each need one)")
     if not 0 < args.min_seconds <= args.max_seconds:
         raise MiniError("need 0 < --min-seconds <= --max-seconds")
-    options = (f"seed={args.seed}\nnum_tr={args.num_tr}\nnum_cv={args.num_cv}\nnum_tt={args.num_tt}\n"
-               f"num_speakers_tr={args.num_speakers_tr}\nnum_speakers_tt={args.num_speakers_tt}\n"
-               f"utts_per_speaker={args.utts_per_speaker}\nmin_seconds={args.min_seconds}\n"
-               f"max_seconds={args.max_seconds}\n")
+    options = (
+        f"seed={args.seed}\nnum_tr={args.num_tr}\nnum_cv={args.num_cv}\nnum_tt={args.num_tt}\n"
+        f"num_speakers_tr={args.num_speakers_tr}\nnum_speakers_tt={args.num_speakers_tt}\n"
+        f"utts_per_speaker={args.utts_per_speaker}\nmin_seconds={args.min_seconds}\n"
+        f"max_seconds={args.max_seconds}\n"
+    )
     conf = os.path.join(args.out, "mini_2mix.conf")
     if os.path.isfile(conf):
         with open(conf, encoding="utf-8") as f:
             if f.read() != options:
-                raise MiniError(f"{args.out} was made with other options (see {conf}); remove {args.out} "
-                                "or choose another directory")
+                raise MiniError(
+                    f"{args.out} was made with other options (see {conf}); remove {args.out} "
+                    "or choose another directory"
+                )
     words = read_words()
     speakers = draw_speakers(np.random.default_rng([args.seed, 0]), args.num_speakers_tr, args.num_speakers_tt)
-    sets = draw_utterances(np.random.default_rng([args.seed, 1]), speakers, args.utts_per_speaker,
-                           (args.min_seconds, args.max_seconds), words)
-    lists = {subset: draw_mix_list(np.random.default_rng([args.seed, 2 + i]), sets[subset], num, subset)
-             for i, (subset, num) in enumerate((("tr", args.num_tr), ("cv", args.num_cv), ("tt", args.num_tt)))}
+    sets = draw_utterances(
+        np.random.default_rng([args.seed, 1]),
+        speakers,
+        args.utts_per_speaker,
+        (args.min_seconds, args.max_seconds),
+        words,
+    )
+    lists = {
+        subset: draw_mix_list(np.random.default_rng([args.seed, 2 + i]), sets[subset], num, subset)
+        for i, (subset, num) in enumerate((("tr", args.num_tr), ("cv", args.num_cv), ("tt", args.num_tt)))
+    }
 
     with io.atomic_write(conf, encoding="utf-8") as f:
         f.write(options)
@@ -167,15 +229,18 @@ def plan(args):
         with io.atomic_write(os.path.join(args.out, "mixlists", f"mix_2_spk_{subset}.txt"), encoding="utf-8") as f:
             f.writelines(" ".join(line) + "\n" for line in lines)
     num_utts = sum(len(u) for u in sets.values())
-    print(f"planned {len(speakers)} speakers ({args.num_speakers_tr} tr/cv, {args.num_speakers_tt} tt), "
-          f"{num_utts} utterances, {args.num_tr}/{args.num_cv}/{args.num_tt} tr/cv/tt mixtures in {args.out}")
+    print(
+        f"planned {len(speakers)} speakers ({args.num_speakers_tr} tr/cv, {args.num_speakers_tt} tt), "
+        f"{num_utts} utterances, {args.num_tr}/{args.num_cv}/{args.num_tt} tr/cv/tt mixtures in {args.out}"
+    )
 
 
 def synthesize(espeak, voice, pitch, rate, text, tmp_dir):
     """16 kHz samples of one sentence."""
     tmp = os.path.join(tmp_dir, "espeak.wav")
-    result = subprocess.run([espeak, "-v", voice, "-p", str(pitch), "-s", str(rate), "-w", tmp, text],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [espeak, "-v", voice, "-p", str(pitch), "-s", str(rate), "-w", tmp, text], capture_output=True, text=True
+    )
     if result.returncode != 0 or not os.path.isfile(tmp):
         raise MiniError(f"espeak-ng -v {voice} failed: {result.stderr.strip()}")
     samples, rate_read = io.read_wav(tmp, dtype="float64")
@@ -197,7 +262,7 @@ def synth(args):
         raise MiniError(f"{plan_path} not found: run '{sys.argv[0]} plan {args.out}' first")
     with open(plan_path, encoding="utf-8") as f:
         entries = [line.split(maxsplit=5) for line in f]
-    mine = entries[args.job - 1::args.num_jobs]
+    mine = entries[args.job - 1 :: args.num_jobs]
     written = 0
     with tempfile.TemporaryDirectory() as tmp_dir:
         for utt, path, voice, pitch, rate, text in mine:
@@ -206,13 +271,16 @@ def synth(args):
                 continue
             io.write_wav(wav, synthesize(espeak, voice, pitch, rate, text.strip(), tmp_dir), corpus.WSJ0_RATE)
             written += 1
-    print(f"job {args.job}/{args.num_jobs}: {len(mine)} of {len(entries)} utterances, {written} synthesized, "
-          f"{len(mine) - written} already there")
+    print(
+        f"job {args.job}/{args.num_jobs}: {len(mine)} of {len(entries)} utterances, {written} synthesized, "
+        f"{len(mine) - written} already there"
+    )
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, usage=argparse.SUPPRESS,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, usage=argparse.SUPPRESS, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("plan")
     p.add_argument("--seed", type=int, default=1)

@@ -10,6 +10,7 @@ by that much); --second-exp names the exp dir of the same systems trained with a
 tt margin is shown beside, and such a claim holds only when it holds with both seeds. The
 closed-speaker (cv) difference is shown too. A comparison whose rows were not scored is "not run".
 """
+
 import argparse
 import os
 
@@ -63,8 +64,9 @@ def main():
         margin = tt[0] - tt[1]
         cv_margin = f"{cv[0] - cv[1]:+.2f}" if None not in cv else ""
         verdict = "yes" if margin > 0 else "no"
-        second = [score(args.second_exp, row, "tt", args.metric) for row in (better, worse)] \
-            if args.second_exp else [None]
+        second = (
+            [score(args.second_exp, row, "tt", args.metric) for row in (better, worse)] if args.second_exp else [None]
+        )
         second_margin = f"{second[0] - second[1]:+.2f}" if None not in second else ""
         if abs(margin) < args.margin:
             if None in second:
@@ -73,8 +75,10 @@ def main():
                 verdict = "not held: the seeds disagree"
             else:
                 verdict += ", with both seeds"
-        print(f"| {claim} | {better} vs {worse} | {tt[0]:.2f} vs {tt[1]:.2f} | {margin:+.2f} | {cv_margin} "
-              f"| {second_margin} | {verdict} |")
+        print(
+            f"| {claim} | {better} vs {worse} | {tt[0]:.2f} vs {tt[1]:.2f} | {margin:+.2f} | {cv_margin} "
+            f"| {second_margin} | {verdict} |"
+        )
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ the rectified signal smoothed by two cascaded one-pole filters (time constant 0.
 The active level is where the level measured over the samples above a threshold lies 15.9 dB above that
 threshold, linearly interpolated between the two thresholds that bracket the crossing.
 """
+
 import functools
 import math
 
@@ -23,13 +24,13 @@ import scipy.ndimage
 import scipy.optimize
 import scipy.signal
 
-MARGIN_DB = 15.9           # P.56: active level lies this far above the activity threshold
-ENVELOPE_TIME_S = 0.03     # time constant of the envelope smoothing
-HANGOVER_S = 0.2           # a sample stays active this long after the envelope falls
-PADDING_S = 0.35           # zeros appended so the hangover of the last word is counted
-NUM_BINS = 20              # thresholds a factor 2 in power apart: a 60 dB range
+MARGIN_DB = 15.9  # P.56: active level lies this far above the activity threshold
+ENVELOPE_TIME_S = 0.03  # time constant of the envelope smoothing
+HANGOVER_S = 0.2  # a sample stays active this long after the envelope falls
+PADDING_S = 0.35  # zeros appended so the hangover of the last word is counted
+NUM_BINS = 20  # thresholds a factor 2 in power apart: a 60 dB range
 BAND_HZ = (200.0, 5500.0)  # -0.25 dB points of the input bandpass filter
-PEAK = 0.9                 # wsj0-2mix: largest absolute sample of mix, s1, s2
+PEAK = 0.9  # wsj0-2mix: largest absolute sample of mix, s1, s2
 WSJ0_RATE = 16000
 RATES = {"8k": 8000, "16k": 16000}
 
@@ -37,6 +38,7 @@ RATES = {"8k": 8000, "16k": 16000}
 @functools.lru_cache(maxsize=None)
 def _prototype_highpass():
     """s-plane zeros and poles of a 5th-order Chebyshev II highpass (50 dB stopband), -0.25 dB at w=1."""
+
     def excess_db_at_1(stop_edge):
         z, p, k = scipy.signal.cheby2(5, 50, stop_edge, "highpass", analog=True, output="zpk")
         _, h = scipy.signal.freqs_zpk(z, p, k, [1.0])
@@ -81,8 +83,9 @@ def activlev(samples, sample_rate):
     g = math.exp(-1.0 / (ENVELOPE_TIME_S * sample_rate))
     envelope = scipy.signal.lfilter([(1 - g) ** 2], [1.0, -2 * g, g * g], np.abs(y))
     hangover = math.ceil(HANGOVER_S * sample_rate) + 1
-    held = scipy.ndimage.maximum_filter1d(envelope, size=hangover, origin=(hangover - 1) // 2,
-                                          mode="constant", cval=0.0)  # max over the last `hangover` samples
+    held = scipy.ndimage.maximum_filter1d(
+        envelope, size=hangover, origin=(hangover - 1) // 2, mode="constant", cval=0.0
+    )  # max over the last `hangover` samples
     # Bin of each sample: 2^(top-k-1) <= held^2 < 2^(top-k) is bin k (1 = loudest); zero and the
     # quietest samples go to the last bin.
     power = held * held
@@ -103,7 +106,7 @@ def activlev(samples, sample_rate):
         frac = 1 / (1 - excess[k + 1] / excess[k])
     elif excess[-1] <= 0:  # never reaches the margin: take the lowest threshold
         k, frac = NUM_BINS - 2, 1.0
-    else:                  # always above it: take the highest threshold
+    else:  # always above it: take the highest threshold
         k, frac = 0, 0.0
     active_db = level_db[k] + frac * (level_db[k + 1] - level_db[k])
     level = 10 ** (active_db / 10)

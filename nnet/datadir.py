@@ -6,6 +6,7 @@ A data dir holds per-utterance tables (`utt2spk`, `wav.scp`, `spk<N>.scp`, `feat
 strict reader used once a dir is known to be valid; `nnet.io.scan_table` is the lenient line view
 that the checks and repairs need, so that they can report and fix every bad line instead of the first.
 """
+
 import argparse
 import collections
 import os
@@ -23,7 +24,6 @@ POSITIVE_INT_RE = re.compile(r"[0-9]*[1-9][0-9]*")
 # subsets get a copy, so that they can be used like the set they come from.
 SET_FILES = ("stft.conf", "cmvn")
 SPLIT_INFO = ".split_info"  # in split<N>/: how it was split (a different --per-spk means redo it)
-
 
 
 class DataDirError(Exception):
@@ -47,8 +47,7 @@ def is_utt_table(name):
 
 def utt_table_names(data_dir, feats=True):
     """Names of the per-utterance tables present in data_dir, utt2spk first, then sorted."""
-    names = sorted(n for n in os.listdir(data_dir)
-                   if is_utt_table(n) and os.path.isfile(os.path.join(data_dir, n)))
+    names = sorted(n for n in os.listdir(data_dir) if is_utt_table(n) and os.path.isfile(os.path.join(data_dir, n)))
     if not feats and "feats.scp" in names:
         names.remove("feats.scp")
     if "utt2spk" in names:
@@ -94,9 +93,11 @@ def check_data_dir(data_dir, feats="optional", check_files=True, check_audio=Fal
     def add(name, lineno, message):
         problems.append(Problem(os.path.join(data_dir, name), lineno, message))
 
-    required = {"wav.scp": "the data preparation stage writes it",
-                "utt2spk": "the data preparation stage writes it",
-                "spk2utt": f"{fix} (it rebuilds spk2utt from utt2spk)"}
+    required = {
+        "wav.scp": "the data preparation stage writes it",
+        "utt2spk": "the data preparation stage writes it",
+        "spk2utt": f"{fix} (it rebuilds spk2utt from utt2spk)",
+    }
     if feats == "required":
         required["feats.scp"] = "run steps/make_feats.sh first"
     for name, todo in required.items():
@@ -133,12 +134,22 @@ def check_data_dir(data_dir, feats="optional", check_files=True, check_audio=Fal
         elif name == "utt2num_samples":
             for key, line in table.items():
                 if line.value and not POSITIVE_INT_RE.fullmatch(line.value):
-                    add(name, line.lineno, f"value '{line.value}' of utterance '{key}' is not a positive "
-                        "integer; regenerate utt2num_samples (data preparation stage)")
+                    add(
+                        name,
+                        line.lineno,
+                        f"value '{line.value}' of utterance '{key}' is not a positive "
+                        "integer; regenerate utt2num_samples (data preparation stage)",
+                    )
     if check_audio and utt2spk is not None:
-        problems += check_audio_files(data_dir, {name: table for name, table in tables.items()
-                                                 if name == "wav.scp" or re.fullmatch(r"spk[0-9]+\.scp", name)},
-                                      tables.get("utt2num_samples"))
+        problems += check_audio_files(
+            data_dir,
+            {
+                name: table
+                for name, table in tables.items()
+                if name == "wav.scp" or re.fullmatch(r"spk[0-9]+\.scp", name)
+            },
+            tables.get("utt2num_samples"),
+        )
 
     problems.sort(key=lambda p: (p.path, p.lineno or 0))  # stable: a line's problems keep their order
     num_utts = len(utt2spk or {})
@@ -157,8 +168,10 @@ def _check_lines(lines, add, fix):
         if not line.value:
             add(line.lineno, f"key '{line.key}' has no value; expected '<key> <value>'; {fix}")
         if line.key in first:
-            add(line.lineno, f"duplicate key '{line.key}' (first on line {first[line.key].lineno}); "
-                f"{fix} (it keeps the first)")
+            add(
+                line.lineno,
+                f"duplicate key '{line.key}' (first on line {first[line.key].lineno}); {fix} (it keeps the first)",
+            )
         else:
             first[line.key] = line
         if previous is not None and line.key < previous:
@@ -173,19 +186,29 @@ def _check_spk2utt(utt2spk, spk2utt, add, fix):
         utts = line.value.split()
         for before, utt in zip(utts, utts[1:]):
             if utt < before:
-                add("spk2utt", line.lineno, f"utterances of speaker '{spk}' are not sorted "
-                    f"('{utt}' after '{before}'); {fix}")
+                add(
+                    "spk2utt",
+                    line.lineno,
+                    f"utterances of speaker '{spk}' are not sorted ('{utt}' after '{before}'); {fix}",
+                )
         for utt in utts:
             if utt in listed:
-                add("spk2utt", line.lineno, f"utterance '{utt}' is listed more than once (first on line "
-                    f"{listed[utt]}); {fix}")
+                add(
+                    "spk2utt",
+                    line.lineno,
+                    f"utterance '{utt}' is listed more than once (first on line {listed[utt]}); {fix}",
+                )
                 continue
             listed[utt] = line.lineno
             if utt not in utt2spk:
                 add("spk2utt", line.lineno, f"utterance '{utt}' of speaker '{spk}' is not in utt2spk; {fix}")
             elif utt2spk[utt].value != spk:
-                add("spk2utt", line.lineno, f"utterance '{utt}' is listed under speaker '{spk}' but utt2spk "
-                    f"gives '{utt2spk[utt].value}'; {fix}")
+                add(
+                    "spk2utt",
+                    line.lineno,
+                    f"utterance '{utt}' is listed under speaker '{spk}' but utt2spk "
+                    f"gives '{utt2spk[utt].value}'; {fix}",
+                )
     reported_speakers = set()
     for utt, line in utt2spk.items():
         spk = line.value
@@ -194,8 +217,7 @@ def _check_spk2utt(utt2spk, spk2utt, add, fix):
                 add("utt2spk", line.lineno, f"speaker '{spk}' of utterance '{utt}' is not in spk2utt; {fix}")
                 reported_speakers.add(spk)
         elif utt not in listed:
-            add("utt2spk", line.lineno, f"utterance '{utt}' is not listed under its speaker '{spk}' "
-                f"in spk2utt; {fix}")
+            add("utt2spk", line.lineno, f"utterance '{utt}' is not listed under its speaker '{spk}' in spk2utt; {fix}")
 
 
 def _check_paths(name, table, add, check_files):
@@ -207,20 +229,38 @@ def _check_paths(name, table, add, check_files):
         ark = ARK_OFFSET_RE.fullmatch(value)
         if name == "feats.scp":
             if not ark:
-                add(name, line.lineno, f"value '{value}' of utterance '{key}' is not '<ark-file>:<offset>'; "
-                    "rerun steps/make_feats.sh")
+                add(
+                    name,
+                    line.lineno,
+                    f"value '{value}' of utterance '{key}' is not '<ark-file>:<offset>'; rerun steps/make_feats.sh",
+                )
             elif check_files and not os.path.isfile(ark.group(1)):
-                add(name, line.lineno, f"ark file '{ark.group(1)}' of utterance '{key}' does not exist; "
-                    "rerun steps/make_feats.sh")
+                add(
+                    name,
+                    line.lineno,
+                    f"ark file '{ark.group(1)}' of utterance '{key}' does not exist; rerun steps/make_feats.sh",
+                )
             elif check_files and not ark.group(3):
                 missing = ark_entry_shortfall(ark.group(1), int(ark.group(2)))
                 if missing:
-                    add(name, line.lineno, f"ark file '{ark.group(1)}' is truncated: utterance '{key}' "
-                        f"lacks {missing} bytes; rerun steps/make_feats.sh")
-        elif check_files and not value.endswith("|") and not os.path.exists(value) \
-                and not (ark and os.path.isfile(ark.group(1))):
-            add(name, line.lineno, f"file '{value}' of utterance '{key}' does not exist; check the path "
-                "(relative paths are read from the current directory) or remove the utterance")
+                    add(
+                        name,
+                        line.lineno,
+                        f"ark file '{ark.group(1)}' is truncated: utterance '{key}' "
+                        f"lacks {missing} bytes; rerun steps/make_feats.sh",
+                    )
+        elif (
+            check_files
+            and not value.endswith("|")
+            and not os.path.exists(value)
+            and not (ark and os.path.isfile(ark.group(1)))
+        ):
+            add(
+                name,
+                line.lineno,
+                f"file '{value}' of utterance '{key}' does not exist; check the path "
+                "(relative paths are read from the current directory) or remove the utterance",
+            )
 
 
 def ark_entry_shortfall(ark, offset):
@@ -270,21 +310,38 @@ def check_audio_files(data_dir, scps, utt2num_samples=None):
                 problems.append(Problem(e.path, None, f"{e.reason} ({where(name, utt)})"))
     usual, odd = usual_and_odd({key: info.sample_rate for key, info in infos.items()})
     for name, utt in odd:
-        problems.append(Problem(scps[name][utt].value, None, f"{infos[name, utt].sample_rate} Hz, the other audio "
-                                f"files are {usual} Hz ({where(name, utt)}); resample it or remove the utterance"))
+        problems.append(
+            Problem(
+                scps[name][utt].value,
+                None,
+                f"{infos[name, utt].sample_rate} Hz, the other audio "
+                f"files are {usual} Hz ({where(name, utt)}); resample it or remove the utterance",
+            )
+        )
     for (name, utt), info in infos.items():
         mix = infos.get(("wav.scp", utt))
         if name != "wav.scp" and mix is not None and info.num_samples != mix.num_samples:
-            problems.append(Problem(scps[name][utt].value, None, f"{info.num_samples} samples, its mixture "
-                                    f"{scps['wav.scp'][utt].value} has {mix.num_samples} (utterance '{utt}'): a "
-                                    "reference must be as long as its mixture; create the corpus again"))
+            problems.append(
+                Problem(
+                    scps[name][utt].value,
+                    None,
+                    f"{info.num_samples} samples, its mixture "
+                    f"{scps['wav.scp'][utt].value} has {mix.num_samples} (utterance '{utt}'): a "
+                    "reference must be as long as its mixture; create the corpus again",
+                )
+            )
     for utt, line in (utt2num_samples or {}).items():
         mix = infos.get(("wav.scp", utt))
         if mix is not None and line.value != str(mix.num_samples):
-            problems.append(Problem(os.path.join(data_dir, "utt2num_samples"), line.lineno,
-                                    f"utterance '{utt}': {line.value} samples, its mixture "
-                                    f"{scps['wav.scp'][utt].value} has {mix.num_samples}; regenerate "
-                                    "utt2num_samples (data preparation stage)"))
+            problems.append(
+                Problem(
+                    os.path.join(data_dir, "utt2num_samples"),
+                    line.lineno,
+                    f"utterance '{utt}': {line.value} samples, its mixture "
+                    f"{scps['wav.scp'][utt].value} has {mix.num_samples}; regenerate "
+                    "utt2num_samples (data preparation stage)",
+                )
+            )
     return problems
 
 
@@ -292,8 +349,9 @@ def require_valid(data_dir, feats="optional", check_files=False):
     """Raise DataDirError listing every problem of data_dir; return (num_utts, num_spks) if none."""
     problems, num_utts, num_spks = check_data_dir(data_dir, feats=feats, check_files=check_files)
     if problems:
-        raise DataDirError(f"{data_dir} is not a valid data dir ({len(problems)} problems):\n"
-                           + "\n".join(str(p) for p in problems))
+        raise DataDirError(
+            f"{data_dir} is not a valid data dir ({len(problems)} problems):\n" + "\n".join(str(p) for p in problems)
+        )
     return num_utts, num_spks
 
 
@@ -356,12 +414,12 @@ def split_utterances(utt2spk, n, per_spk=False):
     if per_spk:
         spk2utt = spk2utt_from_utt2spk(utt2spk)
         if n > len(spk2utt):
-            raise DataDirError(f"cannot split {len(spk2utt)} speakers into {n} parts with --per-spk; "
-                               f"use at most {len(spk2utt)} parts")
+            raise DataDirError(
+                f"cannot split {len(spk2utt)} speakers into {n} parts with --per-spk; use at most {len(spk2utt)} parts"
+            )
         return [sorted(u for spk in group for u in spk2utt[spk]) for group in split_evenly(list(spk2utt), n)]
     if n > len(utt2spk):
-        raise DataDirError(f"cannot split {len(utt2spk)} utterances into {n} parts; "
-                           f"use at most {len(utt2spk)} parts")
+        raise DataDirError(f"cannot split {len(utt2spk)} utterances into {n} parts; use at most {len(utt2spk)} parts")
     return split_evenly(sorted(utt2spk), n)
 
 

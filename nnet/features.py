@@ -3,6 +3,7 @@
 Kaldi's cmvn stats are a 2 x (D+1) double matrix: row 0 holds the per-dimension sums and, in the
 last column, the frame count; row 1 holds the sums of squares and a 0.
 """
+
 import kaldiio
 import numpy as np
 import torch
@@ -48,5 +49,6 @@ def read_cmvn(path):
 
 def write_cmvn(path, stats):
     from nnet.io import atomic_write
+
     with atomic_write(path, "wb") as f:
         kaldiio.save_mat(f, np.asarray(stats, dtype=np.float64))

@@ -9,20 +9,22 @@ import torch
 
 from nnet import losses, signal
 
-KMEANS_ITERATIONS = 100   # Lloyd iterations at most (they stop earlier once the centroids stay put)
-KMEANS_RESTARTS = 5       # k-means++ initializations; the lowest weighted inertia wins
-MATCHED_STEPS = 100       # Adam steps of matched run-time inference (not given in the paper)
-MATCHED_LR = 0.1          # Adam step size on the logits Z (not given in the paper)
+KMEANS_ITERATIONS = 100  # Lloyd iterations at most (they stop earlier once the centroids stay put)
+KMEANS_RESTARTS = 5  # k-means++ initializations; the lowest weighted inertia wins
+MATCHED_STEPS = 100  # Adam steps of matched run-time inference (not given in the paper)
+MATCHED_LR = 0.1  # Adam step size on the logits Z (not given in the paper)
 MATCHED_CONFIDENCE = 0.99  # k-means labels become 0.99 / 0.01 before the logit (Wang et al. 2018 Sec. 3)
-MISI_ITERATIONS = 5       # Wang et al. 2018
+MISI_ITERATIONS = 5  # Wang et al. 2018
 
 
 def _check_embeddings(emb, weights):
     if emb.dim() != 3:
         raise ValueError(f"embeddings must be (utterances, bins, dim), got shape {tuple(emb.shape)}")
     if weights is not None and tuple(weights.shape) != tuple(emb.shape[:2]):
-        raise ValueError(f"weights are {tuple(weights.shape)}, the embeddings {tuple(emb.shape)}: "
-                         "give one weight per bin, (utterances, bins)")
+        raise ValueError(
+            f"weights are {tuple(weights.shape)}, the embeddings {tuple(emb.shape)}: "
+            "give one weight per bin, (utterances, bins)"
+        )
 
 
 def _float(x):
@@ -58,10 +60,10 @@ def _kmeans_plus_plus(V, w, num_clusters, restarts, seed):
         # fewer distinct voting points than clusters: every voting bin is at distance 0, draw by weight
         cdf = torch.where(total > 0, cdf, weight.cumsum(-1))
         target = draws[:, k].expand(B, restarts)[..., None] * cdf[..., -1:]
-        index = torch.searchsorted(cdf, target, right=True).clamp_max(N - 1)       # (B, R, 1)
-        centre = torch.gather(V, 1, index.expand(B, restarts, D))                      # (B, R, D)
+        index = torch.searchsorted(cdf, target, right=True).clamp_max(N - 1)  # (B, R, 1)
+        centre = torch.gather(V, 1, index.expand(B, restarts, D))  # (B, R, D)
         centroids[:, :, k] = centre
-        dist = _squared_distances(V, centre).transpose(1, 2).to(torch.float64)        # (B, R, N)
+        dist = _squared_distances(V, centre).transpose(1, 2).to(torch.float64)  # (B, R, N)
         nearest = dist if nearest is None else torch.minimum(nearest, dist)
         prob = weight * nearest
     return centroids
@@ -97,16 +99,16 @@ def kmeans(emb, num_clusters, weights=None, iters=KMEANS_ITERATIONS, restarts=KM
         dist = _squared_distances(V, centroids).view(B, N, R, C)
         members = torch.nn.functional.one_hot(dist.argmin(-1), C).to(V.dtype) * w[:, :, None, None]
         members = members.view(B, N, R * C)
-        mass = members.sum(1)[..., None]                                        # (B, R*C, 1)
+        mass = members.sum(1)[..., None]  # (B, R*C, 1)
         means = losses._gram(members, V) / mass.clamp_min(torch.finfo(V.dtype).tiny)
         updated = torch.where(mass > 0, means, centroids)
         if torch.equal(updated, centroids):
             break
         centroids = updated
     dist = _squared_distances(V, centroids).view(B, N, R, C)
-    closest, labels = dist.min(-1)                                              # (B, N, R)
-    inertia = (closest * w[..., None]).sum(1)                                   # (B, R)
-    best = inertia.argmin(-1)                                                   # (B,)
+    closest, labels = dist.min(-1)  # (B, N, R)
+    inertia = (closest * w[..., None]).sum(1)  # (B, R)
+    best = inertia.argmin(-1)  # (B,)
     labels = torch.gather(labels, 2, best.view(B, 1, 1).expand(B, N, 1)).squeeze(2)
     centroids = centroids.view(B, R, C, D)[torch.arange(B, device=V.device), best]
     return labels, centroids
@@ -124,8 +126,16 @@ def _objective_function(objective):
     return losses.DC_LOSSES[objective]
 
 
-def matched_inference(emb, labels, weights, objective, steps=MATCHED_STEPS, lr=MATCHED_LR,
-                      num_clusters=None, confidence=MATCHED_CONFIDENCE):
+def matched_inference(
+    emb,
+    labels,
+    weights,
+    objective,
+    steps=MATCHED_STEPS,
+    lr=MATCHED_LR,
+    num_clusters=None,
+    confidence=MATCHED_CONFIDENCE,
+):
     """Matched run-time inference: refine the k-means assignment by minimizing the model's own DC
     training objective over a relaxed assignment, the embeddings fixed (Wang et al. 2018).
 
@@ -163,12 +173,12 @@ def matched_inference(emb, labels, weights, objective, steps=MATCHED_STEPS, lr=M
         best_Y = hard
         best_loss = function(V, hard, w).detach()
         start = torch.where(hard > 0, confidence, (1 - confidence) / (C - 1))
-        logits = (start[..., :-1] / start[..., -1:]).log().requires_grad_()      # Z, (B, N, C - 1)
+        logits = (start[..., :-1] / start[..., -1:]).log().requires_grad_()  # Z, (B, N, C - 1)
         optimizer = torch.optim.Adam([logits], lr=lr)
         for step in range(steps + 1):
-            Y = torch.softmax(torch.nn.functional.pad(logits, (0, 1)), -1)      # [Z, 0]: logistic at C = 2
+            Y = torch.softmax(torch.nn.functional.pad(logits, (0, 1)), -1)  # [Z, 0]: logistic at C = 2
             loss = function(V, Y, w)
-            better = loss.detach() < best_loss      # False on NaN: a diverged step is never kept
+            better = loss.detach() < best_loss  # False on NaN: a diverged step is never kept
             best_loss = torch.where(better, loss.detach(), best_loss)
             best_Y = torch.where(better[:, None, None], Y.detach(), best_Y)
             if step == steps:
@@ -186,8 +196,10 @@ def matched_inference(emb, labels, weights, objective, steps=MATCHED_STEPS, lr=M
 def _check_spectrogram(name, spec, config, length):
     frames = signal.num_frames(length, config)
     if spec.dim() < 2 or tuple(spec.shape[-2:]) != (frames, config.num_bins):
-        raise ValueError(f"{name} is {tuple(spec.shape)}, a {length}-sample signal has "
-                         f"(..., {frames}, {config.num_bins}) STFT bins with this STFT config")
+        raise ValueError(
+            f"{name} is {tuple(spec.shape)}, a {length}-sample signal has "
+            f"(..., {frames}, {config.num_bins}) STFT bins with this STFT config"
+        )
 
 
 def _unit_phase(spec):
@@ -201,8 +213,7 @@ def griffin_lim(magnitude, config, length, iters, init_spec=None):
     mixture STFT, broadcast over the sources) or zero; each iteration keeps the phase of the STFT of
     the iSTFT of the current estimate. Returns (..., length)."""
     _check_spectrogram("magnitude", magnitude, config, length)
-    phase = torch.ones_like(magnitude, dtype=torch.complex64 if magnitude.dtype != torch.float64
-                            else torch.complex128)
+    phase = torch.ones_like(magnitude, dtype=torch.complex64 if magnitude.dtype != torch.float64 else torch.complex128)
     if init_spec is not None:
         _check_spectrogram("init_spec", init_spec, config, length)
         phase = phase * _unit_phase(init_spec)
@@ -224,10 +235,12 @@ def misi(mix_spec, magnitudes, config, length, iters=MISI_ITERATIONS):
     _check_spectrogram("mix_spec", mix_spec, config, length)
     _check_spectrogram("magnitudes", magnitudes, config, length)
     if magnitudes.dim() < 3 or magnitudes.shape[:-3] != mix_spec.shape[:-2]:
-        raise ValueError(f"magnitudes are {tuple(magnitudes.shape)}, the mixture {tuple(mix_spec.shape)}: "
-                         "give (..., sources, frames, bins) for a (..., frames, bins) mixture")
+        raise ValueError(
+            f"magnitudes are {tuple(magnitudes.shape)}, the mixture {tuple(mix_spec.shape)}: "
+            "give (..., sources, frames, bins) for a (..., frames, bins) mixture"
+        )
     num_sources = magnitudes.shape[-3]
-    mixture = signal.istft(mix_spec, config, length).unsqueeze(-2)            # (..., 1, length)
+    mixture = signal.istft(mix_spec, config, length).unsqueeze(-2)  # (..., 1, length)
     phase = _unit_phase(mix_spec).unsqueeze(-3)
     for step in range(iters + 1):
         sources = signal.istft(magnitudes * phase, config, length)

@@ -3,6 +3,7 @@
 Every table is `<key> <value>` per line. Writers go through `atomic_write` so that an interrupted
 stage never leaves a complete-looking file behind.
 """
+
 import collections
 import contextlib
 import os
@@ -128,8 +129,11 @@ def _check_complete(path):
     """soundfile reads a truncated wav without a word: compare the header's promise with the file."""
     promise = _wav_promise(path)
     if promise is not None and promise[1] < promise[0]:
-        raise AudioError(path, f"truncated: its header promises {promise[0]} samples, the file holds "
-                         f"{promise[1]}; copy or create the file again")
+        raise AudioError(
+            path,
+            f"truncated: its header promises {promise[0]} samples, the file holds "
+            f"{promise[1]}; copy or create the file again",
+        )
 
 
 def _open_checked(path):
@@ -143,8 +147,7 @@ def _open_checked(path):
     if info.channels != 1:
         raise AudioError(path, f"{info.channels} channels; cocktail separates single-channel audio")
     if info.frames == 0:
-        raise AudioError(path, "holds no samples (an empty recording); remove the utterance or create "
-                         "the file again")
+        raise AudioError(path, "holds no samples (an empty recording); remove the utterance or create the file again")
     return info
 
 
@@ -171,8 +174,11 @@ def read_wav(path, dtype="float32"):
     samples = data[:, 0]
     finite = np.isfinite(samples)
     if not finite.all():
-        raise AudioError(path, f"{samples.size - int(finite.sum())} non-finite samples (NaN or inf), the first "
-                         f"at sample {int(np.argmin(finite))}; fix or remove the recording")
+        raise AudioError(
+            path,
+            f"{samples.size - int(finite.sum())} non-finite samples (NaN or inf), the first "
+            f"at sample {int(np.argmin(finite))}; fix or remove the recording",
+        )
     return samples, rate
 
 

@@ -13,6 +13,7 @@ differences of the pairs are summed with w_i w_j (graph objectives: bins are nod
 The batch loss is the mean over utterances of each utterance's loss, which only counts valid
 frames, so a padded utterance has the same loss as alone.
 """
+
 import itertools
 
 import torch
@@ -20,11 +21,11 @@ import torch
 from nnet import config
 from nnet.config import DC_OBJECTIVES, DC_WEIGHTS, MI_TARGETS  # noqa: F401 (the names its functions take)
 
-VA_THRESHOLD_DB = -40.0     # W_VA's beta: "Following [2], beta in W_VA is empirically set to -40" (Sec. 5.1)
-LAPLACIAN_DEGREE_FLOOR = 1e-2   # dc_laplacian's guard for degrees <= 0 (not in the paper; see there)
-STOCHASTIC_ROW_FLOOR = 1e-1     # dc_doubly_stochastic's guards (not in the paper; see there)
+VA_THRESHOLD_DB = -40.0  # W_VA's beta: "Following [2], beta in W_VA is empirically set to -40" (Sec. 5.1)
+LAPLACIAN_DEGREE_FLOOR = 1e-2  # dc_laplacian's guard for degrees <= 0 (not in the paper; see there)
+STOCHASTIC_ROW_FLOOR = 1e-1  # dc_doubly_stochastic's guards (not in the paper; see there)
 STOCHASTIC_COLUMN_FLOOR = 1e-2
-SINKHORN_ITERATIONS = 10        # doubly_stochastic_shifted's scaling iterations (not the paper's)
+SINKHORN_ITERATIONS = 10  # doubly_stochastic_shifted's scaling iterations (not the paper's)
 EPS = 1e-8
 
 
@@ -59,8 +60,8 @@ def dc_weights(mix_spec, src_spec, valid, kind):
         if src_spec is None:
             raise ValueError("W_VA weights need the clean sources; at run time use mixture_activity")
         power = src_spec.abs().square() * frames[..., None, :, :]
-        peak = power.amax(dim=(-2, -1), keepdim=True)                 # max_j |s_k,j|^2, per source k
-        active = power > peak * 10.0 ** (VA_THRESHOLD_DB / 10.0)    # strict: the Iverson bracket's '>'
+        peak = power.amax(dim=(-2, -1), keepdim=True)  # max_j |s_k,j|^2, per source k
+        active = power > peak * 10.0 ** (VA_THRESHOLD_DB / 10.0)  # strict: the Iverson bracket's '>'
         return (active.any(dim=-3) & (frames > 0)).to(mag.dtype)
     if kind == "mr":
         total = (mag * frames).sum(dim=(-2, -1), keepdim=True)
@@ -127,10 +128,10 @@ def mi_pair_loss(masks, mix_spec, src_spec, valid, target, norm, truncation=1.0)
     mix_mag = mix_spec.abs().unsqueeze(1)
     estimate = masks * mix_mag
     reference = mi_targets(mix_spec, src_spec, target, truncation)
-    diff = estimate.unsqueeze(2) - reference.unsqueeze(1)            # (B, C, C, T, F)
+    diff = estimate.unsqueeze(2) - reference.unsqueeze(1)  # (B, C, C, T, F)
     err = diff.abs() if norm == "l1" else diff.square()
     frames = valid.to(err.dtype)
-    bins = (frames.sum(-1) * mix_spec.shape[-1]).clamp_min(1)       # (B,)
+    bins = (frames.sum(-1) * mix_spec.shape[-1]).clamp_min(1)  # (B,)
     return (err * frames[:, None, None, :, None]).sum(dim=(-2, -1)) / bins[:, None, None]
 
 
@@ -151,8 +152,7 @@ def dc_classic(V, Y, w):
     its length; with W_MR (sum w = 1) this is eq. (7) exactly."""
     wv = V * w[..., None]
     wy = Y * w[..., None]
-    loss = _gram(V, wv).square().sum((1, 2)) - 2 * _gram(V, wy).square().sum((1, 2)) \
-        + _gram(Y, wy).square().sum((1, 2))
+    loss = _gram(V, wv).square().sum((1, 2)) - 2 * _gram(V, wy).square().sum((1, 2)) + _gram(Y, wy).square().sum((1, 2))
     return loss / w.sum(-1).square().clamp_min(EPS)
 
 
@@ -161,10 +161,9 @@ def _normalized_distance(U, Y, w):
     Q = W^1/2 Y (Y^T W Y)^-1/2, whose Q Q^T = W^1/2 D_Y^-1/2 Y Y^T D_Y^-1/2 W^1/2 is the normalized
     ideal affinity of eqs. (2) and (4) alike (D_Y = diag(Y Y^T W 1) holds each bin's cluster mass
     M_c; Y is one-hot, so Y^T W Y = diag(M)). U (B, N, P) already carries W^1/2."""
-    mass = (Y * w[..., None]).sum(1)                                # (B, C) = M_c
+    mass = (Y * w[..., None]).sum(1)  # (B, C) = M_c
     q = Y * (w[..., None] / mass[:, None, :].clamp_min(EPS)).sqrt()
-    return _gram(U, U).square().sum((1, 2)) - 2 * _gram(U, q).square().sum((1, 2)) \
-        + _gram(q, q).square().sum((1, 2))
+    return _gram(U, U).square().sum((1, 2)) - 2 * _gram(U, q).square().sum((1, 2)) + _gram(q, q).square().sum((1, 2))
 
 
 def dc_laplacian(V, Y, w):
@@ -182,7 +181,7 @@ def dc_laplacian(V, Y, w):
     embeddings coincided): such a bin keeps a bounded normalized affinity and a gradient through
     its affinities (none through its degree), which pull its embedding towards its own cluster.
     Bins whose degree is above the floor, i.e. every bin near a solution, get eq. (2) exactly."""
-    degree = torch.bmm(V, _gram(V, w[..., None])).squeeze(-1)        # V V^T W 1, (B, N)
+    degree = torch.bmm(V, _gram(V, w[..., None])).squeeze(-1)  # V V^T W 1, (B, N)
     floor = LAPLACIAN_DEGREE_FLOOR * w.sum(-1, keepdim=True)
     # sqrt(w / d), written so that a bin with w = 0 gets no NaN gradient
     U = V * (w.sqrt() * torch.maximum(degree, floor).clamp_min(EPS).rsqrt())[..., None]
@@ -208,7 +207,7 @@ def dc_doubly_stochastic(V, Y, w):
     rows = V.sum(-1, keepdim=True)
     sign = torch.where(rows < 0, -1.0, 1.0).to(V.dtype)
     V_bar = V / (sign * rows.abs().clamp_min(STOCHASTIC_ROW_FLOOR))
-    columns = _gram(V_bar, w[..., None]).squeeze(-1)                 # 1^T W V_bar, (B, D)
+    columns = _gram(V_bar, w[..., None]).squeeze(-1)  # 1^T W V_bar, (B, D)
     floor = STOCHASTIC_COLUMN_FLOOR * w.sum(-1, keepdim=True) / V.shape[-1]
     U = V_bar * w[..., None].sqrt() * torch.maximum(columns, floor).clamp_min(EPS).rsqrt()[:, None, :]
     return _normalized_distance(U, Y, w)
@@ -265,10 +264,10 @@ def dc_lda(V, Y, w):
     It equals 1 / (1 + between / within), a monotone function of Fisher's within / between ratio,
     bounded in [0, 1] and finite when the clusters' means coincide."""
     sq = (V.square().sum(-1) * w).sum(-1)
-    mass = (Y * w[..., None]).sum(1)                                 # (B, C)
-    cluster_sums = _gram(V, Y * w[..., None])                        # (B, D, C)
+    mass = (Y * w[..., None]).sum(1)  # (B, C)
+    cluster_sums = _gram(V, Y * w[..., None])  # (B, D, C)
     within = sq - (cluster_sums.square().sum(1) / mass.clamp_min(EPS)).sum(-1)
-    mean_sum = _gram(V, w[..., None]).squeeze(-1)                    # (B, D)
+    mean_sum = _gram(V, w[..., None]).squeeze(-1)  # (B, D)
     total = sq - mean_sum.square().sum(-1) / w.sum(-1).clamp_min(EPS)
     return within / total.clamp_min(EPS)
 
@@ -279,19 +278,25 @@ def dc_wkm(V, Y, w):
     ||U - P_Y U||_F^2 = D - tr((V^T W V)^-1 V^T W Y (Y^T W Y)^-1 Y^T W V),
     P_Y = W^1/2 Y (Y^T W Y)^-1 Y^T W^1/2. Ranges over [D - C, D]."""
     dim = V.shape[-1]
-    vv = _gram(V, V * w[..., None])                                  # (B, D, D)
-    vy = _gram(V, Y * w[..., None])                                  # (B, D, C)
-    mass = (Y * w[..., None]).sum(1)                                 # (B, C), Y^T W Y is diagonal
-    ridge = 1e-6 * vv.diagonal(dim1=1, dim2=2).mean(-1) + EPS        # keeps a rank-poor V^T W V invertible
+    vv = _gram(V, V * w[..., None])  # (B, D, D)
+    vy = _gram(V, Y * w[..., None])  # (B, D, C)
+    mass = (Y * w[..., None]).sum(1)  # (B, C), Y^T W Y is diagonal
+    ridge = 1e-6 * vv.diagonal(dim1=1, dim2=2).mean(-1) + EPS  # keeps a rank-poor V^T W V invertible
     eye = torch.eye(dim, dtype=V.dtype, device=V.device)
     solved = torch.linalg.solve(vv + ridge[:, None, None] * eye, vy)
     return dim - ((vy * solved).sum(1) / mass.clamp_min(EPS)).sum(-1)
 
 
-DC_LOSSES = {"classic": dc_classic, "laplacian": dc_laplacian, "doubly_stochastic": dc_doubly_stochastic,
-             "lda": dc_lda, "wkm": dc_wkm, "laplacian_shifted": dc_laplacian_shifted,
-             "doubly_stochastic_shifted": dc_doubly_stochastic_shifted}
-CHUNK_ELEMENTS = 2 ** 21   # embedding values per chunk of utterances in dc_loss (8 MiB in float32)
+DC_LOSSES = {
+    "classic": dc_classic,
+    "laplacian": dc_laplacian,
+    "doubly_stochastic": dc_doubly_stochastic,
+    "lda": dc_lda,
+    "wkm": dc_wkm,
+    "laplacian_shifted": dc_laplacian_shifted,
+    "doubly_stochastic_shifted": dc_doubly_stochastic_shifted,
+}
+CHUNK_ELEMENTS = 2**21  # embedding values per chunk of utterances in dc_loss (8 MiB in float32)
 
 
 class _ChunkedRecompute(torch.autograd.Function):
@@ -304,7 +309,7 @@ class _ChunkedRecompute(torch.autograd.Function):
     def forward(ctx, fn, chunk, V, Y, w):
         ctx.fn, ctx.chunk = fn, chunk
         ctx.save_for_backward(V, Y, w)
-        return torch.cat([fn(V[i:i + chunk], Y[i:i + chunk], w[i:i + chunk]) for i in range(0, len(V), chunk)])
+        return torch.cat([fn(V[i : i + chunk], Y[i : i + chunk], w[i : i + chunk]) for i in range(0, len(V), chunk)])
 
     @staticmethod
     def backward(ctx, grad_loss):
@@ -331,6 +336,7 @@ def dc_loss(emb, mix_spec, src_spec, valid, objective, weights):
 
 # ---------------------------------------------------------------------------------------------
 # the configurable objective
+
 
 def build_objective(cfg):
     """The training objective of a `loss:` config section: a callable
@@ -362,16 +368,21 @@ class Objective:
         # (Wang et al. 2018, Sec. 5.1); the rest, DEF joint training too, on the whole objective.
         self.selects_on = "mi" if self.kind == "chimera" else "loss"
         # the names of the per-term stats a call returns besides "loss" (history.tsv's columns)
-        self.terms = (("dc",) if self.uses_dc else ()) + (("mi",) if self.uses_mi else ()) \
+        self.terms = (
+            (("dc",) if self.uses_dc else ())
+            + (("mi",) if self.uses_mi else ())
             + (("mi_others", "dl") if self.kind == "dl" else ())
+        )
 
     def __repr__(self):
         return f"Objective({self.cfg})"
 
     def _output(self, outputs, key, batch):
         if key not in outputs:
-            raise ValueError(f"loss type '{self.kind}' needs the model output '{key}', the model gives "
-                             f"{sorted(outputs)}; pick a model type that produces it")
+            raise ValueError(
+                f"loss type '{self.kind}' needs the model output '{key}', the model gives "
+                f"{sorted(outputs)}; pick a model type that produces it"
+            )
         value = outputs[key]
         mix, src = batch["mix_spec"], batch["src_spec"]
         if key == "emb":
@@ -379,8 +390,10 @@ class Objective:
         else:
             expected, shape = tuple(src.shape), tuple(value.shape)
         if value.dim() != 4 or shape != expected:
-            raise ValueError(f"model output '{key}' is {tuple(value.shape)}, the batch needs "
-                             f"{expected} (mix_spec {tuple(mix.shape)}, src_spec {tuple(src.shape)})")
+            raise ValueError(
+                f"model output '{key}' is {tuple(value.shape)}, the batch needs "
+                f"{expected} (mix_spec {tuple(mix.shape)}, src_spec {tuple(src.shape)})"
+            )
         return value
 
     def __call__(self, outputs, batch):
@@ -394,8 +407,7 @@ class Objective:
             loss = self.dc_weight * dc
         if self.uses_mi:
             masks = self._output(outputs, "masks", batch)
-            pair = mi_pair_loss(masks, mix, src, valid, self.cfg["mi_target"], self.cfg["mi_norm"],
-                                self.truncation)
+            pair = mi_pair_loss(masks, mix, src, valid, self.cfg["mi_target"], self.cfg["mi_norm"], self.truncation)
             best, _, perm_loss = pit(pair)
             mi = best.mean()
             stats["mi"] = mi.item()

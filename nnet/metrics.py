@@ -50,6 +50,7 @@ honestly is an error (ScoreError, naming the utterance and the signal):
 - PESQ is narrowband at 8 kHz and wideband at 16 kHz; any other rate is resampled
   (nnet.signal.resample) to 8 kHz ('nb') below 12 kHz and to 16 kHz ('wb') from 12 kHz up.
 """
+
 import itertools
 import math
 import warnings
@@ -116,7 +117,7 @@ class _BlockToeplitzSystem:
         # Lags -(L-1)..L-1 laid out circularly in 2L samples: G @ v is then a circular correlation.
         window = np.zeros((len(i), 2 * L))
         window[:, :L] = corr[:, :L]
-        window[:, L + 1:] = corr[:, self.n - L + 1:]
+        window[:, L + 1 :] = corr[:, self.n - L + 1 :]
         self.lags = np.empty((self.num_sources, self.num_sources, 2 * L))
         self.lags[i, j] = window
         self.lags[j, i] = np.roll(window[:, ::-1], 1, axis=-1)
@@ -127,7 +128,7 @@ class _BlockToeplitzSystem:
     def correlate(self, estimates):
         """Right-hand sides D[k, i, a] = <s_i delayed by a, e_k>, shape (K, C, L)."""
         spectra = scipy.fft.rfft(estimates, self.n)
-        return scipy.fft.irfft(spectra[:, None] * self.ref_spectra[None].conj(), self.n)[..., :self.L]
+        return scipy.fft.irfft(spectra[:, None] * self.ref_spectra[None].conj(), self.n)[..., : self.L]
 
     def matvec(self, v, coupled=True):
         """G @ v for v (..., C, L); coupled=False uses only the diagonal blocks."""
@@ -137,7 +138,7 @@ class _BlockToeplitzSystem:
         else:
             diag = np.einsum("jjf->jf", self.lag_spectra_conj)
             out = diag * spectra
-        return scipy.fft.irfft(out, 2 * self.L)[..., :self.L]
+        return scipy.fft.irfft(out, 2 * self.L)[..., : self.L]
 
     def dense(self, coupled=True):
         L, C = self.L, self.num_sources
@@ -160,8 +161,9 @@ class _BlockDiagonalInverse:
         self.L = L = toeplitz_columns.shape[1]
         first = np.zeros(L)
         first[0] = 1.0
-        x = np.stack([scipy.linalg.solve_toeplitz(col, first, check_finite=False)
-                      for col in toeplitz_columns])  # raises LinAlgError on a singular minor
+        x = np.stack(
+            [scipy.linalg.solve_toeplitz(col, first, check_finite=False) for col in toeplitz_columns]
+        )  # raises LinAlgError on a singular minor
         if not np.all(np.isfinite(x)) or np.any(x[:, 0] <= 0):
             raise np.linalg.LinAlgError("Levinson recursion broke down")
         z = np.zeros_like(x)
@@ -253,7 +255,7 @@ def _solve_filters(system, rhs, method):
     if own is None:
         own = np.empty_like(rhs)
         for j, column in enumerate(system.toeplitz_columns):
-            own[..., j:j + 1, :] = _dense_solve(scipy.linalg.toeplitz(column), rhs[..., j:j + 1, :])
+            own[..., j : j + 1, :] = _dense_solve(scipy.linalg.toeplitz(column), rhs[..., j : j + 1, :])
     return joint, own
 
 
@@ -309,8 +311,7 @@ def best_permutation(sir):
     return best
 
 
-def bss_eval_sources(references, estimates, filter_length=FILTER_LENGTH, compute_permutation=True,
-                     method="fast"):
+def bss_eval_sources(references, estimates, filter_length=FILTER_LENGTH, compute_permutation=True, method="fast"):
     """Drop-in for mir_eval.separation.bss_eval_sources: (sdr, sir, sar, perm), perm[j] the
     estimate matched to reference j."""
     sdr, sir, sar = bss_eval_pairs(references, estimates, filter_length, method)
@@ -359,8 +360,11 @@ def pesq_score(reference, estimate, rate, utt="?"):
     try:
         return max(float(pesq.pesq(target_rate, reference, estimate, mode)), FLOORS["PESQ"])
     except pesq.PesqError as err:
-        warnings.warn(f"utterance '{utt}': PESQ failed ({type(err).__name__}: {err}); PESQ scored at its "
-                      f"floor, {FLOORS['PESQ']}", MetricWarning, stacklevel=2)
+        warnings.warn(
+            f"utterance '{utt}': PESQ failed ({type(err).__name__}: {err}); PESQ scored at its floor, {FLOORS['PESQ']}",
+            MetricWarning,
+            stacklevel=2,
+        )
         return FLOORS["PESQ"]
 
 
@@ -369,8 +373,14 @@ def stoi_score(reference, estimate, rate):
     FLOORS['STOI'] (0: no correlation), as a silent estimate scores."""
     import pystoi
 
-    return max(float(pystoi.stoi(np.asarray(reference, dtype=np.float64),
-                                 np.asarray(estimate, dtype=np.float64), rate, extended=False)), FLOORS["STOI"])
+    return max(
+        float(
+            pystoi.stoi(
+                np.asarray(reference, dtype=np.float64), np.asarray(estimate, dtype=np.float64), rate, extended=False
+            )
+        ),
+        FLOORS["STOI"],
+    )
 
 
 def _check_signals(references, estimates, mixture, utt):
@@ -384,14 +394,20 @@ def _check_signals(references, estimates, mixture, utt):
     named += [(f"estimate {k + 1}", x) for k, x in enumerate(estimates)] + [("mixture", mixture)]
     for name, x in named:
         if x.ndim != 1 or len(x) != length:
-            raise ScoreError(f"utterance '{utt}': {name} has {x.size} samples, the references {length}: "
-                             "every signal of an utterance must have the references' length", name)
+            raise ScoreError(
+                f"utterance '{utt}': {name} has {x.size} samples, the references {length}: "
+                "every signal of an utterance must have the references' length",
+                name,
+            )
         if not np.all(np.isfinite(x)):
             raise ScoreError(f"utterance '{utt}': {name} has NaN or infinite samples", name)
     for name, x in named[:num] + named[-1:]:
         if is_silent(x):
-            raise ScoreError(f"utterance '{utt}': {'the mixture' if name == 'mixture' else name} is silent "
-                             "(RMS below -100 dB full scale): a corpus error; fix or remove the utterance", name)
+            raise ScoreError(
+                f"utterance '{utt}': {'the mixture' if name == 'mixture' else name} is silent "
+                "(RMS below -100 dB full scale): a corpus error; fix or remove the utterance",
+                name,
+            )
 
 
 def score_utterance(references, estimates, mixture, rate, utt="?", pesq_stoi=True):
@@ -412,15 +428,25 @@ def score_utterance(references, estimates, mixture, rate, utt="?", pesq_stoi=Tru
 
     silent = [k for k in range(num) if is_silent(estimates[k])]
     if silent:
-        warnings.warn(f"utterance '{utt}': estimate {', '.join(str(k + 1) for k in silent)} silent (RMS below "
-                      "-100 dB full scale): scored at each metric's floor", MetricWarning, stacklevel=2)
+        warnings.warn(
+            f"utterance '{utt}': estimate {', '.join(str(k + 1) for k in silent)} silent (RMS below "
+            "-100 dB full scale): scored at each metric's floor",
+            MetricWarning,
+            stacklevel=2,
+        )
 
     sdr, sir, sar = bss_eval_pairs(references, np.concatenate([estimates, mixture[None]]))
     perm = best_permutation(sir[:num])
     matched = estimates[list(perm)]
     idx = (list(perm), np.arange(num))
-    per_source = {"SDR": sdr[idx], "SIR": sir[idx], "SAR": sar[idx], "SI-SNR": si_snr(references, matched),
-                  "PESQ": np.full(num, np.nan), "STOI": np.full(num, np.nan)}
+    per_source = {
+        "SDR": sdr[idx],
+        "SIR": sir[idx],
+        "SAR": sar[idx],
+        "SI-SNR": si_snr(references, matched),
+        "PESQ": np.full(num, np.nan),
+        "STOI": np.full(num, np.nan),
+    }
     for j in range(num):
         if perm[j] in silent:  # BSS Eval's rows are floored already; PESQ cannot score silence
             per_source["SI-SNR"][j] = FLOORS["SI-SNR"]

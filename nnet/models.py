@@ -9,6 +9,7 @@ sequences, so padding never reaches a shorter utterance's recurrence.
 `build_model(cfg)` builds one from the `model:` section of a system's YAML; its keys are described
 and checked in nnet/config.py.
 """
+
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -21,17 +22,39 @@ def build_model(cfg):
     kind, cfg = config.check_section("model", cfg)
     dropout = float(cfg.get("dropout", 0.0))
     if kind == "dc":
-        return DeepClusteringNet(cfg["num_bins"], cfg["layers"], cfg["units"], cfg["emb_dim"], dropout,
-                                 cfg.get("num_spk"))
+        return DeepClusteringNet(
+            cfg["num_bins"], cfg["layers"], cfg["units"], cfg["emb_dim"], dropout, cfg.get("num_spk")
+        )
     if kind == "mi":
-        return MaskInferenceNet(cfg["num_bins"], cfg["num_bins"], cfg["num_spk"], cfg["layers"],
-                                cfg["units"], cfg["mask_activation"], dropout)
+        return MaskInferenceNet(
+            cfg["num_bins"],
+            cfg["num_bins"],
+            cfg["num_spk"],
+            cfg["layers"],
+            cfg["units"],
+            cfg["mask_activation"],
+            dropout,
+        )
     if kind == "chimera":
-        return ChimeraNet(cfg["num_bins"], cfg["num_spk"], cfg["layers"], cfg["units"], cfg["emb_dim"],
-                          cfg["mask_activation"], dropout)
+        return ChimeraNet(
+            cfg["num_bins"],
+            cfg["num_spk"],
+            cfg["layers"],
+            cfg["units"],
+            cfg["emb_dim"],
+            cfg["mask_activation"],
+            dropout,
+        )
     dc = DeepClusteringNet(cfg["num_bins"], cfg["dc_layers"], cfg["dc_units"], cfg["emb_dim"], dropout)
-    mi = MaskInferenceNet(cfg["num_bins"] * cfg["emb_dim"], cfg["num_bins"], cfg["num_spk"], cfg["layers"],
-                          cfg["units"], cfg["mask_activation"], dropout)
+    mi = MaskInferenceNet(
+        cfg["num_bins"] * cfg["emb_dim"],
+        cfg["num_bins"],
+        cfg["num_spk"],
+        cfg["layers"],
+        cfg["units"],
+        cfg["mask_activation"],
+        dropout,
+    )
     return DEFNet(dc, mi, cfg.get("freeze_dc", False))
 
 
@@ -56,8 +79,14 @@ class BLSTMStack(nn.Module):
 
     def __init__(self, input_dim, units, layers, dropout):
         super().__init__()
-        self.lstm = nn.LSTM(input_dim, units, num_layers=layers, batch_first=True, bidirectional=True,
-                            dropout=dropout if layers > 1 else 0.0)  # between layers only
+        self.lstm = nn.LSTM(
+            input_dim,
+            units,
+            num_layers=layers,
+            batch_first=True,
+            bidirectional=True,
+            dropout=dropout if layers > 1 else 0.0,
+        )  # between layers only
         self.output_dim = 2 * units
 
     def forward(self, x, lengths):
@@ -143,8 +172,10 @@ class ChimeraNet(nn.Module):
         lengths = _check_input(feats, lengths, self.num_bins)
         valid = _frame_mask(lengths, feats.shape[1], feats.device)
         hidden = self.blstm(feats, lengths)
-        return {"emb": self.embedding(hidden) * valid[:, :, None, None],
-                "masks": self.mask(hidden) * valid[:, None, :, None]}
+        return {
+            "emb": self.embedding(hidden) * valid[:, :, None, None],
+            "masks": self.mask(hidden) * valid[:, None, :, None],
+        }
 
 
 class DEFNet(nn.Module):

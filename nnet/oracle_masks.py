@@ -3,6 +3,7 @@
 They are the training targets of nnet/losses.py turned into masks, so oracle and training share
 one definition of each.
 """
+
 from nnet import losses
 
 MASK_KINDS = ("ibm", "irm", "psm")

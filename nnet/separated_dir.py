@@ -2,6 +2,7 @@
 
 <out>/s<c>/<utt>.wav for each source c = 1..C, and <out>/spk<c>.scp listing them.
 """
+
 import os
 
 import numpy as np
@@ -30,13 +31,12 @@ def collect(data_dir, out_dir, num_spk):
     """Write <out>/spk<c>.scp for every utterance of data_dir; error naming the missing ones."""
     utts = list(io.read_table(os.path.join(data_dir, "wav.scp")))
     out_dir = os.path.abspath(out_dir)
-    missing = [utt for utt in utts for c in range(1, num_spk + 1)
-               if not os.path.isfile(source_wav(out_dir, utt, c))]
+    missing = [utt for utt in utts for c in range(1, num_spk + 1) if not os.path.isfile(source_wav(out_dir, utt, c))]
     if missing:
         raise FileNotFoundError(
             f"{out_dir}: {len(missing)} separated files missing, e.g. utterance '{missing[0]}': "
-            "read the separation job logs, then re-run the separation")
+            "read the separation job logs, then re-run the separation"
+        )
     for c in range(1, num_spk + 1):
-        io.write_table(os.path.join(out_dir, f"spk{c}.scp"),
-                       {utt: source_wav(out_dir, utt, c) for utt in utts})
+        io.write_table(os.path.join(out_dir, f"spk{c}.scp"), {utt: source_wav(out_dir, utt, c) for utt in utts})
     return len(utts)

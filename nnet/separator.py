@@ -2,6 +2,7 @@
 (optionally refined by matched run-time inference), then phase from the mixture, Griffin-Lim or
 MISI. The same code runs on CPU and GPU.
 """
+
 import os
 
 import numpy as np
@@ -16,8 +17,9 @@ HEADS = ("mi", "dc")
 class Separator:
     """A trained system loaded from <exp-dir>/best.pt (weights, CMVN, STFT and config travel in it)."""
 
-    def __init__(self, exp_dir, device="cpu", head=None, phase="mixture", iters=5,
-                 matched_inference=False, checkpoint="best.pt"):
+    def __init__(
+        self, exp_dir, device="cpu", head=None, phase="mixture", iters=5, matched_inference=False, checkpoint="best.pt"
+    ):
         path = os.path.join(exp_dir, checkpoint)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"{path} not found: train the system first (stage 3)")
@@ -35,8 +37,10 @@ class Separator:
         if self.head not in has:
             raise ValueError(f"{exp_dir}: a '{kind}' model has no {self.head} head; use --head {has[0]}")
         if matched_inference and self.head != "dc":
-            raise ValueError(f"{exp_dir}: matched run-time inference refines k-means on the DC head; "
-                             f"with the {self.head} head it would do nothing: add --head dc")
+            raise ValueError(
+                f"{exp_dir}: matched run-time inference refines k-means on the DC head; "
+                f"with the {self.head} head it would do nothing: add --head dc"
+            )
         if phase not in PHASES:
             raise ValueError(f"unknown phase '{phase}': use one of {', '.join(PHASES)}")
         self.phase, self.iters, self.matched = phase, iters, matched_inference
@@ -57,7 +61,7 @@ class Separator:
         outputs = self._network(mix_spec)
         if self.head == "mi":
             return outputs["masks"][0]
-        emb = outputs["emb"].flatten(1, 2)                       # (1, T*F, D)
+        emb = outputs["emb"].flatten(1, 2)  # (1, T*F, D)
         valid = torch.ones(1, mix_spec.shape[0], dtype=torch.bool, device=self.device)
         # only bins within 40 dB of the mixture's loudest vote: W_VA's run-time stand-in
         voting = losses.mixture_activity(mix_spec[None], valid).flatten(1)
@@ -68,8 +72,9 @@ class Separator:
             kind = loss_cfg.get("dc_weights", "none")
             # the training weights; W_VA needs the clean sources, so its mixture stand-in here
             weights = voting if kind == "va" else losses.dc_weights(mix_spec[None], None, valid, kind).flatten(1)
-            assignment = inference.matched_inference(emb, labels, weights, loss_cfg.get("dc_objective", "classic"),
-                                                     num_clusters=self.num_spk)
+            assignment = inference.matched_inference(
+                emb, labels, weights, loss_cfg.get("dc_objective", "classic"), num_clusters=self.num_spk
+            )
         return assignment[0].T.reshape(self.num_spk, *mix_spec.shape)
 
     def separate(self, mixture):
@@ -81,8 +86,7 @@ class Separator:
         if self.phase == "mixture":
             estimates = signal.istft(masks * mix_spec, self.stft, length)
         elif self.phase == "griffin-lim":
-            estimates = inference.griffin_lim(masks * mix_spec.abs(), self.stft, length, self.iters,
-                                              init_spec=mix_spec)
+            estimates = inference.griffin_lim(masks * mix_spec.abs(), self.stft, length, self.iters, init_spec=mix_spec)
         else:
             estimates = inference.misi(mix_spec, masks * mix_spec.abs(), self.stft, length, self.iters)
         return estimates.cpu().numpy()

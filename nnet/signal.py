@@ -6,6 +6,7 @@ reconstruct perfectly; torch.istft divides by the summed squared windows, so iST
 
 It also holds the one resampler (`resample`): wsj0-2mix creation, separate_wav.py and PESQ use it.
 """
+
 import contextlib
 import dataclasses
 import math
@@ -70,8 +71,10 @@ def read_stft_conf(path, sample_rate=None):
                 name, value = token[2:].split("=", 1)
                 name = name.replace("-", "_")
                 if name not in fields:
-                    raise ValueError(f"{path}:{lineno}: unknown option --{token[2:].split('=')[0]}; "
-                                     f"known: {', '.join('--' + n.replace('_', '-') for n in fields)}")
+                    raise ValueError(
+                        f"{path}:{lineno}: unknown option --{token[2:].split('=')[0]}; "
+                        f"known: {', '.join('--' + n.replace('_', '-') for n in fields)}"
+                    )
                 values[name] = fields[name](value)
     if sample_rate is not None:
         values["sample_rate"] = int(sample_rate)
@@ -87,10 +90,16 @@ def stft(signal, config, center=True):
     signal = torch.as_tensor(signal)
     shape = signal.shape
     flat = signal.reshape(-1, shape[-1])
-    spec = torch.stft(flat, n_fft=config.n_fft, hop_length=config.hop_length,
-                      win_length=config.win_length,
-                      window=config.window_tensor(flat.device, flat.dtype),
-                      center=center, pad_mode="constant", return_complex=True)
+    spec = torch.stft(
+        flat,
+        n_fft=config.n_fft,
+        hop_length=config.hop_length,
+        win_length=config.win_length,
+        window=config.window_tensor(flat.device, flat.dtype),
+        center=center,
+        pad_mode="constant",
+        return_complex=True,
+    )
     spec = spec.transpose(-1, -2)
     return spec.reshape(*shape[:-1], *spec.shape[-2:])
 
@@ -100,10 +109,15 @@ def istft(spec, config, length):
     shape = spec.shape
     flat = spec.reshape(-1, *shape[-2:]).transpose(-1, -2)
     real_dtype = flat.real.dtype
-    signal = torch.istft(flat, n_fft=config.n_fft, hop_length=config.hop_length,
-                         win_length=config.win_length,
-                         window=config.window_tensor(flat.device, real_dtype),
-                         center=True, length=length)
+    signal = torch.istft(
+        flat,
+        n_fft=config.n_fft,
+        hop_length=config.hop_length,
+        win_length=config.win_length,
+        window=config.window_tensor(flat.device, real_dtype),
+        center=True,
+        length=length,
+    )
     return signal.reshape(*shape[:-2], signal.shape[-1])
 
 
@@ -120,7 +134,7 @@ def padded_segment(samples, first_frame, frames, config):
     start = first_frame * config.hop_length - pad
     stop = (first_frame + frames - 1) * config.hop_length + config.n_fft - pad
     n = samples.shape[-1]
-    inside = samples[..., max(start, 0):min(stop, n)]
+    inside = samples[..., max(start, 0) : min(stop, n)]
     before, after = max(0, -start), max(0, stop - n)
     if isinstance(samples, torch.Tensor):
         return torch.nn.functional.pad(inside, (before, after))
@@ -140,5 +154,6 @@ def resample(samples, from_rate, to_rate):
     if from_rate == to_rate:
         return samples
     common = math.gcd(int(from_rate), int(to_rate))
-    return scipy.signal.resample_poly(samples, int(to_rate) // common, int(from_rate) // common, axis=-1,
-                                      window=("kaiser", 5.0))
+    return scipy.signal.resample_poly(
+        samples, int(to_rate) // common, int(from_rate) // common, axis=-1, window=("kaiser", 5.0)
+    )

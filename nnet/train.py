@@ -9,6 +9,7 @@ combination of deep clustering loss and MI loss, we only use the MI loss during 
 model selection"); the learning-rate halving and early stopping follow the same figure.
 history.tsv has each loss term (dc, mi, ...) per epoch, train and valid, after the fixed columns.
 """
+
 import contextlib
 import math
 import os
@@ -22,6 +23,7 @@ import torch
 import torch.distributed as dist
 from nnet import config as configs, features, io, losses, models, signal, training_data
 from nnet.config import ConfigError, load_config
+
 
 class TrainingError(Exception):
     """A problem the user can fix (config, data, experiment dir, disk): nnet/bin/train.py prints
@@ -63,11 +65,13 @@ class Trainer:
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(params, lr=self.opts["lr"], weight_decay=self.opts["weight_decay"])
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            self.optimizer, factor=self.opts["lr_factor"], patience=self.opts["lr_patience"])
+            self.optimizer, factor=self.opts["lr_factor"], patience=self.opts["lr_patience"]
+        )
         self.net = self.model
         if world_size > 1:
             self.net = torch.nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[device.index] if device.type == "cuda" else None)
+                self.model, device_ids=[device.index] if device.type == "cuda" else None
+            )
         self.state = {"epoch": 0, "best_valid": math.inf, "bad_epochs": 0, "history": [], "finished": False}
 
     # -- one batch ------------------------------------------------------------------------------
@@ -86,20 +90,30 @@ class Trainer:
 
     def _loader(self, dataset, batches):
         return torch.utils.data.DataLoader(
-            dataset, batch_sampler=batches, collate_fn=training_data.collate,
-            num_workers=self.opts["num_workers"], pin_memory=self.device.type == "cuda",
-            persistent_workers=False)
+            dataset,
+            batch_sampler=batches,
+            collate_fn=training_data.collate,
+            num_workers=self.opts["num_workers"],
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
+        )
 
     def train_epoch(self, epoch):
         self.net.train()
-        batches = training_data.shuffled_batches(len(self.train_set), self.opts["batch_size"], self.opts["seed"],
-                                        epoch, self.rank, self.world_size)
+        batches = training_data.shuffled_batches(
+            len(self.train_set), self.opts["batch_size"], self.opts["seed"], epoch, self.rank, self.world_size
+        )
         total, frames, start, terms = 0.0, 0, time.time(), dict.fromkeys(self.objective.terms, 0.0)
         show_progress = self.rank == 0 and sys.stderr.isatty()
         for step, (indices, batch) in enumerate(zip(batches, self._loader(self.train_set, batches)), 1):
             loss, n, stats = self._forward(batch)
-            _check_finite(loss, batch, [self.train_set.segments[i][0] for i in indices], self.train_set,
-                          f"epoch {epoch} step {step}")
+            _check_finite(
+                loss,
+                batch,
+                [self.train_set.segments[i][0] for i in indices],
+                self.train_set,
+                f"epoch {epoch} step {step}",
+            )
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if self.opts["grad_clip"] > 0:
@@ -109,8 +123,12 @@ class Trainer:
             frames += n
             _add_terms(terms, stats, n)
             if show_progress:
-                print(f"\repoch {epoch} step {step}/{len(batches)} loss {total / frames:.4f}",
-                      end="", file=sys.stderr, flush=True)
+                print(
+                    f"\repoch {epoch} step {step}/{len(batches)} loss {total / frames:.4f}",
+                    end="",
+                    file=sys.stderr,
+                    flush=True,
+                )
         if show_progress:
             print(file=sys.stderr)
         total, frames, terms = self._sum_over_ranks(total, frames, terms)
@@ -122,12 +140,11 @@ class Trainer:
         chimera++ (Sec. 5.1), the training objective otherwise."""
         self.net.eval()
         batches = training_data.length_sorted_batches(self.valid_set, self.opts["valid_batch_size"])
-        batches = batches[self.rank::self.world_size]
+        batches = batches[self.rank :: self.world_size]
         total, frames, terms = 0.0, 0, dict.fromkeys(self.objective.terms, 0.0)  # a rank may have no batch
         for indices, batch in zip(batches, self._loader(self.valid_set, batches)):
             loss, n, stats = self._forward(batch)
-            _check_finite(loss, batch, [self.valid_set.segments[i][0] for i in indices], self.valid_set,
-                          "validation")
+            _check_finite(loss, batch, [self.valid_set.segments[i][0] for i in indices], self.valid_set, "validation")
             total += loss.item() * n
             frames += n
             _add_terms(terms, stats, n)
@@ -140,8 +157,7 @@ class Trainer:
         if self.world_size == 1:
             return total, frames, terms
         names = list(terms)  # the objective's terms, the same on every rank
-        sums = torch.tensor([total, float(frames)] + [terms[k] for k in names], dtype=torch.float64,
-                            device=self.device)
+        sums = torch.tensor([total, float(frames)] + [terms[k] for k in names], dtype=torch.float64, device=self.device)
         dist.all_reduce(sums)
         return sums[0].item(), int(sums[1].item()), dict(zip(names, sums[2:].tolist()))
 
@@ -153,7 +169,8 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "cpu_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
-            "cmvn_mean": self.mean.cpu(), "cmvn_std": self.std.cpu(),
+            "cmvn_mean": self.mean.cpu(),
+            "cmvn_std": self.std.cpu(),
             "stft": self.stft.to_dict(),
             "config": self.config,
             **self.state,
@@ -163,10 +180,11 @@ class Trainer:
         try:
             ckpt = torch.load(path, map_location=self.device, weights_only=True)
         except Exception as err:  # EOFError, RuntimeError (zip), UnpicklingError: none names the file
-            raise TrainingError(f"{path}: cannot read this checkpoint ({_first_line(err)}); it is damaged "
-                                f"(an interrupted copy, a full disk?): restore it, or move {self.exp_dir} aside "
-                                "and train again (steps/train_chains.sh --retrain true keeps it in <exp>/old/)"
-                                ) from None
+            raise TrainingError(
+                f"{path}: cannot read this checkpoint ({_first_line(err)}); it is damaged "
+                f"(an interrupted copy, a full disk?): restore it, or move {self.exp_dir} aside "
+                "and train again (steps/train_chains.sh --retrain true keeps it in <exp>/old/)"
+            ) from None
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
@@ -197,8 +215,10 @@ class Trainer:
                 best_epoch, best_loss = row[0], row[2]
         last, path = os.path.join(self.exp_dir, "last.pt"), os.path.join(self.exp_dir, "best.pt")
         if best_epoch is None:
-            raise TrainingError(f"{last}: no epoch of its history has a finite validation loss (non-finite "
-                                f"validation features?): fix the data, move {self.exp_dir} aside and train again")
+            raise TrainingError(
+                f"{last}: no epoch of its history has a finite validation loss (non-finite "
+                f"validation features?): fix the data, move {self.exp_dir} aside and train again"
+            )
         try:
             held = torch.load(path, map_location="cpu", weights_only=True)["epoch"]
             have = f"holds epoch {held}"
@@ -209,9 +229,11 @@ class Trainer:
         if held == best_epoch:
             return
         if best_epoch != self.state["epoch"]:
-            raise TrainingError(f"{path} {have}, the best epoch is {best_epoch} and {last} holds epoch "
-                                f"{self.state['epoch']}: the best weights are lost; move {self.exp_dir} aside and "
-                                "train again (steps/train_chains.sh --retrain true keeps it in <exp>/old/)")
+            raise TrainingError(
+                f"{path} {have}, the best epoch is {best_epoch} and {last} holds epoch "
+                f"{self.state['epoch']}: the best weights are lost; move {self.exp_dir} aside and "
+                "train again (steps/train_chains.sh --retrain true keeps it in <exp>/old/)"
+            )
         self._save_best(self.checkpoint())
         self.log(f"{path} {have}, the best epoch is {best_epoch}: re-saved it from {last}")
 
@@ -229,9 +251,11 @@ class Trainer:
                 write_history(self.exp_dir, self.state["history"])
             self._mark_finished()
             return
-        self.log(f"{sum(p.numel() for p in self.model.parameters())} parameters, "
-                 f"{len(self.train_set)} training segments, {len(self.valid_set)} validation utterances, "
-                 f"device {self.device}, {self.world_size} process(es) x {torch.get_num_threads()} CPU thread(s)")
+        self.log(
+            f"{sum(p.numel() for p in self.model.parameters())} parameters, "
+            f"{len(self.train_set)} training segments, {len(self.valid_set)} validation utterances, "
+            f"device {self.device}, {self.world_size} process(es) x {torch.get_num_threads()} CPU thread(s)"
+        )
         while self.state["epoch"] < self.opts["epochs"]:
             epoch = self.state["epoch"] + 1
             train_loss, frames, seconds, train_terms = self.train_epoch(epoch)
@@ -242,16 +266,27 @@ class Trainer:
             self.state["best_valid"] = min(valid_loss, self.state["best_valid"])
             self.state["bad_epochs"] = 0 if improved else self.state["bad_epochs"] + 1
             self.state["epoch"] = epoch
-            self.state["history"].append([epoch, train_loss, valid_loss, lr, seconds, frames / seconds,
-                                          {f"train_{k}": v for k, v in train_terms.items()}
-                                          | {f"valid_{k}": v for k, v in valid_terms.items()}])
+            self.state["history"].append(
+                [
+                    epoch,
+                    train_loss,
+                    valid_loss,
+                    lr,
+                    seconds,
+                    frames / seconds,
+                    {f"train_{k}": v for k, v in train_terms.items()}
+                    | {f"valid_{k}": v for k, v in valid_terms.items()},
+                ]
+            )
             stop = self.state["bad_epochs"] >= self.opts["early_stop_patience"]
             self.state["finished"] = stop or epoch >= self.opts["epochs"]
             term_text = "".join(f" {k} {v:.4f}" for k, v in self.state["history"][-1][6].items())
-            self.log(f"epoch {epoch} train_loss {train_loss:.4f} valid_loss {valid_loss:.4f}"
-                     + (" (mi alone: model selection)" if self.objective.selects_on == "mi" else "")
-                     + f" lr {lr:.2e} seconds {seconds:.1f} frames_per_s {frames / seconds:.0f}{term_text}"
-                     + (" *best*" if improved else ""))
+            self.log(
+                f"epoch {epoch} train_loss {train_loss:.4f} valid_loss {valid_loss:.4f}"
+                + (" (mi alone: model selection)" if self.objective.selects_on == "mi" else "")
+                + f" lr {lr:.2e} seconds {seconds:.1f} frames_per_s {frames / seconds:.0f}{term_text}"
+                + (" *best*" if improved else "")
+            )
             if self.rank == 0:
                 self.save(improved)
             if stop:
@@ -273,10 +308,12 @@ class Trainer:
 
 
 # the model keys that shape the weights of each model type (dropout, freeze_dc, mask_activation do not)
-SHAPE_KEYS = {"dc": ("num_bins", "layers", "units", "emb_dim"),
-              "mi": ("num_bins", "num_spk", "layers", "units"),
-              "chimera": ("num_bins", "num_spk", "layers", "units", "emb_dim"),
-              "def": ("num_bins", "num_spk", "dc_layers", "dc_units", "emb_dim", "layers", "units")}
+SHAPE_KEYS = {
+    "dc": ("num_bins", "layers", "units", "emb_dim"),
+    "mi": ("num_bins", "num_spk", "layers", "units"),
+    "chimera": ("num_bins", "num_spk", "layers", "units", "emb_dim"),
+    "def": ("num_bins", "num_spk", "dc_layers", "dc_units", "emb_dim", "layers", "units"),
+}
 # a dc checkpoint starts the DC part of a def model: its keys under their def names
 DC_IN_DEF = {"num_bins": "num_bins", "layers": "dc_layers", "units": "dc_units", "emb_dim": "emb_dim"}
 
@@ -288,22 +325,31 @@ def load_initial_weights(model, model_config, path):
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # as resume(): none of torch's errors names the file
-        raise TrainingError(f"{path}: cannot read this checkpoint ({_first_line(err)}): train its system "
-                            "again") from None
+        raise TrainingError(
+            f"{path}: cannot read this checkpoint ({_first_line(err)}): train its system again"
+        ) from None
     source, kind = ckpt["config"]["model"], model_config["type"]
     if kind == "def" and source["type"] == "dc":
         part, keys = model.dc, DC_IN_DEF
     elif source["type"] == kind:
         part, keys = model, {k: k for k in SHAPE_KEYS[kind]}
     else:
-        raise TrainingError(f"{path}: a '{source['type']}' model cannot initialize a '{kind}' model (init_from "
-                            "takes a system of the same model type, or a dc system for a def model)")
-    differ = [f"model.{mine} {source.get(theirs)} in {path}, {model_config.get(mine)} here" if mine == theirs else
-              f"model.{theirs} {source.get(theirs)} in {path}, model.{mine} {model_config.get(mine)} here"
-              for theirs, mine in keys.items() if source.get(theirs) != model_config.get(mine)]
+        raise TrainingError(
+            f"{path}: a '{source['type']}' model cannot initialize a '{kind}' model (init_from "
+            "takes a system of the same model type, or a dc system for a def model)"
+        )
+    differ = [
+        f"model.{mine} {source.get(theirs)} in {path}, {model_config.get(mine)} here"
+        if mine == theirs
+        else f"model.{theirs} {source.get(theirs)} in {path}, model.{mine} {model_config.get(mine)} here"
+        for theirs, mine in keys.items()
+        if source.get(theirs) != model_config.get(mine)
+    ]
     if differ:
-        raise TrainingError(f"{path} does not fit this model: {'; '.join(differ)}: make the model keys agree, "
-                            "or remove init_from to train from scratch")
+        raise TrainingError(
+            f"{path} does not fit this model: {'; '.join(differ)}: make the model keys agree, "
+            "or remove init_from to train from scratch"
+        )
     part.load_state_dict(ckpt["model"])
 
 
@@ -323,15 +369,21 @@ def _check_finite(loss, batch, utts, dataset, where):
     bad_feats = [u for u, f in zip(utts, feats) if not torch.isfinite(f).all()]
     bad_waves = [u for u, w in zip(utts, waves) if not torch.isfinite(w).all()]
     if bad_feats:
-        raise TrainingError(f"{where}: the loss is {loss.item()}: the features of utterance(s) {_quoted(bad_feats)} "
-                            f"of {scp} hold NaN or inf: re-create them (steps/make_feats.sh, stage 2) or "
-                            "remove the utterance(s) from the data dir (utils/subset_data_dir.py)")
+        raise TrainingError(
+            f"{where}: the loss is {loss.item()}: the features of utterance(s) {_quoted(bad_feats)} "
+            f"of {scp} hold NaN or inf: re-create them (steps/make_feats.sh, stage 2) or "
+            "remove the utterance(s) from the data dir (utils/subset_data_dir.py)"
+        )
     if bad_waves:
-        raise TrainingError(f"{where}: the loss is {loss.item()}: the waveforms of utterance(s) "
-                            f"{_quoted(bad_waves)} (wav.scp, spk*.scp of {dataset.data_dir}) hold NaN or inf: "
-                            "fix or remove those files")
-    raise TrainingError(f"{where}: the loss is {loss.item()} on utterance(s) {_quoted(utts)} of {scp}; their "
-                        "features are finite: lower training.lr or training.grad_clip (e.g. 1.0) in the config")
+        raise TrainingError(
+            f"{where}: the loss is {loss.item()}: the waveforms of utterance(s) "
+            f"{_quoted(bad_waves)} (wav.scp, spk*.scp of {dataset.data_dir}) hold NaN or inf: "
+            "fix or remove those files"
+        )
+    raise TrainingError(
+        f"{where}: the loss is {loss.item()} on utterance(s) {_quoted(utts)} of {scp}; their "
+        "features are finite: lower training.lr or training.grad_clip (e.g. 1.0) in the config"
+    )
 
 
 def _quoted(utts):
@@ -352,17 +404,21 @@ def save_atomic(obj, path):
     except (OSError, RuntimeError) as err:  # a full disk: "basic_ios::clear: iostream error" and the like
         with contextlib.suppress(OSError):
             os.remove(tmp)
-        raise TrainingError(f"{path}: cannot write the checkpoint ({_first_line(err)}): is the disk full or the "
-                            f"directory read-only? Free space (df -h {os.path.dirname(path) or '.'}) and run again: "
-                            "training resumes from the last epoch saved") from None
+        raise TrainingError(
+            f"{path}: cannot write the checkpoint ({_first_line(err)}): is the disk full or the "
+            f"directory read-only? Free space (df -h {os.path.dirname(path) or '.'}) and run again: "
+            "training resumes from the last epoch saved"
+        ) from None
 
 
 def write_history(exp_dir, history):
     try:
         _write_history(exp_dir, history)
     except OSError as err:
-        raise TrainingError(f"{exp_dir}: cannot write history.tsv or loss.png ({err.strerror}): is the disk full "
-                            "or the directory read-only? Free space and run again") from None
+        raise TrainingError(
+            f"{exp_dir}: cannot write history.tsv or loss.png ({err.strerror}): is the disk full "
+            "or the directory read-only? Free space and run again"
+        ) from None
 
 
 def _write_history(exp_dir, history):
@@ -377,8 +433,10 @@ def _write_history(exp_dir, history):
 
 def plot_history(exp_dir, history):
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     epochs = [row[0] for row in history]
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(epochs, [row[1] for row in history], "o-", label="train")
@@ -449,18 +507,27 @@ def train(config_path, train_dir, valid_dir, exp_dir, ngpu=0, num_procs=1, num_t
     config = load_config(config_path)
     init = configs.init_checkpoint(config, exp_dir)
     if init and not os.path.isfile(init) and not os.path.isfile(os.path.join(exp_dir, "last.pt")):
-        raise TrainingError(f"{config_path}: init_from: {config['init_from']}: {init} not found: train "
-                            f"{config['init_from']} first (steps/train_chains.sh trains a chain in order)")
+        raise TrainingError(
+            f"{config_path}: init_from: {config['init_from']}: {init} not found: train "
+            f"{config['init_from']} first (steps/train_chains.sh trains a chain in order)"
+        )
     check_exp_dir(exp_dir)
     copy = os.path.join(exp_dir, "config.yaml")
     if os.path.abspath(config_path) != os.path.abspath(copy):
         with open(config_path, encoding="utf-8") as src, io.atomic_write(copy) as dst:
             shutil.copyfileobj(src, dst)
-    args = {"config": copy, "train_dir": train_dir, "valid_dir": valid_dir, "exp_dir": exp_dir,
-            "num_threads": num_threads}
+    args = {
+        "config": copy,
+        "train_dir": train_dir,
+        "valid_dir": valid_dir,
+        "exp_dir": exp_dir,
+        "num_threads": num_threads,
+    }
     if ngpu > 0 and not torch.cuda.is_available():
-        raise RuntimeError("--ngpu > 0 but torch sees no GPU: install a CUDA build of torch "
-                           "(COCKTAIL_TORCH in setup.sh) or train with --ngpu 0")
+        raise RuntimeError(
+            "--ngpu > 0 but torch sees no GPU: install a CUDA build of torch "
+            "(COCKTAIL_TORCH in setup.sh) or train with --ngpu 0"
+        )
     if "WORLD_SIZE" in os.environ and "RANK" in os.environ:  # torchrun
         _worker(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), ngpu, args)
         return config
@@ -474,8 +541,9 @@ def train(config_path, train_dir, valid_dir, exp_dir, ngpu=0, num_procs=1, num_t
             torch.multiprocessing.spawn(_worker, args=(world_size, ngpu, args), nprocs=world_size, join=True)
         except torch.multiprocessing.ProcessExitedException as err:
             how = f"signal {err.signal_name}" if err.signal_name else f"exit code {err.exit_code}"
-            raise TrainingError(f"training process {err.error_index} of {world_size} failed ({how}): "
-                                "see the messages above") from None
+            raise TrainingError(
+                f"training process {err.error_index} of {world_size} failed ({how}): see the messages above"
+            ) from None
     return config
 
 
@@ -494,12 +562,15 @@ def check_exp_dir(exp_dir):
         with tempfile.TemporaryFile(dir=exp_dir):
             pass
     except OSError as err:
-        raise TrainingError(f"{exp_dir}: cannot write in the experiment directory ({err.strerror}): "
-                            "choose a writable one") from None
+        raise TrainingError(
+            f"{exp_dir}: cannot write in the experiment directory ({err.strerror}): choose a writable one"
+        ) from None
     if os.path.exists(os.path.join(exp_dir, "last.pt")):
         return
     earlier = [n for n in ("best.pt", "history.tsv", ".finished") if os.path.exists(os.path.join(exp_dir, n))]
     if earlier:
-        raise TrainingError(f"{exp_dir} holds {', '.join(earlier)} of an earlier run but no last.pt to resume "
-                            f"from: a fresh start would overwrite them; move {exp_dir} aside "
-                            "(steps/train_chains.sh --retrain true keeps it in <exp>/old/) or restore last.pt")
+        raise TrainingError(
+            f"{exp_dir} holds {', '.join(earlier)} of an earlier run but no last.pt to resume "
+            f"from: a fresh start would overwrite them; move {exp_dir} aside "
+            "(steps/train_chains.sh --retrain true keeps it in <exp>/old/) or restore last.pt"
+        )

@@ -5,6 +5,7 @@ An item is (features (frames, bins), waveforms (1 + C, samples)): row 0 of wavef
 mixture, rows 1..C the references, cut so that `signal.stft(..., center=False)` gives exactly the
 item's frames (see `signal.padded_segment`).
 """
+
 import glob
 import os
 
@@ -41,13 +42,15 @@ class SeparationSet(torch.utils.data.Dataset):
         self.segments = []
         for utt in self.feats:
             for table, path in [(self.mixtures, "wav.scp"), (lengths, "utt2num_samples")] + [
-                    (t, os.path.basename(p)) for t, p in zip(self.references, ref_paths)]:
+                (t, os.path.basename(p)) for t, p in zip(self.references, ref_paths)
+            ]:
                 if utt not in table:
-                    raise KeyError(f"{data_dir}/{path}: no entry for utterance '{utt}' of feats.scp; "
-                                   f"run utils/fix_data_dir.py {data_dir}")
+                    raise KeyError(
+                        f"{data_dir}/{path}: no entry for utterance '{utt}' of feats.scp; "
+                        f"run utils/fix_data_dir.py {data_dir}"
+                    )
             total = signal.num_frames(int(lengths[utt]), stft_config)
-            self.segments.extend((utt, start, length) for start, length in
-                                 _cut(total, segment_frames))
+            self.segments.extend((utt, start, length) for start, length in _cut(total, segment_frames))
 
     @property
     def num_spk(self):
@@ -59,14 +62,18 @@ class SeparationSet(torch.utils.data.Dataset):
     def __getitem__(self, index):
         utt, start, length = self.segments[index]
         try:
-            feats = kaldiio.load_mat(self.feats[utt])[start:start + length]
+            feats = kaldiio.load_mat(self.feats[utt])[start : start + length]
         except Exception as err:  # a truncated or overwritten ark: kaldiio's errors name neither
-            raise DataError(f"{self.data_dir}/feats.scp: utterance '{utt}': cannot read its features from "
-                            f"{self.feats[utt]} ({type(err).__name__}: {err}): the archive is damaged; "
-                            "re-run steps/make_feats.sh (stage 2)") from None
+            raise DataError(
+                f"{self.data_dir}/feats.scp: utterance '{utt}': cannot read its features from "
+                f"{self.feats[utt]} ({type(err).__name__}: {err}): the archive is damaged; "
+                "re-run steps/make_feats.sh (stage 2)"
+            ) from None
         if feats.shape[0] != length:
-            raise DataError(f"{self.data_dir}: utterance '{utt}' has {feats.shape[0] + start} feature "
-                             "frames, utt2num_samples implies more: re-run steps/make_feats.sh")
+            raise DataError(
+                f"{self.data_dir}: utterance '{utt}' has {feats.shape[0] + start} feature "
+                "frames, utt2num_samples implies more: re-run steps/make_feats.sh"
+            )
         waves = []
         for table in [self.mixtures] + self.references:
             try:
@@ -101,7 +108,7 @@ def collate(items):
 def length_sorted_batches(dataset, batch_size):
     """Index batches of similar lengths (validation: whole utterances, little padding)."""
     order = sorted(range(len(dataset)), key=lambda i: dataset.segments[i][2])
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 def shuffled_batches(num_items, batch_size, seed, epoch, rank=0, world_size=1):
@@ -111,6 +118,5 @@ def shuffled_batches(num_items, batch_size, seed, epoch, rank=0, world_size=1):
     order = torch.randperm(num_items, generator=generator).tolist()
     per_step = batch_size * world_size
     steps = max(1, num_items // per_step)
-    order = (order * (1 + per_step // max(num_items, 1)))[:steps * per_step]
-    return [order[s * per_step + rank * batch_size: s * per_step + (rank + 1) * batch_size]
-            for s in range(steps)]
+    order = (order * (1 + per_step // max(num_items, 1)))[: steps * per_step]
+    return [order[s * per_step + rank * batch_size : s * per_step + (rank + 1) * batch_size] for s in range(steps)]

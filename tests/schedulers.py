@@ -11,6 +11,7 @@ slurm_cluster: munged (own key and socket), slurmctld and slurmd; the node has t
 sge_cluster: a Grid Engine cell of its own (see below). Environment: SGE_ROOT, SGE_CELL,
   SGE_QMASTER_PORT, SGE_EXECD_PORT.
 """
+
 import os
 import re
 import shutil
@@ -49,8 +50,9 @@ class Daemons:
 
     def start(self, name, argv, env=None):
         out = open(self.log_dir / f'{name}.out', 'w')
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=env, start_new_session=True)
+        proc = subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
+        )
         out.close()
         self.procs.append((name, proc))
         return proc
@@ -58,8 +60,9 @@ class Daemons:
     def check_running(self):
         for name, proc in self.procs:
             if proc.poll() is not None:
-                raise RuntimeError(f'{name} exited with status {proc.returncode}; see {self.log_dir}/{name}.*\n'
-                                   + self.tail(name))
+                raise RuntimeError(
+                    f'{name} exited with status {proc.returncode}; see {self.log_dir}/{name}.*\n' + self.tail(name)
+                )
 
     def tail(self, name, lines=30):
         text = ''
@@ -90,8 +93,9 @@ def wait_until(predicate, timeout, what, daemons):
         if predicate():
             return
         time.sleep(0.2)
-    raise RuntimeError(f'timed out after {timeout}s waiting for {what}\n'
-                       + ''.join(daemons.tail(name) for name, _ in daemons.procs))
+    raise RuntimeError(
+        f'timed out after {timeout}s waiting for {what}\n' + ''.join(daemons.tail(name) for name, _ in daemons.procs)
+    )
 
 
 def skip_reason(binaries):
@@ -155,27 +159,48 @@ def slurm_cluster(tmp_path_factory):
     (root / 'munge').chmod(0o700)
     host = subprocess.run(['hostname', '-s'], capture_output=True, text=True, check=True).stdout.strip()
     conf = root / 'slurm.conf'
-    conf.write_text(SLURM_CONF.format(host=host, root=root, ctld_port=free_port(), slurmd_port=free_port(),
-                                      cpus=os.cpu_count(), memory=max(256, memory_mb() // 2)))
+    conf.write_text(
+        SLURM_CONF.format(
+            host=host,
+            root=root,
+            ctld_port=free_port(),
+            slurmd_port=free_port(),
+            cpus=os.cpu_count(),
+            memory=max(256, memory_mb() // 2),
+        )
+    )
     # Two GPUs Slurm counts; any character device will do, nothing opens them.
     (root / 'gres.conf').write_text('Name=gpu File=/dev/zero\nName=gpu File=/dev/full\n')
     env = dict(os.environ, SLURM_CONF=str(conf))
     daemons = Daemons(root / 'log')
     try:
-        subprocess.run([which('mungekey'), '--create', '--keyfile', str(root / 'munge/munge.key')], check=True,
-                       capture_output=True)
+        subprocess.run(
+            [which('mungekey'), '--create', '--keyfile', str(root / 'munge/munge.key')], check=True, capture_output=True
+        )
         munge = root / 'munge'
-        daemons.start('munged', [which('munged'), '--foreground', '--force', f'--socket={munge}/socket',
-                                 f'--key-file={munge}/munge.key', f'--log-file={root}/log/munged.log',
-                                 f'--pid-file={munge}/munged.pid', f'--seed-file={munge}/seed'])
+        daemons.start(
+            'munged',
+            [
+                which('munged'),
+                '--foreground',
+                '--force',
+                f'--socket={munge}/socket',
+                f'--key-file={munge}/munge.key',
+                f'--log-file={root}/log/munged.log',
+                f'--pid-file={munge}/munged.pid',
+                f'--seed-file={munge}/seed',
+            ],
+        )
         wait_until(lambda: (munge / 'socket').exists(), 20, 'the munge socket', daemons)
         daemons.start('slurmctld', [which('slurmctld'), '-D', '-f', str(conf)], env=env)
         daemons.start('slurmd', [which('slurmd'), '-D', '-f', str(conf), '-N', host], env=env)
 
         def node_idle():
-            r = subprocess.run(['sinfo', '--noheader', '--nodes', host, '--format=%T'], capture_output=True,
-                               text=True, env=env)
+            r = subprocess.run(
+                ['sinfo', '--noheader', '--nodes', host, '--format=%T'], capture_output=True, text=True, env=env
+            )
             return r.returncode == 0 and r.stdout.strip() == 'idle'
+
         wait_until(node_idle, 60, f'sinfo to show node {host} idle', daemons)
         yield env
     finally:
@@ -244,17 +269,24 @@ projects              NONE
 xprojects             NONE
 calendar              NONE
 initial_state         default
-""" + ''.join(f'{limit:<22}INFINITY\n' for limit in (
-    's_rt h_rt s_cpu h_cpu s_fsize h_fsize s_data h_data s_stack h_stack s_core h_core s_rss h_rss '
-    's_vmem h_vmem').split())
+""" + ''.join(
+    f'{limit:<22}INFINITY\n'
+    for limit in (
+        's_rt h_rt s_cpu h_cpu s_fsize h_fsize s_data h_data s_stack h_stack s_core h_core s_rss h_rss s_vmem h_vmem'
+    ).split()
+)
 
 
 def sge_skip_reason():
     reason = skip_reason(SGE_BINARIES)
     if reason:
         return reason
-    needed = [SGE_LIB / 'spoolinit', SGE_LIB / 'spooldefaults', SGE_SHARE / 'default-configuration',
-              SGE_SHARE / 'util/resources/centry']
+    needed = [
+        SGE_LIB / 'spoolinit',
+        SGE_LIB / 'spooldefaults',
+        SGE_SHARE / 'default-configuration',
+        SGE_SHARE / 'util/resources/centry',
+    ]
     missing = [str(p) for p in needed if not p.exists()]
     return 'missing files: ' + ' '.join(missing) if missing else None
 
@@ -275,17 +307,25 @@ def sge_cluster(tmp_path_factory):
         if Path('/var/lib/gridengine', sub).exists():
             (sge_root / sub).symlink_to(Path('/var/lib/gridengine', sub))
     host = subprocess.run(['hostname', '-s'], capture_output=True, text=True, check=True).stdout.strip()
-    (common / 'bootstrap').write_text(SGE_BOOTSTRAP.format(common=common, qmaster_spool=qmaster_spool,
-                                                           lib=SGE_LIB))
+    (common / 'bootstrap').write_text(SGE_BOOTSTRAP.format(common=common, qmaster_spool=qmaster_spool, lib=SGE_LIB))
     (common / 'act_qmaster').write_text(host + '\n')
     (common / 'host_aliases').write_text(f'{host} localhost\n')
     config = (SGE_SHARE / 'default-configuration').read_text()
-    for key, value in (('execd_spool_dir', execd_spool), ('min_uid', 0), ('min_gid', 0),
-                       ('load_report_time', '00:00:02')):
+    for key, value in (
+        ('execd_spool_dir', execd_spool),
+        ('min_uid', 0),
+        ('min_gid', 0),
+        ('load_report_time', '00:00:02'),
+    ):
         config = re.sub(rf'(?m)^{key}\s.*$', f'{key} {value}', config)
     (root / 'global_configuration').write_text(config)
-    env = dict(os.environ, SGE_ROOT=str(sge_root), SGE_CELL='default', SGE_QMASTER_PORT=str(free_port()),
-               SGE_EXECD_PORT=str(free_port()))
+    env = dict(
+        os.environ,
+        SGE_ROOT=str(sge_root),
+        SGE_CELL='default',
+        SGE_QMASTER_PORT=str(free_port()),
+        SGE_EXECD_PORT=str(free_port()),
+    )
     env.pop('SGE_ARCH', None)
 
     def run(*argv, check=True):
@@ -309,14 +349,20 @@ def sge_cluster(tmp_path_factory):
         (root / 'complexes').write_text(complexes)
         run('qconf', '-Mc', root / 'complexes')
         sched = run('qconf', '-ssconf').stdout
-        for key, value in (('schedule_interval', '0:0:1'), ('flush_submit_sec', '1'), ('flush_finish_sec', '1'),
-                           ('job_load_adjustments', 'NONE'), ('load_adjustment_decay_time', '0:0:0')):
+        for key, value in (
+            ('schedule_interval', '0:0:1'),
+            ('flush_submit_sec', '1'),
+            ('flush_finish_sec', '1'),
+            ('job_load_adjustments', 'NONE'),
+            ('load_adjustment_decay_time', '0:0:0'),
+        ):
             sched = re.sub(rf'(?m)^{key}\s.*$', f'{key} {value}', sched)
         (root / 'sched_configuration').write_text(sched)
         run('qconf', '-Msconf', root / 'sched_configuration')
         daemons.start('sge_execd', [str(SGE_LIB / 'sge_execd')], env=dict(env, SGE_ND='1'))
-        wait_until(lambda: host in run('qconf', '-sel', check=False).stdout.split(), 30,
-                   'sge_execd to register', daemons)
+        wait_until(
+            lambda: host in run('qconf', '-sel', check=False).stdout.split(), 30, 'sge_execd to register', daemons
+        )
         run('qconf', '-mattr', 'exechost', 'complex_values', 'gpu=2', host)
         (root / 'all.q').write_text(SGE_QUEUE.format(host=host, slots=os.cpu_count()))
         run('qconf', '-Aq', root / 'all.q')
@@ -327,6 +373,7 @@ def sge_cluster(tmp_path_factory):
                 if fields and fields[0] == f'all.q@{host}':
                     return len(fields) == 5
             return False
+
         wait_until(queue_ready, 60, f'queue all.q@{host} to be usable', daemons)
         yield env
     finally:
@@ -337,8 +384,12 @@ def assert_sigkill_stops_the_tasks(runner, env, tmp_path):
     """Start `runner` (slurm.py or gridengine.py) on two tasks that write a line every 0.1 s, SIGKILL it
     once both write, and require the writing to stop within 15 s (its guard cancels the array job)."""
     writer = 'for i in $(seq 300); do echo "line $i" >> out.JOB; sleep 0.1; done'  # ends by itself in 30 s
-    proc = subprocess.Popen([sys.executable, str(runner), 'JOB=1:2', 'log/k.JOB.log', 'bash', '-c', writer],
-                            cwd=tmp_path, env=env, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, str(runner), 'JOB=1:2', 'log/k.JOB.log', 'bash', '-c', writer],
+        cwd=tmp_path,
+        env=env,
+        stderr=subprocess.DEVNULL,
+    )
     outs = [tmp_path / 'out.1', tmp_path / 'out.2']
     deadline = time.monotonic() + 60
     while not all(p.exists() and len(p.read_text().splitlines()) >= 3 for p in outs):

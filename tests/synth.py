@@ -1,5 +1,6 @@
 """Small synthetic two-speaker data dirs for the tests: harmonic 'voices' with syllable-like
 envelopes, written as real wav files and Kaldi tables."""
+
 import os
 
 import numpy as np

@@ -1,6 +1,7 @@
 """The recipes' system configs (egs/*/conf/tuning/*.yaml): each one loads, builds its model and
 objective, and trains one step at a tiny size; the wsj0_2mix configs of Table 1 (Wang, Le Roux,
 Hershey, ICASSP 2018) are all there and are what their file names say."""
+
 import glob
 import os
 import re
@@ -21,10 +22,24 @@ CONFIGS = sorted(glob.glob(os.path.join(WSJ0, "*.yaml")) + glob.glob(os.path.joi
 # One file per training row of Table 1 (the "+run-time inference", "+Griffin-Lim" and "+MISI"
 # rows are separation variants of dc_classic_mr, dc_lda_va, dc_s_mr, dc_l_va, dc_w_mr, chimerapp).
 TABLE1 = {
-    "dc_classic_equal_nodrop", "dc_classic_va_nodrop", "dc_classic_va", "dc_classic_mr_nodrop",
-    "dc_classic_mr", "dc_lda_va_nodrop", "dc_lda_va", "dc_s_va", "dc_s_mr", "dc_l_va", "dc_w_va",
-    "dc_w_mr", "mi_softmax_tpsa_l2", "mi_softmax_tpsa_l1", "mi_sigmoid_tpsa_l1",
-    "chimerapp_w_va_sigmoid", "chimerapp_w_mr_softmax", "chimerapp",
+    "dc_classic_equal_nodrop",
+    "dc_classic_va_nodrop",
+    "dc_classic_va",
+    "dc_classic_mr_nodrop",
+    "dc_classic_mr",
+    "dc_lda_va_nodrop",
+    "dc_lda_va",
+    "dc_s_va",
+    "dc_s_mr",
+    "dc_l_va",
+    "dc_w_va",
+    "dc_w_mr",
+    "mi_softmax_tpsa_l2",
+    "mi_softmax_tpsa_l1",
+    "mi_sigmoid_tpsa_l1",
+    "chimerapp_w_va_sigmoid",
+    "chimerapp_w_mr_softmax",
+    "chimerapp",
 }
 DC_OBJECTIVE = {"classic": "classic", "lda": "lda", "s": "doubly_stochastic", "l": "laplacian", "w": "wkm"}
 DC_WEIGHTS = {"equal": "none", "va": "va", "mr": "mr"}
@@ -65,8 +80,13 @@ def expected_from_name(name):
     m = re.fullmatch(r"chimerapp(?:_(w)_(va|mr)_(softmax|sigmoid))?", name)
     if m:
         obj, weights, activation = m.groups() if m[1] else ("w", "mr", "sigmoid")  # chimerapp: the best row
-        loss = {"type": "chimera", "dc_objective": DC_OBJECTIVE[obj], "dc_weights": DC_WEIGHTS[weights],
-                "mi_target": "tpsa", "mi_norm": "l1"}
+        loss = {
+            "type": "chimera",
+            "dc_objective": DC_OBJECTIVE[obj],
+            "dc_weights": DC_WEIGHTS[weights],
+            "mi_target": "tpsa",
+            "mi_norm": "l1",
+        }
         return "chimera", loss, activation, 0.3
     return None
 
@@ -245,8 +265,11 @@ def test_the_comment_check_sees_a_missing_choice(tmp_path):
     comment = "classic | laplacian | doubly_stochastic | lda | wkm (whitened k-means)"
     assert listed_choices(comment) == ["classic", "laplacian", "doubly_stochastic", "lda", "wkm"]
     assert sorted(listed_choices(comment)) != sorted(configs.DC_OBJECTIVES)
-    assert listed_choices("mask layer: relu | sigmoid | softmax (across the C sources)") == \
-        ["relu", "sigmoid", "softmax"]
+    assert listed_choices("mask layer: relu | sigmoid | softmax (across the C sources)") == [
+        "relu",
+        "sigmoid",
+        "softmax",
+    ]
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=ident)

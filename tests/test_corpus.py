@@ -1,5 +1,6 @@
 """nnet/corpus.py (P.56 active level, mixing), local/create_wsj0_2mix.py, local/download_mixlists.sh and
 local/make_mini_2mix.sh, on small data generated here."""
+
 import importlib.util
 import math
 import os
@@ -53,8 +54,8 @@ def rise_minus_decay_bounds():
         decay = scipy.optimize.brentq(lambda x: step(x) - r, 0, 50) * TAU
         return decay - rise
 
-    nominal = math.sqrt(10 ** (-MARGIN_DB / 10) / (8 / math.pi ** 2))
-    return extra(nominal * 2 ** 0.25), extra(nominal * 2 ** -0.25 * 0.97)  # smaller r: longer tail
+    nominal = math.sqrt(10 ** (-MARGIN_DB / 10) / (8 / math.pi**2))
+    return extra(nominal * 2**0.25), extra(nominal * 2**-0.25 * 0.97)  # smaller r: longer tail
 
 
 @pytest.mark.parametrize("rate", [8000, 16000])
@@ -64,7 +65,7 @@ def test_activlev_tone_with_silence(rate):
     tone = amplitude * np.sin(2 * np.pi * 1000 * t)  # 1 kHz: flat passband of the 200 Hz-5.5 kHz filter
     signal = np.concatenate([np.zeros(int(pad * rate)), tone, np.zeros(int(pad * rate))])
     level, activity = corpus.activlev(signal, rate)
-    power = amplitude ** 2 / 2
+    power = amplitude**2 / 2
     short, long = rise_minus_decay_bounds()  # about 0.066 and 0.085 s
     slack = 0.005  # seconds: the hangover's extra sample, the tone's on/off transients, float rounding
     active = (seconds + 0.2 + short - slack, seconds + 0.2 + long + slack)
@@ -153,6 +154,7 @@ def test_mix_two_loud_mixture_source_peak_to_0_9():
 
 # ---------------------------------------------------------------- create_wsj0_2mix.py on a tiny tree
 
+
 def speech_like(rng, seconds, rate=16000):
     """Harmonic bursts (syllables) separated by pauses: a signal with silences, as speech has."""
     t = np.arange(int(seconds * rate)) / rate
@@ -162,9 +164,11 @@ def speech_like(rng, seconds, rate=16000):
     return 0.2 * rng.uniform(0.3, 1.0) * voiced * gate
 
 
-LIST_TR = ("wsj0/si_tr_s/01a/01aa0101.wv1 1.9857 wsj0/si_tr_s/02b/02ba0102.wv1 -1.9857\n"
-           "wsj0/si_tr_s/02b/02ba0103.wv1 0.3125 wsj0/si_tr_s/01a/01aa0101.wv1 -0.3125\n"
-           "wsj0/si_tr_s/03c/03ca0104.wv1 2.5 wsj0/si_tr_s/02b/02ba0102.wv1 -2.5\n")
+LIST_TR = (
+    "wsj0/si_tr_s/01a/01aa0101.wv1 1.9857 wsj0/si_tr_s/02b/02ba0102.wv1 -1.9857\n"
+    "wsj0/si_tr_s/02b/02ba0103.wv1 0.3125 wsj0/si_tr_s/01a/01aa0101.wv1 -0.3125\n"
+    "wsj0/si_tr_s/03c/03ca0104.wv1 2.5 wsj0/si_tr_s/02b/02ba0102.wv1 -2.5\n"
+)
 LIST_TT = "wsj0/si_et_05/44d/44da0105.wv1 0.75 wsj0/si_dt_05/55e/55ea0106.wv1 -0.75\n"
 SECONDS = {"01aa0101": 1.6, "02ba0102": 2.3, "02ba0103": 1.1, "03ca0104": 2.0, "44da0105": 1.3, "55ea0106": 1.7}
 
@@ -188,8 +192,19 @@ def tiny(tmp_path):
 
 
 def run_create(tiny, *extra, root=None):
-    return create.main(["--wsj0", str(root or tiny["root"]), "--mixlists", str(tiny["lists"]),
-                        "--out", str(tiny["out"]), "--sets", "tr,tt", *extra])
+    return create.main(
+        [
+            "--wsj0",
+            str(root or tiny["root"]),
+            "--mixlists",
+            str(tiny["lists"]),
+            "--out",
+            str(tiny["out"]),
+            "--sets",
+            "tr,tt",
+            *extra,
+        ]
+    )
 
 
 def read(path):
@@ -241,8 +256,12 @@ def test_create_names_lengths_levels_and_peak(tiny):
 
 
 def test_create_accepts_the_wsj0_folder_itself_and_jobs_split_lines(tiny):
-    assert run_create(tiny, "--sample-rates", "8k", "--modes", "min", "--job", "2", "--num-jobs", "2",
-                      root=tiny["root"] / "wsj0") == 0
+    assert (
+        run_create(
+            tiny, "--sample-rates", "8k", "--modes", "min", "--job", "2", "--num-jobs", "2", root=tiny["root"] / "wsj0"
+        )
+        == 0
+    )
     tr = sorted(p.name for p in (tiny["out"] / "wav8k/min/tr/mix").iterdir())
     assert tr == ["02ba0103_0.3125_01aa0101_-0.3125.wav"]  # job 2 of 2: the second line only
     assert not (tiny["out"] / "wav16k").exists() and not (tiny["out"] / "wav8k/max").exists()
@@ -272,7 +291,8 @@ def test_create_rerun_skips_finished_mixtures(tiny, capsys):
 
 def test_create_missing_source_names_list_line_and_path(tiny, capsys):
     (tiny["lists"] / "mix_2_spk_tr.txt").write_text(
-        LIST_TR + "wsj0/si_tr_s/09z/09za0199.wv1 1.0 wsj0/si_tr_s/01a/01aa0101.wv1 -1.0\n")
+        LIST_TR + "wsj0/si_tr_s/09z/09za0199.wv1 1.0 wsj0/si_tr_s/01a/01aa0101.wv1 -1.0\n"
+    )
     assert run_create(tiny, "--sample-rates", "8k", "--modes", "min") == 1
     err = capsys.readouterr().err
     assert f"{tiny['lists'] / 'mix_2_spk_tr.txt'}:4: source wsj0/si_tr_s/09z/09za0199.wv1 not found" in err
@@ -303,11 +323,16 @@ def test_create_bad_inputs(tiny, capsys, monkeypatch):
 
 # ---------------------------------------------------------------- download_mixlists.sh (no network here)
 
+
 def test_download_mixlists_offline_error_and_local_archive(tmp_path):
     script = ROOT / "local" / "download_mixlists.sh"
     dest = tmp_path / "lists"
-    result = subprocess.run([str(script), "--url", "http://127.0.0.1:9/create-speaker-mixtures.zip",
-                             "--timeout", "5", str(dest)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [str(script), "--url", "http://127.0.0.1:9/create-speaker-mixtures.zip", "--timeout", "5", str(dest)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1
     assert "could not download http://127.0.0.1:9/create-speaker-mixtures.zip" in result.stderr
     assert "--mixlists DIR" in result.stderr and f"put the three lists into {dest}" in result.stderr
@@ -324,20 +349,41 @@ def test_download_mixlists_offline_error_and_local_archive(tmp_path):
     assert sorted(p.name for p in dest.iterdir()) == ["mix_2_spk_cv.txt", "mix_2_spk_tr.txt", "mix_2_spk_tt.txt"]
     assert (dest / "mix_2_spk_tt.txt").read_text() == LIST_TR
     # present lists: nothing is fetched (the bad URL is never tried)
-    result = subprocess.run([str(script), "--url", "http://127.0.0.1:9/x.zip", str(dest)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [str(script), "--url", "http://127.0.0.1:9/x.zip", str(dest)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0 and "already" in result.stdout
 
 
 # ---------------------------------------------------------------- the mini corpus at a tiny size
 
-MINI = ["--num-speakers-tr", "4", "--num-speakers-tt", "2", "--utts-per-speaker", "3", "--num-tr", "5",
-        "--num-cv", "2", "--num-tt", "2", "--min-seconds", "1", "--max-seconds", "1.5"]
+MINI = [
+    "--num-speakers-tr",
+    "4",
+    "--num-speakers-tt",
+    "2",
+    "--utts-per-speaker",
+    "3",
+    "--num-tr",
+    "5",
+    "--num-cv",
+    "2",
+    "--num-tt",
+    "2",
+    "--min-seconds",
+    "1",
+    "--max-seconds",
+    "1.5",
+]
 
 
 def make_mini(out, *extra):
-    return subprocess.run([str(ROOT / "local" / "make_mini_2mix.sh"), *MINI, *extra, str(out)],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [str(ROOT / "local" / "make_mini_2mix.sh"), *MINI, *extra, str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_mini_corpus_layout_lists_and_determinism(tmp_path):
@@ -345,8 +391,10 @@ def test_mini_corpus_layout_lists_and_determinism(tmp_path):
     for out, nj in ((a, "2"), (b, "1")):  # the number of jobs must not change the corpus
         result = make_mini(out, "--seed", "3", "--nj", nj)
         assert result.returncode == 0, result.stdout + result.stderr
-    line_re = re.compile(r"^(wsj0/(si_tr_s|si_dt_05|si_et_05)/([mf]\d\d)/\3a\d{4}\.wav) (\d\.\d{4}) "
-                         r"(wsj0/(si_tr_s|si_dt_05|si_et_05)/([mf]\d\d)/\7a\d{4}\.wav) -(\d\.\d{4})$")
+    line_re = re.compile(
+        r"^(wsj0/(si_tr_s|si_dt_05|si_et_05)/([mf]\d\d)/\3a\d{4}\.wav) (\d\.\d{4}) "
+        r"(wsj0/(si_tr_s|si_dt_05|si_et_05)/([mf]\d\d)/\7a\d{4}\.wav) -(\d\.\d{4})$"
+    )
     speakers = {}
     for subset, count in (("tr", 5), ("cv", 2), ("tt", 2)):
         lines = (a / "mixlists" / f"mix_2_spk_{subset}.txt").read_text().splitlines()

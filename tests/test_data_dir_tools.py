@@ -1,4 +1,5 @@
 """The data-dir tools of utils/, run as commands: validate, fix, split, subset, filter_scp, spk2utt."""
+
 import os
 import subprocess
 import sys
@@ -11,11 +12,21 @@ import soundfile
 from nnet import datadir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TOOLS = ["validate_data_dir.py", "fix_data_dir.py", "split_data.py", "subset_data_dir.py",
-         "filter_scp.py", "utt2spk_to_spk2utt.py"]
+TOOLS = [
+    "validate_data_dir.py",
+    "fix_data_dir.py",
+    "split_data.py",
+    "subset_data_dir.py",
+    "filter_scp.py",
+    "utt2spk_to_spk2utt.py",
+]
 # Speaker pairs and their utterances: ids are prefixed by the pair, as in the recipes.
-UTTS = {"f1_m1": ["f1_m1_a", "f1_m1_b", "f1_m1_c"], "f2_m1": ["f2_m1_a"],
-        "f2_m2": ["f2_m2_a", "f2_m2_b"], "m3_f1": ["m3_f1_a"]}
+UTTS = {
+    "f1_m1": ["f1_m1_a", "f1_m1_b", "f1_m1_c"],
+    "f2_m1": ["f2_m1_a"],
+    "f2_m2": ["f2_m2_a", "f2_m2_b"],
+    "m3_f1": ["m3_f1_a"],
+}
 ALL_UTTS = sorted(u for utts in UTTS.values() for u in utts)
 
 
@@ -23,8 +34,15 @@ def run(tool, *args, cwd=None, stdin=None):
     """Run utils/<tool> with the venv python, without PYTHONPATH: the script finds nnet itself."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["LC_ALL"] = "C"
-    return subprocess.run([sys.executable, os.path.join(ROOT, "utils", tool), *map(str, args)],
-                          cwd=cwd, input=stdin, capture_output=True, text=True, env=env, timeout=60)
+    return subprocess.run(
+        [sys.executable, os.path.join(ROOT, "utils", tool), *map(str, args)],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
 
 
 def write(path, lines):
@@ -94,8 +112,9 @@ def test_validate_unsorted_key(data):
     write(data / "wav.scp", lines)
     result = validate(data)
     assert result.returncode == 1
-    assert (f"{data}/wav.scp:4: key 'f1_m1_c' is not sorted (after 'f2_m1_a'); "
-            f"run utils/fix_data_dir.py {data}") in result.stderr.splitlines()
+    assert (
+        f"{data}/wav.scp:4: key 'f1_m1_c' is not sorted (after 'f2_m1_a'); run utils/fix_data_dir.py {data}"
+    ) in result.stderr.splitlines()
 
 
 def test_validate_reports_every_problem_with_its_line(data):
@@ -110,12 +129,15 @@ def test_validate_reports_every_problem_with_its_line(data):
     wav = lines_of(data / "wav.scp")
     write(data / "wav.scp", wav[:3] + [""] + wav[3:6] + ["m3_f1_a"])
     errors = validate(data).stderr.splitlines()
-    assert f"{data}/spk1.scp:3: duplicate key 'f1_m1_b' (first on line 2); run utils/fix_data_dir.py {data} " \
-           "(it keeps the first)" in errors
-    for lineno, utt, value in [(1, "f1_m1_a", "0"), (5, "f2_m2_a", "-3"), (6, "f2_m2_b", "1.5"),
-                               (7, "m3_f1_a", "abc")]:
-        assert (f"{data}/utt2num_samples:{lineno}: value '{value}' of utterance '{utt}' is not a positive "
-                "integer; regenerate utt2num_samples (data preparation stage)") in errors
+    assert (
+        f"{data}/spk1.scp:3: duplicate key 'f1_m1_b' (first on line 2); run utils/fix_data_dir.py {data} "
+        "(it keeps the first)" in errors
+    )
+    for lineno, utt, value in [(1, "f1_m1_a", "0"), (5, "f2_m2_a", "-3"), (6, "f2_m2_b", "1.5"), (7, "m3_f1_a", "abc")]:
+        assert (
+            f"{data}/utt2num_samples:{lineno}: value '{value}' of utterance '{utt}' is not a positive "
+            "integer; regenerate utt2num_samples (data preparation stage)"
+        ) in errors
     assert f"{data}/wav.scp:4: empty line; run utils/fix_data_dir.py {data}" in errors
     assert any(e.startswith(f"{data}/wav.scp:8: key 'm3_f1_a' has no value") for e in errors)
     assert errors[-1] == f"validate_data_dir.py: {data}: 7 problem(s) found"
@@ -129,7 +151,8 @@ def test_validate_missing_wav_file(data, tmp_path):
     assert result.returncode == 1
     assert result.stderr.splitlines()[0] == (
         f"{data}/spk2.scp:5: file '{missing}' of utterance 'f2_m2_a' does not exist; check the path "
-        "(relative paths are read from the current directory) or remove the utterance")
+        "(relative paths are read from the current directory) or remove the utterance"
+    )
     assert validate(data, "--no-check-files").returncode == 0
 
 
@@ -141,8 +164,7 @@ def test_validate_relative_paths_and_commands(data, tmp_path):
     assert validate(data, cwd=tmp_path).returncode == 0
     elsewhere = validate(data, cwd=data)
     assert elsewhere.returncode == 1
-    assert f"{data}/wav.scp:2: file 'wav/mix/f1_m1_b.wav' of utterance 'f1_m1_b' does not exist" \
-        in elsewhere.stderr
+    assert f"{data}/wav.scp:2: file 'wav/mix/f1_m1_b.wav' of utterance 'f1_m1_b' does not exist" in elsewhere.stderr
 
 
 def test_validate_mismatched_keys(data):
@@ -150,16 +172,18 @@ def test_validate_mismatched_keys(data):
     write(data / "spk2.scp", spk2[:4] + spk2[5:])  # drops f2_m2_a
     write(data / "utt2num_samples", lines_of(data / "utt2num_samples") + ["zz_extra 5"])
     errors = validate(data).stderr.splitlines()
-    assert f"{data}/utt2spk:5: utterance 'f2_m2_a' is missing from spk2.scp; run utils/fix_data_dir.py {data}" \
-        in errors
-    assert f"{data}/utt2num_samples:8: utterance 'zz_extra' is not in utt2spk; run utils/fix_data_dir.py {data}" \
-        in errors
+    assert f"{data}/utt2spk:5: utterance 'f2_m2_a' is missing from spk2.scp; run utils/fix_data_dir.py {data}" in errors
+    assert (
+        f"{data}/utt2num_samples:8: utterance 'zz_extra' is not in utt2spk; run utils/fix_data_dir.py {data}" in errors
+    )
     assert len(errors) == 3
 
 
 def test_validate_inconsistent_spk2utt(data):
-    write(data / "spk2utt", ["f1_m1 f1_m1_a f1_m1_c f1_m1_b", "f2_m1 f2_m1_a f2_m2_b", "f2_m2 f2_m2_a",
-                             "m3_f1 m3_f1_a zz_unknown"])
+    write(
+        data / "spk2utt",
+        ["f1_m1 f1_m1_a f1_m1_c f1_m1_b", "f2_m1 f2_m1_a f2_m2_b", "f2_m2 f2_m2_a", "m3_f1 m3_f1_a zz_unknown"],
+    )
     errors = validate(data).stderr.splitlines()
     fix = f"run utils/fix_data_dir.py {data}"
     assert errors[:-1] == [
@@ -177,10 +201,12 @@ def test_validate_required_files_and_feats(data, tmp_path):
     assert nowhere.returncode == 1 and f"{tmp_path}/nowhere: not a directory" in nowhere.stderr
     (data / "spk2utt").unlink()
     result = validate(data, "--no-check-files")
-    assert result.stderr.splitlines()[0] == (f"{data}/spk2utt: missing; run utils/fix_data_dir.py {data} "
-                                             "(it rebuilds spk2utt from utt2spk)")
+    assert result.stderr.splitlines()[0] == (
+        f"{data}/spk2utt: missing; run utils/fix_data_dir.py {data} (it rebuilds spk2utt from utt2spk)"
+    )
     assert run("utt2spk_to_spk2utt.py", data / "utt2spk").stdout == "".join(
-        f"{spk} {' '.join(u)}\n" for spk, u in sorted(UTTS.items()))
+        f"{spk} {' '.join(u)}\n" for spk, u in sorted(UTTS.items())
+    )
     write(data / "spk2utt", run("utt2spk_to_spk2utt.py", data / "utt2spk").stdout.splitlines())
     assert validate(data).returncode == 0
 
@@ -201,7 +227,8 @@ def test_validate_required_files_and_feats(data, tmp_path):
         f"{data}/feats.scp:4: value '{ark}' of utterance 'f2_m1_a' is not '<ark-file>:<offset>'; "
         "rerun steps/make_feats.sh",
         f"{data}/feats.scp:6: ark file '{tmp_path}/gone.ark' of utterance 'f2_m2_b' does not exist; "
-        "rerun steps/make_feats.sh"]
+        "rerun steps/make_feats.sh",
+    ]
     assert validate(data, "--no-feats").returncode == 0
     write(data / "feats.scp", good)
     assert validate(data, "--need-feats").returncode == 0
@@ -312,28 +339,33 @@ def test_fix_keeps_the_intersection_and_backs_up(data):
     result = run("fix_data_dir.py", data)
     assert result.returncode == 0, result.stderr
     out = result.stdout.splitlines()
-    assert f"fix_data_dir.py: {data}/wav.scp: dropped 2 line(s): line 9 (duplicate key 'f1_m1_a', kept line 7), " \
-           "line 10 (empty)" in out
-    assert f"fix_data_dir.py: {data}/utt2spk: dropped 1 line(s): line 2 (duplicate key 'f1_m1_a', kept line 1)" \
-        in out
+    assert (
+        f"fix_data_dir.py: {data}/wav.scp: dropped 2 line(s): line 9 (duplicate key 'f1_m1_a', kept line 7), "
+        "line 10 (empty)" in out
+    )
+    assert f"fix_data_dir.py: {data}/utt2spk: dropped 1 line(s): line 2 (duplicate key 'f1_m1_a', kept line 1)" in out
     assert f"fix_data_dir.py: {data}: removed 1 utterance(s) missing from spk1.scp: 'f2_m2_b'" in out
-    assert f"fix_data_dir.py: {data}: removed 1 utterance(s) missing from utt2spk, spk1.scp, spk2.scp, " \
-           "utt2num_samples: 'zz_only_here'" in out
+    assert (
+        f"fix_data_dir.py: {data}: removed 1 utterance(s) missing from utt2spk, spk1.scp, spk2.scp, "
+        "utt2num_samples: 'zz_only_here'" in out
+    )
     assert out[-1].endswith(f"now 6 utterances, 4 speakers; the previous files are in {data}/.backup/1")
 
     kept = [u for u in ALL_UTTS if u != "f2_m2_b"]
     assert validate(data).returncode == 0
     for name in ("wav.scp", "spk1.scp", "spk2.scp", "utt2spk", "utt2num_samples"):
         assert [line.split()[0] for line in lines_of(data / name)] == kept
-    assert lines_of(data / "wav.scp") == [line for line in originals["wav.scp"].splitlines()
-                                          if not line.startswith("f2_m2_b")]
+    assert lines_of(data / "wav.scp") == [
+        line for line in originals["wav.scp"].splitlines() if not line.startswith("f2_m2_b")
+    ]
     assert "f2_m2 f2_m2_a" in lines_of(data / "spk2utt")
     backup = data / ".backup" / "1"
     # spk1.scp was already right: kept as it was, without backup
     assert sorted(os.listdir(backup)) == ["spk2.scp", "spk2utt", "utt2num_samples", "utt2spk", "wav.scp"]
     assert (data / "spk1.scp").read_text() == broken["spk1.scp"]
     assert {n: (backup / n).read_text() for n in ("wav.scp", "utt2spk")} == {
-        n: broken[n] for n in ("wav.scp", "utt2spk")}
+        n: broken[n] for n in ("wav.scp", "utt2spk")
+    }
     assert (backup / "spk2utt").read_text() == originals["spk2utt"]
 
     nothing = run("fix_data_dir.py", data)
@@ -380,8 +412,15 @@ def test_subset_variants(data, tmp_path):
     assert result.stdout == f"subset_data_dir.py: wrote 3 of 7 utterances (1 speakers) of {data} to {dest}\n"
     assert subset_keys(dest) == ALL_UTTS[:3]
     assert validate(dest).returncode == 0
-    assert sorted(os.listdir(dest)) == ["cmvn", "spk1.scp", "spk2.scp", "spk2utt", "utt2num_samples", "utt2spk",
-                                        "wav.scp"]
+    assert sorted(os.listdir(dest)) == [
+        "cmvn",
+        "spk1.scp",
+        "spk2.scp",
+        "spk2utt",
+        "utt2num_samples",
+        "utt2spk",
+        "wav.scp",
+    ]
     assert (dest / "cmvn").read_bytes() == b"stats of the set"
 
     assert run("subset_data_dir.py", "--last", 2, data, dest).returncode == 0

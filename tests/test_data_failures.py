@@ -1,5 +1,6 @@
 """Issue 9, the data side: an incomplete corpus (case 4), non-finite audio or features (case 6), truncated,
 empty and odd-rate wavs (case 7), a failed feature job's temporaries (case 8) and their neighbours."""
+
 import importlib.util
 import os
 import resource
@@ -49,14 +50,18 @@ def leftovers(featdir):
 
 # ---------------------------------------------------------------- case 7: truncated, empty, odd-rate wavs
 
+
 @pytest.mark.fault
 def test_read_wav_refuses_a_truncated_file(tmp_path):
     """A wav whose header promises more samples than it holds: read_wav names the file and both counts."""
     path = tmp_path / "cut.wav"
     io.write_wav(path, 0.1 * np.ones(1000), 8000)
     truncate(path, 300)
-    with pytest.raises(io.AudioError, match=rf"^{path}: truncated: its header promises 1000 samples, "
-                                            r"the file holds 300"):
+    with pytest.raises(
+        io.AudioError,
+        match=rf"^{path}: truncated: its header promises 1000 samples, "
+        r"the file holds 300",
+    ):
         io.read_wav(path)
 
 
@@ -123,6 +128,7 @@ def test_make_feats_names_the_odd_sample_rate_not_the_first_utterance(tmp_path):
 
 # ---------------------------------------------------------------- case 6: non-finite audio / features
 
+
 @pytest.mark.fault
 def test_make_feats_refuses_nan_audio(tmp_path):
     """A float wav with NaN samples: stage 2 exits 1 naming the utterance and the wav, no feats.scp or ark left."""
@@ -147,14 +153,23 @@ def test_make_feats_py_refuses_non_finite_features(tmp_path):
     samples, _ = io.read_wav(path)
     soundfile.write(path, samples * 1e38, 8000, subtype="FLOAT")
     ark, scp, cmvn = (tmp_path / f"raw.{x}" for x in ("ark", "scp", "cmvn"))
-    run = sh(sys.executable, ROOT / "nnet/bin/make_feats.py", "--stft-conf", STFT_CONF,
-             os.path.join(data, "wav.scp"), ark, scp, cmvn)
+    run = sh(
+        sys.executable,
+        ROOT / "nnet/bin/make_feats.py",
+        "--stft-conf",
+        STFT_CONF,
+        os.path.join(data, "wav.scp"),
+        ark,
+        scp,
+        cmvn,
+    )
     assert run.returncode == 1
     assert f"utterance '{utt}' ({path}): non-finite features" in run.stderr
     assert leftovers(tmp_path) == []
 
 
 # ---------------------------------------------------------------- case 8: a write failure mid-archive
+
 
 @pytest.mark.fault
 def test_make_feats_py_write_failure_cleans_temporaries_and_names_the_file(tmp_path):
@@ -168,9 +183,22 @@ def test_make_feats_py_write_failure_cleans_temporaries_and_names_the_file(tmp_p
     def limit_file_size():
         resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))
 
-    run = subprocess.run([sys.executable, str(ROOT / "nnet/bin/make_feats.py"), "--stft-conf", str(STFT_CONF),
-                          os.path.join(data, "wav.scp"), str(ark), str(scp), str(cmvn)],
-                         capture_output=True, text=True, timeout=120, preexec_fn=limit_file_size)
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "nnet/bin/make_feats.py"),
+            "--stft-conf",
+            str(STFT_CONF),
+            os.path.join(data, "wav.scp"),
+            str(ark),
+            str(scp),
+            str(cmvn),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=limit_file_size,
+    )
     assert run.returncode == 1
     assert f"cannot write {ark}.tmp" in run.stderr and "File too large" in run.stderr
     assert "Traceback" not in run.stderr
@@ -192,6 +220,7 @@ def test_failed_make_feats_rerun_leaves_no_stale_feats_scp(tmp_path):
 
 
 # ---------------------------------------------------------------- neighbours: missing wav, truncated ark, lengths
+
 
 @pytest.mark.fault
 def test_make_feats_names_a_missing_wav(tmp_path):
@@ -247,9 +276,11 @@ def test_validate_check_audio_names_bad_files(tmp_path):
 
 # ---------------------------------------------------------------- case 4 and 7 at stage 1
 
-MIXTURES = {"tr": ["40na010x_1.9857_01xo030b_-1.9857", "01xo030b_0.31_22ga010f_-0.31"],
-            "cv": ["40na010z_0.5_01xo030c_-0.5"],
-            "tt": ["445c0201_1.2_053a0101_-1.2", "053a0101_0.7_445c0202_-0.7", "053a0102_0.1_445c0203_-0.1"]}
+MIXTURES = {
+    "tr": ["40na010x_1.9857_01xo030b_-1.9857", "01xo030b_0.31_22ga010f_-0.31"],
+    "cv": ["40na010z_0.5_01xo030c_-0.5"],
+    "tt": ["445c0201_1.2_053a0101_-1.2", "053a0101_0.7_445c0202_-0.7", "053a0102_0.1_445c0203_-0.1"],
+}
 
 
 def corpus_with_lists(root):
@@ -276,8 +307,9 @@ def test_data_prep_refuses_an_incomplete_corpus(tmp_path):
         (src / "tt" / kind / f"{MIXTURES['tt'][1]}.wav").unlink()
     run = sh(DATA_PREP, "--mixlists", lists, src, tmp_path / "data")
     assert run.returncode == 1
-    assert (f"{src.resolve()}/tt/mix holds 2 mixtures, {lists}/mix_2_spk_tt.txt lists 3: the corpus is "
-            "incomplete") in run.stderr and "stage 0" in run.stderr
+    assert (
+        f"{src.resolve()}/tt/mix holds 2 mixtures, {lists}/mix_2_spk_tt.txt lists 3: the corpus is incomplete"
+    ) in run.stderr and "stage 0" in run.stderr
     assert not (tmp_path / "data" / "tt").exists()
     # without lists stage 1 cannot know the corpus is complete: it says what to pass
     run = sh(DATA_PREP, src, tmp_path / "data2")
@@ -296,8 +328,10 @@ def test_data_prep_names_empty_and_mismatched_wavs_in_the_corpus(tmp_path):
     run = sh(DATA_PREP, "--mixlists", lists, "--sets", "tt", src, tmp_path / "data")
     assert run.returncode == 1
     assert f"{src.resolve()}/tt/mix/{MIXTURES['tt'][0]}.wav: holds no samples" in run.stderr
-    assert (f"{src.resolve()}/tt/s1/{MIXTURES['tt'][2]}.wav: 700 samples, its mixture "
-            f"{src.resolve()}/tt/mix/{MIXTURES['tt'][2]}.wav has 600") in run.stderr
+    assert (
+        f"{src.resolve()}/tt/s1/{MIXTURES['tt'][2]}.wav: 700 samples, its mixture "
+        f"{src.resolve()}/tt/mix/{MIXTURES['tt'][2]}.wav has 600"
+    ) in run.stderr
     assert ".tt.tmp" not in run.stderr
     assert not (tmp_path / "data" / "tt").exists()
     assert [p.name for p in (tmp_path / "data").iterdir()] == []
@@ -317,8 +351,11 @@ def test_interrupted_creation_is_refused_then_finished_by_a_rerun(tmp_path):
     create = load_create()
     rng = np.random.default_rng(3)
     root, lists, out = tmp_path / "wsj0root", tmp_path / "lists", tmp_path / "out"
-    lines = {"tr": [("01aa0101", "1.5", "02ba0102", "-1.5"), ("02ba0103", "0.25", "01aa0101", "-0.25")],
-             "cv": [("01aa0104", "0.5", "02ba0105", "-0.5")], "tt": [("03ca0106", "2", "04da0107", "-2")]}
+    lines = {
+        "tr": [("01aa0101", "1.5", "02ba0102", "-1.5"), ("02ba0103", "0.25", "01aa0101", "-0.25")],
+        "cv": [("01aa0104", "0.5", "02ba0105", "-0.5")],
+        "tt": [("03ca0106", "2", "04da0107", "-2")],
+    }
     lists.mkdir()
     for subset, entries in lines.items():
         text = ""
@@ -329,8 +366,7 @@ def test_interrupted_creation_is_refused_then_finished_by_a_rerun(tmp_path):
                 io.write_wav(root / "wsj0" / "si_tr_s" / u[:3] / f"{u}.wav", samples, 16000)
             text += f"wsj0/si_tr_s/{u1[:3]}/{u1}.wv1 {s1} wsj0/si_tr_s/{u2[:3]}/{u2}.wv1 {s2}\n"
         (lists / f"mix_2_spk_{subset}.txt").write_text(text)
-    argv = ["--wsj0", str(root), "--mixlists", str(lists), "--out", str(out), "--sample-rates", "8k",
-            "--modes", "min"]
+    argv = ["--wsj0", str(root), "--mixlists", str(lists), "--out", str(out), "--sample-rates", "8k", "--modes", "min"]
     assert create.main(argv) == 0
     # what a kill between writing s1/s2 and mix leaves: no mix, an unfinished temporary of it
     name = "02ba0103_0.25_01aa0101_-0.25"
@@ -348,8 +384,26 @@ def test_interrupted_creation_is_refused_then_finished_by_a_rerun(tmp_path):
     assert len(io.read_table(tmp_path / "data" / "tr" / "wav.scp")) == 2
 
 
-MINI = ["--num-speakers-tr", "4", "--num-speakers-tt", "2", "--utts-per-speaker", "3", "--num-tr", "3",
-        "--num-cv", "2", "--num-tt", "2", "--min-seconds", "1", "--max-seconds", "1.2", "--nj", "1"]
+MINI = [
+    "--num-speakers-tr",
+    "4",
+    "--num-speakers-tt",
+    "2",
+    "--utts-per-speaker",
+    "3",
+    "--num-tr",
+    "3",
+    "--num-cv",
+    "2",
+    "--num-tt",
+    "2",
+    "--min-seconds",
+    "1",
+    "--max-seconds",
+    "1.2",
+    "--nj",
+    "1",
+]
 
 
 @pytest.mark.fault
@@ -364,7 +418,8 @@ def test_mini_corpus_with_done_marker_but_missing_files_is_finished_by_a_rerun(t
     assert run.returncode == 1 and "tt/mix holds 1 mixtures" in run.stderr and "lists 2" in run.stderr
     run = sh(ROOT / "local/make_mini_2mix.sh", *MINI, out)
     assert run.returncode == 0, run.stderr
-    assert f"{out}/.done is there but {out}/wav8k/min/tt/mix has 1 of 2 wav files: making the missing files" \
-        in run.stderr
+    assert (
+        f"{out}/.done is there but {out}/wav8k/min/tt/mix has 1 of 2 wav files: making the missing files" in run.stderr
+    )
     assert lost.is_file() and (out / ".done").is_file()
     assert sh(DATA_PREP, "--mixlists", out / "mixlists", out / "wav8k/min", tmp_path / "data").returncode == 0

@@ -1,4 +1,5 @@
 """local/wsj0_2mix_data_prep.sh on a small wsj0-2mix style tree written here."""
+
 import subprocess
 from pathlib import Path
 
@@ -9,8 +10,11 @@ from nnet import datadir, io
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "local" / "wsj0_2mix_data_prep.sh"
 MIXTURES = {
-    "tr": {"40na010x_1.9857_01xo030b_-1.9857": 1200, "01xo030b_0.31_22ga010f_-0.31": 900,
-           "22ga010f_2.1_40na010y_-2.1": 1000},
+    "tr": {
+        "40na010x_1.9857_01xo030b_-1.9857": 1200,
+        "01xo030b_0.31_22ga010f_-0.31": 900,
+        "22ga010f_2.1_40na010y_-2.1": 1000,
+    },
     "cv": {"40na010z_0.5_01xo030c_-0.5": 700},
     "tt": {"445c0201_1.2_053a0101_-1.2": 800, "053a0101_0.7_445c0202_-0.7": 650},
 }
@@ -35,8 +39,12 @@ def lists_of(root):
 
 
 def prep(src, data, *options):
-    return subprocess.run([str(SCRIPT), "--mixlists", str(lists_of(src)), *options, str(src), str(data)],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [str(SCRIPT), "--mixlists", str(lists_of(src)), *options, str(src), str(data)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def lines(path):
@@ -50,8 +58,11 @@ def test_data_prep_writes_valid_sorted_dirs(tmp_path):
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in data.iterdir()) == ["cv", "tr", "tt"]  # no temporary dir left
     tr = data / "tr"
-    expected_ids = ["01x_22g_01xo030b_0.31_22ga010f_-0.31", "22g_40n_22ga010f_2.1_40na010y_-2.1",
-                    "40n_01x_40na010x_1.9857_01xo030b_-1.9857"]
+    expected_ids = [
+        "01x_22g_01xo030b_0.31_22ga010f_-0.31",
+        "22g_40n_22ga010f_2.1_40na010y_-2.1",
+        "40n_01x_40na010x_1.9857_01xo030b_-1.9857",
+    ]
     assert [line.split()[0] for line in lines(tr / "wav.scp")] == expected_ids  # C-sorted
     first = expected_ids[2]
     mixname = "40na010x_1.9857_01xo030b_-1.9857"
@@ -61,11 +72,15 @@ def test_data_prep_writes_valid_sorted_dirs(tmp_path):
     assert lines(tr / "utt2spk") == [f"{u} {u[:7]}" for u in expected_ids]
     assert lines(tr / "spk2utt") == [f"{u[:7]} {u}" for u in expected_ids]
     assert io.read_table(tr / "utt2num_samples") == {
-        "01x_22g_01xo030b_0.31_22ga010f_-0.31": "900", "22g_40n_22ga010f_2.1_40na010y_-2.1": "1000",
-        first: "1200"}
+        "01x_22g_01xo030b_0.31_22ga010f_-0.31": "900",
+        "22g_40n_22ga010f_2.1_40na010y_-2.1": "1000",
+        first: "1200",
+    }
     tt = data / "tt"
-    assert lines(tt / "utt2spk") == ["053_445_053a0101_0.7_445c0202_-0.7 053_445",
-                                     "445_053_445c0201_1.2_053a0101_-1.2 445_053"]
+    assert lines(tt / "utt2spk") == [
+        "053_445_053a0101_0.7_445c0202_-0.7 053_445",
+        "445_053_445c0201_1.2_053a0101_-1.2 445_053",
+    ]
     for subset in ("tr", "cv", "tt"):
         problems, num_utts, _ = datadir.check_data_dir(str(data / subset))
         assert problems == [] and num_utts == len(MIXTURES[subset])
@@ -104,14 +119,21 @@ def test_data_prep_errors_name_what_is_missing(tmp_path):
 
 def test_data_prep_spk2utt_lists_every_mixture_of_a_speaker_pair(tmp_path):
     """spk2utt comes from utils/utt2spk_to_spk2utt.py: one line per pair, its utterances sorted."""
-    pair = {"40na010x_1.9857_01xo030b_-1.9857": 500, "40na010q_0.2_01xo030d_-0.2": 500,
-            "01xo030b_0.31_22ga010f_-0.31": 500}
+    pair = {
+        "40na010x_1.9857_01xo030b_-1.9857": 500,
+        "40na010q_0.2_01xo030d_-0.2": 500,
+        "01xo030b_0.31_22ga010f_-0.31": 500,
+    }
     src = make_corpus(tmp_path / "wav8k" / "min", {"tr": pair})
     result = prep(src, tmp_path / "data", "--sets", "tr")
     assert result.returncode == 0, result.stderr
     assert lines(tmp_path / "data" / "tr" / "spk2utt") == [
         "01x_22g 01x_22g_01xo030b_0.31_22ga010f_-0.31",
-        "40n_01x 40n_01x_40na010q_0.2_01xo030d_-0.2 40n_01x_40na010x_1.9857_01xo030b_-1.9857"]
-    tool = subprocess.run([str(ROOT / "utils" / "utt2spk_to_spk2utt.py"), str(tmp_path / "data" / "tr" / "utt2spk")],
-                          capture_output=True, text=True)
+        "40n_01x 40n_01x_40na010q_0.2_01xo030d_-0.2 40n_01x_40na010x_1.9857_01xo030b_-1.9857",
+    ]
+    tool = subprocess.run(
+        [str(ROOT / "utils" / "utt2spk_to_spk2utt.py"), str(tmp_path / "data" / "tr" / "utt2spk")],
+        capture_output=True,
+        text=True,
+    )
     assert tool.returncode == 0 and tool.stdout == (tmp_path / "data" / "tr" / "spk2utt").read_text()

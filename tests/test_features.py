@@ -34,7 +34,7 @@ def test_padded_segment_gives_the_frames_of_the_whole_signal():
     whole = signal.stft(torch.from_numpy(x), config)
     for first, count in [(0, 10), (7, 30), (70, 9)]:
         seg = signal.stft(torch.from_numpy(signal.padded_segment(x, first, count, config)), config, center=False)
-        assert torch.allclose(seg, whole[:, first:first + count])
+        assert torch.allclose(seg, whole[:, first : first + count])
 
 
 def test_stft_conf_file(tmp_path):
@@ -48,10 +48,21 @@ def test_stft_conf_file(tmp_path):
 
 
 def make_feats(data, featdir, nj):
-    return subprocess.run(["bash", os.path.join(ROOT, "steps/make_feats.sh"), "--nj", str(nj),
-                           "--stft-conf", os.path.join(ROOT, "egs/mini_2mix/conf/stft.conf"),
-                           data, str(featdir) + "/log", str(featdir)],
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [
+            "bash",
+            os.path.join(ROOT, "steps/make_feats.sh"),
+            "--nj",
+            str(nj),
+            "--stft-conf",
+            os.path.join(ROOT, "egs/mini_2mix/conf/stft.conf"),
+            data,
+            str(featdir) + "/log",
+            str(featdir),
+        ],
+        capture_output=True,
+        text=True,
+    )
 
 
 def test_archives_equal_direct_computation_and_do_not_depend_on_nj(tmp_path):
@@ -77,7 +88,7 @@ def test_archives_equal_direct_computation_and_do_not_depend_on_nj(tmp_path):
     assert cmvn1.shape == (2, 130)
     assert cmvn1[0, -1] == frames.shape[0]
     np.testing.assert_allclose(cmvn1[0, :-1], frames.sum(0), rtol=1e-10)
-    np.testing.assert_allclose(cmvn1[1, :-1], (frames ** 2).sum(0), rtol=1e-10)
+    np.testing.assert_allclose(cmvn1[1, :-1], (frames**2).sum(0), rtol=1e-10)
     np.testing.assert_allclose(cmvn3, cmvn1, rtol=1e-10)
     mean, std = features.cmvn_mean_std(cmvn1)
     np.testing.assert_allclose(mean, frames.mean(0), rtol=1e-5)

@@ -1,4 +1,5 @@
 """utils/gridengine.py (Kaldi's queue.pl) on a real one-node Grid Engine cell (tests/schedulers.py)."""
+
 import re
 import signal
 import subprocess
@@ -16,8 +17,14 @@ import jobrunner  # noqa: E402
 
 
 def submit(env, cwd, *args, timeout=120):
-    return subprocess.run([sys.executable, str(GRIDENGINE_PY), *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, str(GRIDENGINE_PY), *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=timeout,
+    )
 
 
 def submitted_line(script):
@@ -34,8 +41,9 @@ def intervals(log_paths):
     out = []
     for path in log_paths:
         text = Path(path).read_text()
-        out.append((float(re.search(r'(?m)^start=(\S+)$', text).group(1)),
-                    float(re.search(r'(?m)^end=(\S+)$', text).group(1))))
+        out.append(
+            (float(re.search(r'(?m)^start=(\S+)$', text).group(1)), float(re.search(r'(?m)^end=(\S+)$', text).group(1)))
+        )
     return sorted(out)
 
 
@@ -45,8 +53,15 @@ def assert_no_overlap(spans):
 
 
 def test_array_job_outputs_all_arrive(sge_cluster, tmp_path):
-    r = submit(sge_cluster, tmp_path, 'JOB=1:4', 'exp/log/make.JOB.log',
-                 'bash', '-c', 'echo "task JOB is $SGE_TASK_ID" > out.JOB; echo "said JOB"')
+    r = submit(
+        sge_cluster,
+        tmp_path,
+        'JOB=1:4',
+        'exp/log/make.JOB.log',
+        'bash',
+        '-c',
+        'echo "task JOB is $SGE_TASK_ID" > out.JOB; echo "said JOB"',
+    )
     assert r.returncode == 0, r.stderr
     for n in range(1, 5):
         assert (tmp_path / f'out.{n}').read_text() == f'task {n} is {n}\n'
@@ -63,8 +78,21 @@ def test_array_job_outputs_all_arrive(sge_cluster, tmp_path):
 
 def test_range_not_starting_at_1_and_quoting(sge_cluster, tmp_path):
     words = ['a b', "it's", '$HOME', 'x|y']
-    r = submit(sge_cluster, tmp_path, 'TASK=3:4', 'log/one.TASK.log', sys.executable, '-c',
-                 'import sys; print(sys.argv[1:])', *words, 'TASK', '|', 'tr', 'a-z', 'A-Z')
+    r = submit(
+        sge_cluster,
+        tmp_path,
+        'TASK=3:4',
+        'log/one.TASK.log',
+        sys.executable,
+        '-c',
+        'import sys; print(sys.argv[1:])',
+        *words,
+        'TASK',
+        '|',
+        'tr',
+        'a-z',
+        'A-Z',
+    )
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in (tmp_path / 'log').glob('*.log')) == ['one.3.log', 'one.4.log']
     assert str(words + ['4']).upper() in (tmp_path / 'log/one.4.log').read_text().splitlines()
@@ -74,9 +102,25 @@ def test_range_not_starting_at_1_and_quoting(sge_cluster, tmp_path):
 @pytest.mark.fault
 def test_shell_operators_in_the_command(sge_cluster, tmp_path):
     """'|', '>' and '2>' words act as in Kaldi's queue.pl, JOB in the target; a spaced word stays one argument."""
-    r = submit(sge_cluster, tmp_path, 'JOB=1:2', 'log/o.JOB.log', sys.executable, '-c',
-                 'import sys; print(sys.argv[1:]); sys.stderr.write("e\\n")', 'a b', 'JOB', '2>', 'err.JOB',
-                 '|', 'tr', 'a-z', 'A-Z', '>', 'out.JOB')
+    r = submit(
+        sge_cluster,
+        tmp_path,
+        'JOB=1:2',
+        'log/o.JOB.log',
+        sys.executable,
+        '-c',
+        'import sys; print(sys.argv[1:]); sys.stderr.write("e\\n")',
+        'a b',
+        'JOB',
+        '2>',
+        'err.JOB',
+        '|',
+        'tr',
+        'a-z',
+        'A-Z',
+        '>',
+        'out.JOB',
+    )
     assert r.returncode == 0, r.stderr
     for n in (1, 2):
         assert (tmp_path / f'out.{n}').read_text() == f"['A B', '{n}']\n"
@@ -122,7 +166,8 @@ def test_user_config_is_used(sge_cluster, tmp_path):
     (tmp_path / 'conf').mkdir()
     (tmp_path / 'conf/queue.conf').write_text(
         'command qsub -v PATH -cwd -S /bin/bash -j y -q all.q   # queue name\n'
-        'option mem=* -l mem_free=$0\noption mem=0\ndefault gpu=0\noption gpu=0\noption gpu=* -l gpu=$0\n')
+        'option mem=* -l mem_free=$0\noption mem=0\ndefault gpu=0\noption gpu=0\noption gpu=* -l gpu=$0\n'
+    )
     r = submit(sge_cluster, tmp_path, '--mem', '0', 'log/u.log', 'echo', 'ok')
     assert r.returncode == 0, r.stderr
     assert submitted_line(tmp_path / 'log/q/u.sh').startswith('qsub -v PATH -cwd -S /bin/bash -j y -q all.q -terse ')
@@ -132,10 +177,13 @@ def test_user_config_is_used(sge_cluster, tmp_path):
     assert 'option --max-jobs-run is not defined in conf/queue.conf' in r.stderr
 
 
-@pytest.mark.parametrize('args,message', [
-    (['--foo', '1'], 'option --foo is not defined in the built-in config'),
-    (['--gpu', '1', '--config', 'c.conf'], '--gpu 1 is not allowed by c.conf, which defines only gpu=0'),
-])
+@pytest.mark.parametrize(
+    'args,message',
+    [
+        (['--foo', '1'], 'option --foo is not defined in the built-in config'),
+        (['--gpu', '1', '--config', 'c.conf'], '--gpu 1 is not allowed by c.conf, which defines only gpu=0'),
+    ],
+)
 def test_undefined_option_is_an_error(sge_cluster, tmp_path, args, message):
     (tmp_path / 'c.conf').write_text('command qsub\noption gpu=0\n')
     r = submit(sge_cluster, tmp_path, *args, 'JOB=1:2', 'log/e.JOB.log', 'true')
@@ -145,8 +193,13 @@ def test_undefined_option_is_an_error(sge_cluster, tmp_path, args, message):
 
 
 def test_sigterm_deletes_the_job(sge_cluster, tmp_path):
-    proc = subprocess.Popen([sys.executable, str(GRIDENGINE_PY), 'JOB=1:2', 'log/s.JOB.log', 'sleep', '120'],
-                            cwd=tmp_path, env=sge_cluster, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(GRIDENGINE_PY), 'JOB=1:2', 'log/s.JOB.log', 'sleep', '120'],
+        cwd=tmp_path,
+        env=sge_cluster,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while not (tmp_path / 'log/s.1.log').exists():
         assert time.monotonic() < deadline and proc.poll() is None, 'the job did not start'
@@ -174,6 +227,7 @@ def test_sigkilled_runner_leaves_no_task_running(sge_cluster, tmp_path):
 def test_recipe_queue_conf_holds_the_built_in_defaults(recipe):
     # the recipe's conf/queue.conf is what a user adapts: it must parse and start from the defaults
     import importlib.util
+
     root = GRIDENGINE_PY.parent.parent
     spec = importlib.util.spec_from_file_location('gridengine', GRIDENGINE_PY)
     module = importlib.util.module_from_spec(spec)

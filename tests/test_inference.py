@@ -1,4 +1,5 @@
 """Run-time inference: k-means, matched inference, Griffin-Lim, MISI."""
+
 import itertools
 
 import numpy as np
@@ -71,7 +72,7 @@ def test_kmeans_deterministic_and_batch_independent():
     again, again_centroids = inference.kmeans(emb, 2, weights=weights, seed=7)
     assert torch.equal(labels, again) and torch.equal(centroids, again_centroids)
     for b in range(4):
-        one, one_centroids = inference.kmeans(emb[b:b + 1], 2, weights=weights[b:b + 1], seed=7)
+        one, one_centroids = inference.kmeans(emb[b : b + 1], 2, weights=weights[b : b + 1], seed=7)
         assert torch.equal(one[0], labels[b])
         assert torch.allclose(one_centroids[0], centroids[b], atol=1e-6)
 
@@ -159,14 +160,14 @@ def test_matched_inference_corrects_a_wrong_start(objective):
     assert function(emb, masks, weights) < function(emb, hard(start, 2), weights) * 0.9
     right = (masks[0].argmax(-1) == truth[0]).float().mean().item()
     assert right > 0.97, right
-    assert (masks[0, :, 0] - hard(start, 2)[0, :, 0]).abs().max() > 0.5   # the masks moved
+    assert (masks[0, :, 0] - hard(start, 2)[0, :, 0]).abs().max() > 0.5  # the masks moved
 
 
 def test_matched_inference_is_the_papers_logistic_start():
     """Z = logit(0.99) on bins labelled source 1, logit(0.01) elsewhere: with zero steps and a
     start that scores better relaxed than hard, the masks are exactly 0.99 / 0.01."""
     emb, _ = planted(1, 200, 6, 2, 0.3, seed=6)
-    labels = torch.randint(0, 2, (1, 200), generator=torch.Generator().manual_seed(6))   # a bad start
+    labels = torch.randint(0, 2, (1, 200), generator=torch.Generator().manual_seed(6))  # a bad start
     masks = inference.matched_inference(emb, labels, torch.ones(1, 200), "classic", steps=0)
     want = torch.where(hard(labels, 2) > 0, 0.99, 0.01)
     assert torch.allclose(masks, want, atol=1e-6)
@@ -186,7 +187,7 @@ def test_matched_inference_keeps_best_iterate_and_batches():
         assert torch.allclose(start[b], hard(labels, 3)[b]) or torch.allclose(start[b], soft[b])
     batched = inference.matched_inference(emb, labels, weights, "classic", steps=20)
     for b in range(3):
-        one = inference.matched_inference(emb[b:b + 1], labels[b:b + 1], weights[b:b + 1], "classic", steps=20)
+        one = inference.matched_inference(emb[b : b + 1], labels[b : b + 1], weights[b : b + 1], "classic", steps=20)
         assert torch.allclose(one[0], batched[b], atol=1e-5)
 
 
@@ -229,8 +230,7 @@ def test_misi_sources_sum_to_mixture():
         assert estimates.shape == (2, length)
         assert torch.allclose(estimates.sum(0), mix, atol=1e-5)
     # batched: (B, C, T, F) with a (B, T, F) mixture
-    batch = inference.misi(torch.stack([mix_spec, mix_spec]), torch.stack([masks, masks]) * mix_spec.abs(),
-                           CFG, length)
+    batch = inference.misi(torch.stack([mix_spec, mix_spec]), torch.stack([masks, masks]) * mix_spec.abs(), CFG, length)
     assert batch.shape == (2, 2, length)
     assert torch.allclose(batch[1], inference.misi(mix_spec, masks * mix_spec.abs(), CFG, length), atol=1e-6)
 
@@ -244,8 +244,9 @@ def test_misi_spreads_the_mixture_error_inside_every_iteration():
     mix = sources.sum(0)
     length = mix.shape[-1]
     mix_spec = signal.stft(mix, CFG)
-    mags = torch.rand(2, *mix_spec.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64) \
-        * mix_spec.abs()
+    mags = (
+        torch.rand(2, *mix_spec.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * mix_spec.abs()
+    )
     phase = torch.exp(1j * mix_spec.angle())
     for _ in range(3):
         estimate = signal.istft(mags * phase, CFG, length)
@@ -285,8 +286,10 @@ def test_griffin_lim_converges():
     length = sources.shape[-1]
     spec = signal.stft(sources, CFG)
     magnitude = spec.abs()
-    errors = [spectral_convergence(magnitude, inference.griffin_lim(magnitude, CFG, length, iters))
-              for iters in (0, 2, 10, 30)]
+    errors = [
+        spectral_convergence(magnitude, inference.griffin_lim(magnitude, CFG, length, iters))
+        for iters in (0, 2, 10, 30)
+    ]
     assert all(later <= earlier + 1e-6 for earlier, later in zip(errors, errors[1:]))
     assert errors[-1] < 0.5 * errors[0]
     # from the true phase it stays (nearly) exact; from the mixture phase it starts far better than zero

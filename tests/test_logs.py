@@ -1,5 +1,6 @@
 """Logs a user can read back: a step's first output line is its command line (Kaldi's habit), run.sh
 --help lists every option with its default, and run.sh stamps each stage's start and elapsed time."""
+
 import os
 import re
 import shlex
@@ -15,15 +16,18 @@ ROOT = Path(__file__).resolve().parent.parent
 RECIPES = ["mini_2mix", "wsj0_2mix"]
 
 
-@pytest.mark.parametrize("step, args", [
-    ("steps/make_feats.sh", ["--nj", "2", "nodata", "exp/log", "feats"]),
-    ("steps/score.sh", ["--nj", "2", "nodata", "nosep", "exp/score"]),
-    ("steps/separate.sh", ["--nj", "2", "exp/nosystem", "nodata", "exp/out"]),
-    ("steps/separate_oracle.sh", ["--mask", "irm", "nodata", "exp/out"]),
-    ("steps/sweep_alpha.sh", ["--alphas", "0.5 0.9", "none.yaml", "tr", "cv", "exp/sweep"]),
-    ("steps/train.sh", ["none.yaml", "tr", "cv", "exp/none"]),
-    ("steps/train_chains.sh", ["conf/none", "a b", "tr", "cv", "exp"]),
-])
+@pytest.mark.parametrize(
+    "step, args",
+    [
+        ("steps/make_feats.sh", ["--nj", "2", "nodata", "exp/log", "feats"]),
+        ("steps/score.sh", ["--nj", "2", "nodata", "nosep", "exp/score"]),
+        ("steps/separate.sh", ["--nj", "2", "exp/nosystem", "nodata", "exp/out"]),
+        ("steps/separate_oracle.sh", ["--mask", "irm", "nodata", "exp/out"]),
+        ("steps/sweep_alpha.sh", ["--alphas", "0.5 0.9", "none.yaml", "tr", "cv", "exp/sweep"]),
+        ("steps/train.sh", ["none.yaml", "tr", "cv", "exp/none"]),
+        ("steps/train_chains.sh", ["conf/none", "a b", "tr", "cv", "exp"]),
+    ],
+)
 def test_step_prints_its_command_line_first(step, args, tmp_path):
     """Each step fails here (its inputs do not exist), after printing `$0 $*` as its first line."""
     os.symlink(ROOT / "steps", tmp_path / "steps")
@@ -74,9 +78,23 @@ def test_run_sh_stamps_each_stage_start_and_elapsed_time(tmp_path):
     for name in ("path.sh", "steps", "utils", "local"):
         os.symlink(ROOT / name, work / name)
     corpus = make_corpus(tmp_path / "wsj0-2mix" / "wav8k" / "min")
-    result = subprocess.run(["./run.sh", "--wsj0-2mix", str(tmp_path / "wsj0-2mix"), "--mixlists",
-                             str(lists_of(corpus)), "--stage", "1", "--stop-stage", "1"],
-                            cwd=work, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            "./run.sh",
+            "--wsj0-2mix",
+            str(tmp_path / "wsj0-2mix"),
+            "--mixlists",
+            str(lists_of(corpus)),
+            "--stage",
+            "1",
+            "--stop-stage",
+            "1",
+        ],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
     assert re.search(rf"(?m)^{stamp} stage 1: data dirs ", result.stdout), result.stdout

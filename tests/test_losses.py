@@ -1,4 +1,5 @@
 """The training objectives against direct dense computations from their definitions."""
+
 import itertools
 import math
 
@@ -40,9 +41,13 @@ def make_batch(lengths, frames=None, bins=5, num_spk=2, emb_dim=3, seed=0):
 def cut(outputs, batch, b):
     """Utterance b of a batch, without its padding, as a batch of one."""
     n = int(batch["lengths"][b])
-    out = {"emb": outputs["emb"][b:b + 1, :n], "masks": outputs["masks"][b:b + 1, :, :n]}
-    one = {"mix_spec": batch["mix_spec"][b:b + 1, :n], "src_spec": batch["src_spec"][b:b + 1, :, :n],
-           "lengths": batch["lengths"][b:b + 1], "valid": batch["valid"][b:b + 1, :n]}
+    out = {"emb": outputs["emb"][b : b + 1, :n], "masks": outputs["masks"][b : b + 1, :, :n]}
+    one = {
+        "mix_spec": batch["mix_spec"][b : b + 1, :n],
+        "src_spec": batch["src_spec"][b : b + 1, :, :n],
+        "lengths": batch["lengths"][b : b + 1],
+        "valid": batch["valid"][b : b + 1, :n],
+    }
     return out, one
 
 
@@ -55,15 +60,15 @@ def dense_weights(mix, src, kind):
     mag = mix.abs().flatten()
     if kind == "none":
         return torch.ones_like(mag)
-    if kind == "va":   # w_i = max_k [10 log10(|s_k,i|^2 / max_j |s_k,j|^2) > beta], beta = -40
+    if kind == "va":  # w_i = max_k [10 log10(|s_k,i|^2 / max_j |s_k,j|^2) > beta], beta = -40
         power = src.abs().flatten(1) ** 2
         db = 10 * torch.log10(power / power.max(1, keepdim=True).values)
         return (db > -40).any(0).to(mag.dtype)
-    return mag / mag.sum()   # w_i = |x_i| / sum_j |x_j|
+    return mag / mag.sum()  # w_i = |x_i| / sum_j |x_j|
 
 
 def dense_assignment(src):
-    mag = src.abs().flatten(1)                       # (C, N)
+    mag = src.abs().flatten(1)  # (C, N)
     return (mag == mag.max(0, keepdim=True).values).T.to(mag.dtype)
 
 
@@ -77,19 +82,19 @@ def normalized_target(Y, w):
 
 
 def pair_weighted_sq(E, w):
-    return (torch.outer(w, w) * E ** 2).sum()
+    return (torch.outer(w, w) * E**2).sum()
 
 
 def dense_dc(objective, V, Y, w):
     ww = torch.outer(w, w)
     if objective == "classic":
         return pair_weighted_sq(V @ V.T - Y @ Y.T, w) / w.sum() ** 2
-    if objective == "laplacian":   # eq. (2) on A = V V^T, degrees with the bins' masses w
+    if objective == "laplacian":  # eq. (2) on A = V V^T, degrees with the bins' masses w
         A, T = V @ V.T, Y @ Y.T
         d = torch.clamp(A @ w, min=losses.LAPLACIAN_DEGREE_FLOOR * w.sum())
         d_y = T @ w
         return pair_weighted_sq(A / torch.sqrt(torch.outer(d, d)) - T / torch.sqrt(torch.outer(d_y, d_y)), w)
-    if objective == "doubly_stochastic":   # eq. (3): V_bar = diag(V 1)^-1 V, V_s = V_bar diag(1^T W V_bar)^-1/2
+    if objective == "doubly_stochastic":  # eq. (3): V_bar = diag(V 1)^-1 V, V_s = V_bar diag(1^T W V_bar)^-1/2
         rows = V.sum(1)
         rows = torch.where(rows < 0, -1.0, 1.0) * rows.abs().clamp(min=losses.STOCHASTIC_ROW_FLOOR)
         V_bar = torch.diag(1 / rows) @ V
@@ -113,8 +118,9 @@ def dense_dc(objective, V, Y, w):
     if objective == "lda":
         dist = torch.cdist(V, V) ** 2
         mass = Y.T @ w
-        within = sum((ww * dist * torch.outer(Y[:, c], Y[:, c])).sum() / (2 * mass[c])
-                     for c in range(Y.shape[1]) if mass[c] > 0)
+        within = sum(
+            (ww * dist * torch.outer(Y[:, c], Y[:, c])).sum() / (2 * mass[c]) for c in range(Y.shape[1]) if mass[c] > 0
+        )
         total = (ww * dist).sum() / (2 * w.sum())
         return within / total
     if objective == "wkm":
@@ -149,10 +155,10 @@ def test_whitened_kmeans_is_the_papers_projection_residual():
     V = outputs["emb"][0].reshape(-1, 4)
     Y = dense_assignment(batch["src_spec"][0])
     evals, evecs = torch.linalg.eigh(V.T @ V)
-    whitened = V @ evecs @ torch.diag(evals.rsqrt()) @ evecs.T        # V (V^T V)^-1/2
+    whitened = V @ evecs @ torch.diag(evals.rsqrt()) @ evecs.T  # V (V^T V)^-1/2
     residual = whitened - Y @ torch.linalg.inv(Y.T @ Y) @ Y.T @ whitened
     got = losses.dc_wkm(V[None], Y[None], torch.ones(1, len(V), dtype=F64))
-    assert torch.isclose(got[0], (residual ** 2).sum(), rtol=1e-5)
+    assert torch.isclose(got[0], (residual**2).sum(), rtol=1e-5)
 
 
 def test_doubly_stochastic_shifted_scaling_converges():
@@ -182,7 +188,7 @@ def test_graph_objectives_are_the_papers_formulas_on_nonnegative_embeddings(weig
     want_l = (ww * (L_v - L_y) ** 2).sum()
     V_bar = torch.linalg.inv(torch.diag(V @ torch.ones(3, dtype=F64))) @ V
     V_s = V_bar @ torch.linalg.inv(torch.diag(w @ V_bar)).sqrt()
-    assert torch.allclose(V_s @ V_s.T @ w, torch.ones_like(w))          # doubly stochastic (w.r.t. W)
+    assert torch.allclose(V_s @ V_s.T @ w, torch.ones_like(w))  # doubly stochastic (w.r.t. W)
     Y_s = Y @ torch.linalg.inv(torch.diag(w @ Y)).sqrt()
     want_s = (ww * (V_s @ V_s.T - Y_s @ Y_s.T) ** 2).sum()
     got_l = losses.dc_laplacian(V[None], Y[None], w[None])[0]
@@ -194,13 +200,12 @@ def test_graph_objectives_are_the_papers_formulas_on_nonnegative_embeddings(weig
 def test_graph_objectives_stay_finite_where_the_paper_is_undefined(objective):
     """tanh embeddings: degrees V V^T 1 and row sums V 1 of zero or below, where eqs. (2)-(3) divide
     by zero or take the root of a negative number; the guards keep loss and gradient finite."""
-    V = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0],
-                      [0.6, -0.6], [-0.6, 0.6]], dtype=F64)[None]
+    V = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0], [0.6, -0.6], [-0.6, 0.6]], dtype=F64)[None]
     V = torch.nn.functional.normalize(V, dim=-1).requires_grad_()
     Y = torch.nn.functional.one_hot(torch.tensor([[0, 1, 0, 1, 0, 1]]), 2).to(F64)
     w = torch.ones(1, 6, dtype=F64)
-    assert (V @ V.transpose(1, 2) @ w[..., None]).abs().max() < 1e-12   # every degree is 0
-    assert V.sum(-1)[0, 4:].abs().max() < 1e-12                         # two row sums are 0
+    assert (V @ V.transpose(1, 2) @ w[..., None]).abs().max() < 1e-12  # every degree is 0
+    assert V.sum(-1)[0, 4:].abs().max() < 1e-12  # two row sums are 0
     fn = losses.DC_LOSSES[objective]
     loss = fn(V, Y, w)
     loss.sum().backward()
@@ -220,7 +225,7 @@ def test_dc_objectives_at_the_ideal_embedding():
     w = torch.rand(1, 9, dtype=F64) + 0.1
     assert losses.dc_classic(Y, Y, w).item() == pytest.approx(0, abs=1e-12)
     assert losses.dc_lda(Y, Y, w).item() == pytest.approx(0, abs=1e-12)
-    assert losses.dc_wkm(Y, Y, w).item() == pytest.approx(0, abs=1e-5)   # D - C with D = C = 2
+    assert losses.dc_wkm(Y, Y, w).item() == pytest.approx(0, abs=1e-5)  # D - C with D = C = 2
     antipodal = (2 * labels - 1).to(torch.float64)[None, :, None]
     assert losses.dc_laplacian(Y, Y, w).item() == pytest.approx(0, abs=1e-9)
     assert losses.dc_doubly_stochastic(Y, Y, w).item() == pytest.approx(0, abs=1e-9)
@@ -229,8 +234,14 @@ def test_dc_objectives_at_the_ideal_embedding():
     # and a wrong embedding is penalized by all of them
     wrong = torch.nn.functional.one_hot(torch.tensor([0, 1, 0, 1, 0, 1, 0, 1, 0]), 2).to(torch.float64)[None]
     for fn in losses.DC_LOSSES.values():
-        assert fn(wrong * 2 - 1 if fn in (losses.dc_laplacian_shifted, losses.dc_doubly_stochastic_shifted) else wrong,
-                  Y, w).item() > 0.05
+        assert (
+            fn(
+                wrong * 2 - 1 if fn in (losses.dc_laplacian_shifted, losses.dc_doubly_stochastic_shifted) else wrong,
+                Y,
+                w,
+            ).item()
+            > 0.05
+        )
 
 
 @pytest.mark.parametrize("objective", losses.DC_OBJECTIVES)
@@ -277,7 +288,7 @@ def test_chunked_dc_loss_gradient_equals_the_whole_batch_gradient(monkeypatch):
     scale = torch.tensor([1.0, 2.0, 3.0], dtype=F64)
     direct = V.clone().requires_grad_()
     (losses.dc_wkm(direct, Y, w) * scale).sum().backward()
-    monkeypatch.setattr(losses, "CHUNK_ELEMENTS", V.shape[1] * V.shape[2])   # one utterance per chunk
+    monkeypatch.setattr(losses, "CHUNK_ELEMENTS", V.shape[1] * V.shape[2])  # one utterance per chunk
     emb = outputs["emb"].clone().requires_grad_()
     (losses.dc_loss(emb, batch["mix_spec"], batch["src_spec"], batch["valid"], "wkm", "mr") * scale).sum().backward()
     got = emb.grad.flatten(1, 2)
@@ -287,7 +298,7 @@ def test_chunked_dc_loss_gradient_equals_the_whole_batch_gradient(monkeypatch):
 
 
 def test_ideal_binary_assignment_picks_the_loudest_source():
-    src = torch.tensor([[[3.0, 0.1]], [[1.0, 2.0]], [[0.5, 0.2]]]) * 1j      # (C=3, T=1, F=2)
+    src = torch.tensor([[[3.0, 0.1]], [[1.0, 2.0]], [[0.5, 0.2]]]) * 1j  # (C=3, T=1, F=2)
     assert losses.ideal_binary_assignment(src).tolist() == [[[1, 0, 0], [0, 1, 0]]]
 
 
@@ -311,7 +322,7 @@ def dense_permutation_losses(masks, mix, src, kind, norm, truncation=1.0):
         total = 0.0
         for c, ref in enumerate(perm):
             err = masks[c] * mix.abs() - dense_target(mix, src[ref], kind, truncation)
-            total = total + (err.abs() if norm == "l1" else err ** 2).mean()
+            total = total + (err.abs() if norm == "l1" else err**2).mean()
         result.append(total)
     return torch.stack(result)
 
@@ -325,8 +336,9 @@ def test_mi_loss_is_the_best_permutation(target, norm, num_spk):
     loss, stats = objective(outputs, batch)
     per_utt = []
     for b, n in enumerate(batch["lengths"].tolist()):
-        perms = dense_permutation_losses(outputs["masks"][b, :, :n], batch["mix_spec"][b, :n],
-                                         batch["src_spec"][b, :, :n], target, norm, 0.7)
+        perms = dense_permutation_losses(
+            outputs["masks"][b, :, :n], batch["mix_spec"][b, :n], batch["src_spec"][b, :, :n], target, norm, 0.7
+        )
         per_utt.append(perms.min())
     assert torch.isclose(loss, torch.stack(per_utt).mean())
     assert stats["loss"] == pytest.approx(loss.item()) and stats["mi"] == pytest.approx(loss.item())
@@ -362,8 +374,9 @@ def test_discriminative_loss_is_best_minus_gamma_others(num_spk):
     loss, stats = losses.build_objective(cfg)(outputs, batch)
     per_utt = []
     for b, n in enumerate(batch["lengths"].tolist()):
-        perms = dense_permutation_losses(outputs["masks"][b, :, :n], batch["mix_spec"][b, :n],
-                                         batch["src_spec"][b, :, :n], "psa", "l2")
+        perms = dense_permutation_losses(
+            outputs["masks"][b, :, :n], batch["mix_spec"][b, :n], batch["src_spec"][b, :, :n], "psa", "l2"
+        )
         best = perms.min()
         per_utt.append(best - 0.25 * (perms.sum() - best))
     assert torch.isclose(loss, torch.stack(per_utt).mean())
@@ -398,8 +411,11 @@ def test_permuting_the_sources_changes_nothing(name):
         assert not torch.isclose(objective(shuffled, batch)[0], loss)
 
 
-PADDING_CASES = [(name, objective) for name, cfg in CONFIGS.items()
-                 for objective in (losses.DC_OBJECTIVES if "dc_objective" in cfg else [None])]
+PADDING_CASES = [
+    (name, objective)
+    for name, cfg in CONFIGS.items()
+    for objective in (losses.DC_OBJECTIVES if "dc_objective" in cfg else [None])
+]
 
 
 @pytest.mark.parametrize("name, objective", PADDING_CASES)
@@ -431,19 +447,27 @@ def test_gradcheck_dc_objectives(objective, weights):
 
     def fn(e):
         return losses.dc_loss(e, batch["mix_spec"], batch["src_spec"], batch["valid"], objective, weights)
+
     assert torch.autograd.gradcheck(fn, (emb,))
 
 
 def test_float32_batch_runs_and_matches_float64():
     outputs, batch = make_batch([6, 5], bins=8, num_spk=2, emb_dim=4, seed=9)
     for objective in losses.DC_OBJECTIVES:
-        cfg = {"type": "chimera", "dc_objective": objective, "dc_weights": "mr", "mi_target": "tpsa",
-               "mi_norm": "l1", "alpha": 0.5}
+        cfg = {
+            "type": "chimera",
+            "dc_objective": objective,
+            "dc_weights": "mr",
+            "mi_target": "tpsa",
+            "mi_norm": "l1",
+            "alpha": 0.5,
+        }
         fn = losses.build_objective(cfg)
         want, _ = fn(outputs, batch)
         single = {k: v.float() for k, v in outputs.items()}
-        single_batch = dict(batch, mix_spec=batch["mix_spec"].to(torch.complex64),
-                            src_spec=batch["src_spec"].to(torch.complex64))
+        single_batch = dict(
+            batch, mix_spec=batch["mix_spec"].to(torch.complex64), src_spec=batch["src_spec"].to(torch.complex64)
+        )
         got, _ = fn(single, single_batch)
         assert got.dtype == torch.float32 and math.isclose(got.item(), want.item(), rel_tol=1e-4)
 
@@ -452,22 +476,29 @@ def test_float32_batch_runs_and_matches_float64():
 # configuration errors
 
 
-@pytest.mark.parametrize("cfg, message", [
-    ({"type": "chimera", **DC_CONFIG, **MI_CONFIG}, "loss.alpha is missing (needed by loss type 'chimera')"),
-    ({"type": "dc", "dc_objective": "classic"}, "loss.dc_weights is missing (needed by loss type 'dc')"),
-    ({"type": "dl", **MI_CONFIG, "gamma": 0.1, "lambda": 0.5},
-     "loss.dc_objective is missing (needed by loss type 'dl' with lambda > 0)"),
-    ({"type": "mi", **MI_CONFIG, "alpha": 0.5}, "loss.alpha is not a key of loss type 'mi'; its keys: "),
-    ({"type": "mi", **MI_CONFIG, "mi_targte": "psa"}, "loss.mi_targte is not a key of loss type 'mi'"),
-    ({"type": "dc", "dc_objective": "kmeans", "dc_weights": "none"},
-     "loss.dc_objective: 'kmeans' is not one of classic, laplacian, "),
-    ({"type": "mi", "mi_target": "psa", "mi_norm": "l3"}, "loss.mi_norm: 'l3' is not one of l1, l2"),
-    ({"type": "chimera", **DC_CONFIG, **MI_CONFIG, "alpha": 1.5}, "loss.alpha: 1.5 is not in [0, 1]"),
-    ({"type": "dl", **MI_CONFIG, "gamma": -1}, "loss.gamma: -1.0 is not >= 0"),
-    ({"type": "mi", **MI_CONFIG, "psa_truncation": 0}, "loss.psa_truncation: 0.0 is not > 0 (default: 1.0)"),
-    ({"type": "pit"}, "loss.type: 'pit' is not one of dc, mi, chimera, joint, dl"),
-    ({**DC_CONFIG}, "loss.type: None is not one of dc, mi, chimera, joint, dl"),
-])
+@pytest.mark.parametrize(
+    "cfg, message",
+    [
+        ({"type": "chimera", **DC_CONFIG, **MI_CONFIG}, "loss.alpha is missing (needed by loss type 'chimera')"),
+        ({"type": "dc", "dc_objective": "classic"}, "loss.dc_weights is missing (needed by loss type 'dc')"),
+        (
+            {"type": "dl", **MI_CONFIG, "gamma": 0.1, "lambda": 0.5},
+            "loss.dc_objective is missing (needed by loss type 'dl' with lambda > 0)",
+        ),
+        ({"type": "mi", **MI_CONFIG, "alpha": 0.5}, "loss.alpha is not a key of loss type 'mi'; its keys: "),
+        ({"type": "mi", **MI_CONFIG, "mi_targte": "psa"}, "loss.mi_targte is not a key of loss type 'mi'"),
+        (
+            {"type": "dc", "dc_objective": "kmeans", "dc_weights": "none"},
+            "loss.dc_objective: 'kmeans' is not one of classic, laplacian, ",
+        ),
+        ({"type": "mi", "mi_target": "psa", "mi_norm": "l3"}, "loss.mi_norm: 'l3' is not one of l1, l2"),
+        ({"type": "chimera", **DC_CONFIG, **MI_CONFIG, "alpha": 1.5}, "loss.alpha: 1.5 is not in [0, 1]"),
+        ({"type": "dl", **MI_CONFIG, "gamma": -1}, "loss.gamma: -1.0 is not >= 0"),
+        ({"type": "mi", **MI_CONFIG, "psa_truncation": 0}, "loss.psa_truncation: 0.0 is not > 0 (default: 1.0)"),
+        ({"type": "pit"}, "loss.type: 'pit' is not one of dc, mi, chimera, joint, dl"),
+        ({**DC_CONFIG}, "loss.type: None is not one of dc, mi, chimera, joint, dl"),
+    ],
+)
 def test_bad_configs(cfg, message):
     with pytest.raises(ValueError) as err:
         losses.build_objective(cfg)

@@ -1,4 +1,5 @@
 """nnet.metrics against mir_eval (the reference BSS Eval) and hand-computed values; edge cases."""
+
 import warnings
 
 import numpy as np
@@ -22,8 +23,9 @@ def mir_eval_bss(refs, ests):
 
 def speech_like(rng, length, rate=RATE):
     """Band-passed noise under a syllable-like envelope."""
-    sos = scipy.signal.butter(4, [rng.uniform(80, 300), rng.uniform(0.3, 0.45) * rate], btype="bandpass",
-                              fs=rate, output="sos")
+    sos = scipy.signal.butter(
+        4, [rng.uniform(80, 300), rng.uniform(0.3, 0.45) * rate], btype="bandpass", fs=rate, output="sos"
+    )
     t = np.arange(length) / rate
     envelope = np.clip(np.sin(2 * np.pi * rng.uniform(2, 5) * t + rng.uniform(0, 6)), 0, None) + 0.05
     x = scipy.signal.sosfilt(sos, rng.standard_normal(length)) * envelope

@@ -1,4 +1,5 @@
 """The networks: output shapes and ranges, padding, DEF's DC part, parameter counts, config errors."""
+
 import pytest
 import torch
 
@@ -67,9 +68,9 @@ def test_padding_does_not_change_a_short_utterance(kind):
     feats, lengths = inputs([9, 4, 6], frames=11, seed=1)
     batch = model(feats, lengths)
     for b, n in enumerate(lengths.tolist()):
-        alone = model(feats[b:b + 1, :n], lengths[b:b + 1])
+        alone = model(feats[b : b + 1, :n], lengths[b : b + 1])
         for key, value in alone.items():
-            got = batch[key][b:b + 1, :n] if key == "emb" else batch[key][b:b + 1, :, :n]
+            got = batch[key][b : b + 1, :n] if key == "emb" else batch[key][b : b + 1, :, :n]
             assert torch.allclose(got, value, atol=1e-6), (key, b)
 
 
@@ -84,8 +85,14 @@ def test_dropout_only_in_training():
 
 def test_def_dc_part_loads_a_dc_model():
     cfg = config("def")
-    dc_cfg = {"type": "dc", "layers": cfg["dc_layers"], "units": cfg["dc_units"], "emb_dim": D,
-              "dropout": cfg["dropout"], "num_bins": F}
+    dc_cfg = {
+        "type": "dc",
+        "layers": cfg["dc_layers"],
+        "units": cfg["dc_units"],
+        "emb_dim": D,
+        "dropout": cfg["dropout"],
+        "num_bins": F,
+    }
     dc = models.build_model(dc_cfg).eval()
     model = models.build_model(cfg).eval()
     assert type(model.dc) is type(dc)
@@ -128,31 +135,58 @@ def count(model):
 
 def test_parameter_counts_of_the_seed_sizes():
     # chimera++ (Wang et al. 2018): 4 x 600 BLSTM, 129 bins, D = 20, 2 sources
-    chimera = models.build_model({"type": "chimera", "num_bins": 129, "num_spk": 2, "layers": 4, "units": 600,
-                                  "dropout": 0.3, "emb_dim": 20, "mask_activation": "sigmoid"})
+    chimera = models.build_model(
+        {
+            "type": "chimera",
+            "num_bins": 129,
+            "num_spk": 2,
+            "layers": 4,
+            "units": 600,
+            "dropout": 0.3,
+            "emb_dim": 20,
+            "mask_activation": "sigmoid",
+        }
+    )
     embedding = 1200 * 129 * 20 + 129 * 20
     mask = 1200 * 2 * 129 + 2 * 129
     assert count(chimera) == blstm_params(129, 600, 4) + embedding + mask
     assert blstm_params(129, 600, 4) == 2 * (4 * 600 * 729 + 4800) + 3 * 2 * (4 * 600 * 1800 + 4800)
     # DEF (Fan et al. 2019): DC 2 x 896 with D = 40 here, uPIT 1 x 896 on 129 * 40 inputs, relu masks
-    dl_def = models.build_model({"type": "def", "num_bins": 129, "num_spk": 2, "dc_layers": 2, "dc_units": 896,
-                                 "emb_dim": 40, "layers": 1, "units": 896, "mask_activation": "relu"})
+    dl_def = models.build_model(
+        {
+            "type": "def",
+            "num_bins": 129,
+            "num_spk": 2,
+            "dc_layers": 2,
+            "dc_units": 896,
+            "emb_dim": 40,
+            "layers": 1,
+            "units": 896,
+            "mask_activation": "relu",
+        }
+    )
     dc_part = blstm_params(129, 896, 2) + 1792 * 129 * 40 + 129 * 40
     upit_part = blstm_params(129 * 40, 896, 1) + 1792 * 2 * 129 + 2 * 129
     assert count(dl_def.dc) == dc_part and count(dl_def) == dc_part + upit_part
 
 
-@pytest.mark.parametrize("cfg, message", [
-    ({"type": "dc", "num_bins": F, "layers": 2, "units": 8}, "model.emb_dim is missing (needed by model type 'dc')"),
-    (config("mi", mask_activation="tanh"), "model.mask_activation: 'tanh' is not one of relu, sigmoid, softmax"),
-    (config("chimera", dc_layers=2), "model.dc_layers is not a key of model type 'chimera'; its keys: "),
-    (config("dc", emb_dimm=3), "model.emb_dimm is not a key of model type 'dc'"),
-    (config("mi", layers=0), "model.layers: 0 is not >= 1"),
-    (config("mi", num_spk=1), "model.num_spk: 1 is not >= 2"),
-    (config("mi", dropout=1.0), "model.dropout: 1.0 is not in [0, 1) (default: 0.0)"),
-    (config("def", freeze_dc="yes"), "model.freeze_dc: 'yes' is not true or false (default: false)"),
-    ({"type": "dpcl"}, "model.type: 'dpcl' is not one of dc, mi, chimera, def"),
-])
+@pytest.mark.parametrize(
+    "cfg, message",
+    [
+        (
+            {"type": "dc", "num_bins": F, "layers": 2, "units": 8},
+            "model.emb_dim is missing (needed by model type 'dc')",
+        ),
+        (config("mi", mask_activation="tanh"), "model.mask_activation: 'tanh' is not one of relu, sigmoid, softmax"),
+        (config("chimera", dc_layers=2), "model.dc_layers is not a key of model type 'chimera'; its keys: "),
+        (config("dc", emb_dimm=3), "model.emb_dimm is not a key of model type 'dc'"),
+        (config("mi", layers=0), "model.layers: 0 is not >= 1"),
+        (config("mi", num_spk=1), "model.num_spk: 1 is not >= 2"),
+        (config("mi", dropout=1.0), "model.dropout: 1.0 is not in [0, 1) (default: 0.0)"),
+        (config("def", freeze_dc="yes"), "model.freeze_dc: 'yes' is not true or false (default: false)"),
+        ({"type": "dpcl"}, "model.type: 'dpcl' is not one of dc, mi, chimera, def"),
+    ],
+)
 def test_bad_configs(cfg, message):
     with pytest.raises(ValueError) as err:
         models.build_model(cfg)

@@ -1,4 +1,5 @@
 """Oracle masks: definitions, and separation far above the mixture through steps/separate_oracle.sh."""
+
 import os
 import subprocess
 
@@ -38,8 +39,11 @@ def data(tmp_path_factory):
 @pytest.mark.parametrize("kind", ["ibm", "irm", "psm"])
 def test_oracle_separation_is_far_above_the_mixture(tmp_path, data, kind):
     out = tmp_path / "sep"
-    run = subprocess.run(["bash", os.path.join(ROOT, "steps/separate_oracle.sh"), "--nj", "2", "--mask", kind,
-                          data, str(out)], capture_output=True, text=True)
+    run = subprocess.run(
+        ["bash", os.path.join(ROOT, "steps/separate_oracle.sh"), "--nj", "2", "--mask", kind, data, str(out)],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr
     mixtures = io.read_table(os.path.join(data, "wav.scp"))
     assert list(io.read_table(out / "spk1.scp")) == list(mixtures)
@@ -58,8 +62,20 @@ def test_missing_reference_is_named(tmp_path, data):
     subprocess.run(["cp", "-r", data, str(broken)], check=True)
     os.unlink(broken / "spk2.scp")
     os.unlink(broken / "spk1.scp")
-    run = subprocess.run(["bash", os.path.join(ROOT, "steps/separate_oracle.sh"), "--nj", "1", "--mask", "irm",
-                          str(broken), str(tmp_path / "sep")], capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            "bash",
+            os.path.join(ROOT, "steps/separate_oracle.sh"),
+            "--nj",
+            "1",
+            "--mask",
+            "irm",
+            str(broken),
+            str(tmp_path / "sep"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode != 0
     log = (tmp_path / "sep" / "log" / "separate_oracle.1.log").read_text()
     assert "no spk1.scp/spk2.scp: oracle masks need the reference sources" in log
@@ -79,8 +95,20 @@ def test_truncated_wav_is_named_with_its_utterance(tmp_path, data, table):
     os.truncate(cut, 44 + 2 * 50)
     entries[utt] = str(cut)
     (broken / table).write_text("".join(f"{u} {p}\n" for u, p in sorted(entries.items())))
-    run = subprocess.run(["bash", os.path.join(ROOT, "steps/separate_oracle.sh"), "--nj", "1", "--mask", "irm",
-                          str(broken), str(tmp_path / "sep")], capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            "bash",
+            os.path.join(ROOT, "steps/separate_oracle.sh"),
+            "--nj",
+            "1",
+            "--mask",
+            "irm",
+            str(broken),
+            str(tmp_path / "sep"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode != 0
     log = (tmp_path / "sep" / "log" / "separate_oracle.1.log").read_text()
     assert f"{table}: utterance '{utt}': {cut}: truncated" in log

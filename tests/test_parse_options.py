@@ -1,4 +1,5 @@
 """utils/parse_options.sh, driven through small bash scripts under set -euo pipefail."""
+
 import subprocess
 from pathlib import Path
 
@@ -32,6 +33,7 @@ def script(tmp_path):
     def run(*args, text=SCRIPT):
         path.write_text(text)
         return subprocess.run([str(path), *args], capture_output=True, text=True, cwd=tmp_path)
+
     return run
 
 

@@ -1,5 +1,6 @@
 """The mini recipe through every stage at a tiny size (few utterances, one epoch per system), run
 as a user runs a copied recipe: its own dir with links to the top level, ./run.sh."""
+
 import datetime
 import os
 import shutil
@@ -10,8 +11,10 @@ import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECIPE = os.path.join(ROOT, "egs", "mini_2mix")
-TINY_CORPUS = ("--num-tr 8 --num-cv 4 --num-tt 4 --num-speakers-tr 4 --num-speakers-tt 2 "
-               "--utts-per-speaker 4 --min-seconds 1 --max-seconds 2")
+TINY_CORPUS = (
+    "--num-tr 8 --num-cv 4 --num-tt 4 --num-speakers-tr 4 --num-speakers-tt 2 "
+    "--utts-per-speaker 4 --min-seconds 1 --max-seconds 2"
+)
 
 
 def tiny_configs(src, dst):
@@ -49,8 +52,13 @@ def recipe(tmp_path_factory):
 
 
 def run_recipe(work, *args):
-    return subprocess.run(["./run.sh", "--nj", "2", "--tuning", "tiny", "--corpus_opts", TINY_CORPUS, *args],
-                          cwd=work, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        ["./run.sh", "--nj", "2", "--tuning", "tiny", "--corpus_opts", TINY_CORPUS, *args],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +71,11 @@ def full_run(recipe):
 
 def started_and_finished(log_path):
     """The runner's '# Started at' / '# Finished at' times of a log."""
-    stamps = [line.split(" at ", 1)[1].split(" with ")[0] for line in log_path.read_text().splitlines()
-              if line.startswith(("# Started at", "# Finished at"))]
+    stamps = [
+        line.split(" at ", 1)[1].split(" with ")[0]
+        for line in log_path.read_text().splitlines()
+        if line.startswith(("# Started at", "# Finished at"))
+    ]
     return [datetime.datetime.strptime(stamp, "%a %b %d %H:%M:%S %Z %Y") for stamp in stamps]
 
 
@@ -73,8 +84,20 @@ def test_every_stage_of_the_mini_recipe(recipe, full_run):
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     for x, count in (("tr", 8), ("cv", 4), ("tt", 4)):
         assert len((recipe / "data" / x / "feats.scp").read_text().splitlines()) == count
-    systems = ["oracle_ibm", "oracle_irm", "oracle_psm", "dc_w_mr", "dc_classic_mr", "mi_sigmoid_tpsa_l1", "upit",
-               "chimerapp", "def_dc", "def", "def_joint", "dl_def"]
+    systems = [
+        "oracle_ibm",
+        "oracle_irm",
+        "oracle_psm",
+        "dc_w_mr",
+        "dc_classic_mr",
+        "mi_sigmoid_tpsa_l1",
+        "upit",
+        "chimerapp",
+        "def_dc",
+        "def",
+        "def_joint",
+        "dl_def",
+    ]
     # the default --rti_systems and --phase_systems: separation variants of trained systems (Table 1's rows
     # "+ run-time inference", "+ Griffin-Lim", "+ MISI")
     variants = {"dc_w_mr": ["rti"], "dc_classic_mr": ["rti"], "def_dc": ["rti"], "chimerapp": ["gl", "misi"]}
@@ -90,12 +113,14 @@ def test_every_stage_of_the_mini_recipe(recipe, full_run):
                 assert "num_utts 4" in result, (system, x, suffix, result)
     assert (recipe / "exp" / "dc_w_mr" / "separate_tt_rti" / "spk1.scp").is_file()
     assert (recipe / "exp" / "chimerapp" / "score_tt_misi" / "result.txt").is_file()
-    assert not (recipe / "exp" / "chimerapp" / "score_cv").exists()   # --test_sets tt
+    assert not (recipe / "exp" / "chimerapp" / "score_cv").exists()  # --test_sets tt
     assert not (recipe / "exp" / "upit" / "separate_tt_rti").exists()  # not in --rti_systems
-    for name, expected in (("dc_w_mr/separate_tt_rti", ["--matched-inference true", "dc head, mixture phase"]),
-                           ("chimerapp/separate_tt_gl", ["--iters 5", "mi head, griffin-lim phase"]),
-                           ("chimerapp/separate_tt_misi", ["--iters 5", "mi head, misi phase"]),
-                           ("chimerapp/separate_tt", ["mi head, mixture phase"])):
+    for name, expected in (
+        ("dc_w_mr/separate_tt_rti", ["--matched-inference true", "dc head, mixture phase"]),
+        ("chimerapp/separate_tt_gl", ["--iters 5", "mi head, griffin-lim phase"]),
+        ("chimerapp/separate_tt_misi", ["--iters 5", "mi head, misi phase"]),
+        ("chimerapp/separate_tt", ["mi head, mixture phase"]),
+    ):
         log = (recipe / "exp" / name / "log" / "separate.1.log").read_text()
         assert all(text in log for text in expected), (name, expected, log)
     # the DEF chain started from its predecessors
@@ -109,10 +134,12 @@ def test_every_stage_of_the_mini_recipe(recipe, full_run):
         assert f"threads={threads}" in log, log[-300:]  # the runner's slots
         assert f"1 process(es) x {threads} CPU thread(s)" in log, log[:600]  # torch's
     # the first two chains of the default --systems start together
-    def_dc, chimerapp = (started_and_finished(recipe / "exp" / system / "log" / "train.log")
-                         for system in ("def_dc", "chimerapp"))
-    assert chimerapp[0] < def_dc[1] and def_dc[0] < chimerapp[1], \
+    def_dc, chimerapp = (
+        started_and_finished(recipe / "exp" / system / "log" / "train.log") for system in ("def_dc", "chimerapp")
+    )
+    assert chimerapp[0] < def_dc[1] and def_dc[0] < chimerapp[1], (
         f"def_dc {def_dc} and chimerapp {chimerapp} did not train side by side"
+    )
     table = [line for line in (recipe / "RESULTS.md").read_text().splitlines() if line.startswith("| ")]
     assert table[0].startswith("| system | set | SDR | SDRi | SI-SNRi")
     # the |---| line does not start with "| "
@@ -124,8 +151,8 @@ def test_every_stage_of_the_mini_recipe(recipe, full_run):
         for label in ("dc_w_mr +rti", "dc_classic_mr +rti", "def_dc +rti", "chimerapp +gl", "chimerapp +misi"):
             assert (label, x) in rows, (label, x)
     tt = [label for label, x in rows if x == "tt"]
-    assert tt[tt.index("chimerapp"):tt.index("chimerapp") + 3] == ["chimerapp", "chimerapp +gl", "chimerapp +misi"]
-    assert tt[tt.index("dc_w_mr"):tt.index("dc_w_mr") + 2] == ["dc_w_mr", "dc_w_mr +rti"]
+    assert tt[tt.index("chimerapp") : tt.index("chimerapp") + 3] == ["chimerapp", "chimerapp +gl", "chimerapp +misi"]
+    assert tt[tt.index("dc_w_mr") : tt.index("dc_w_mr") + 2] == ["dc_w_mr", "dc_w_mr +rti"]
     oracle_sdri = float(rows[("oracle_psm", "tt")].split("|")[4])
     assert oracle_sdri > 5.0, rows[("oracle_psm", "tt")]
 
@@ -151,8 +178,12 @@ def test_a_failed_chain_fails_stage_3(recipe, full_run):
     broken = recipe / "broken"
     shutil.copytree(recipe / "tiny", broken)
     (broken / "nosuch_loss.yaml").write_text((broken / "upit.yaml").read_text().replace("type: mi", "type: nosuch"))
-    run = subprocess.run(["./run.sh", "--stage", "3", "--stop-stage", "3", "--tuning", "broken",
-                          "--systems", "dc_w_mr nosuch_loss"], cwd=recipe, capture_output=True, text=True)
+    run = subprocess.run(
+        ["./run.sh", "--stage", "3", "--stop-stage", "3", "--tuning", "broken", "--systems", "dc_w_mr nosuch_loss"],
+        cwd=recipe,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 1, run.stdout + run.stderr
     assert "1 training chain(s) failed: see the errors above and exp/<system>/log/train.log" in run.stderr
     assert "nosuch" in (recipe / "exp" / "nosuch_loss" / "log" / "train.log").read_text()
@@ -178,8 +209,17 @@ def test_wsj0_2mix_recipe_on_a_prepared_tree(recipe, full_run, tmp_path):
     for name in ("path.sh", "steps", "utils", "local"):
         os.symlink(os.path.join(ROOT, name), work / name)
     tiny_configs(os.path.join(src, "conf", "tuning"), str(work / "tiny"))
-    args = ["./run.sh", "--nj", "2", "--tuning", "tiny", "--wsj0_2mix", str(recipe / "corpus"),
-            "--systems", "dc_w_mr chimerapp"]
+    args = [
+        "./run.sh",
+        "--nj",
+        "2",
+        "--tuning",
+        "tiny",
+        "--wsj0_2mix",
+        str(recipe / "corpus"),
+        "--systems",
+        "dc_w_mr chimerapp",
+    ]
 
     # stage 1 checks the tree against its mix lists: without them it says where it looked
     run = subprocess.run(args + ["--stage", "1", "--stop-stage", "1"], cwd=work, capture_output=True, text=True)
@@ -189,21 +229,32 @@ def test_wsj0_2mix_recipe_on_a_prepared_tree(recipe, full_run, tmp_path):
     args += ["--mixlists", str(recipe / "corpus" / "mixlists")]
 
     # the default --ngpu 1 on a machine without a GPU: a clear error before any training
-    run = subprocess.run(args + ["--stage", "1", "--stop-stage", "3"], cwd=work, capture_output=True, text=True,
-                         env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    run = subprocess.run(
+        args + ["--stage", "1", "--stop-stage", "3"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
+    )
     assert run.returncode == 1
     assert "--gpu 1 but 0 GPU(s) visible" in run.stderr and "2 training chain(s) failed" in run.stderr
     assert len((work / "data" / "tt" / "feats.scp").read_text().splitlines()) == 4
 
-    run = subprocess.run(args + ["--stage", "3", "--stop-stage", "5", "--ngpu", "0"], cwd=work,
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        args + ["--stage", "3", "--stop-stage", "5", "--ngpu", "0"], cwd=work, capture_output=True, text=True
+    )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    rows = [tuple(cell.strip() for cell in line.split("|")[1:3])
-            for line in (work / "RESULTS.md").read_text().splitlines()
-            if line.startswith("| ") and not line.startswith("| system")]
+    rows = [
+        tuple(cell.strip() for cell in line.split("|")[1:3])
+        for line in (work / "RESULTS.md").read_text().splitlines()
+        if line.startswith("| ") and not line.startswith("| system")
+    ]
     # the default --test_sets "cv tt", and the variants of the systems named in --systems only
-    assert rows == [(label, x) for x in ("cv", "tt") for label in
-                    ("mixture", "chimerapp", "chimerapp +gl", "chimerapp +misi", "dc_w_mr", "dc_w_mr +rti")]
+    assert rows == [
+        (label, x)
+        for x in ("cv", "tt")
+        for label in ("mixture", "chimerapp", "chimerapp +gl", "chimerapp +misi", "dc_w_mr", "dc_w_mr +rti")
+    ]
     for name in ("dc_w_mr/score_tt", "dc_w_mr/score_cv_rti", "chimerapp/score_tt_misi"):
         assert "num_utts 4" in (work / "exp" / name / "result.txt").read_text(), name
     assert not (work / "exp" / "dc_classic_mr").exists()  # in --rti_systems, not in --systems
@@ -213,8 +264,13 @@ def test_wsj0_2mix_recipe_on_a_prepared_tree(recipe, full_run, tmp_path):
 def test_sweep_alpha_trains_separates_and_scores_cv_per_alpha(recipe, full_run):
     assert full_run.returncode == 0
     sweep = ["steps/sweep_alpha.sh", "--alphas", "0.2 0.7", "--epochs", "1", "--jobs", "2", "--nj", "2"]
-    run = subprocess.run(sweep + ["tiny/chimerapp.yaml", "data/tr", "data/cv", "exp/sweep"], cwd=recipe,
-                         capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    run = subprocess.run(
+        sweep + ["tiny/chimerapp.yaml", "data/tr", "data/cv", "exp/sweep"],
+        cwd=recipe,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     rows = [line.split("\t") for line in (recipe / "exp" / "sweep" / "result.tsv").read_text().splitlines()]
     assert rows[0] == ["alpha", "cv_SDRi", "cv_SI-SNRi", "epochs", "best_valid_mi"]
@@ -223,8 +279,13 @@ def test_sweep_alpha_trains_separates_and_scores_cv_per_alpha(recipe, full_run):
         config = yaml.safe_load((recipe / "exp" / "sweep" / f"alpha{alpha}" / "sweep.yaml").read_text())
         assert config["loss"]["alpha"] == float(alpha) and config["training"]["epochs"] == 1 == int(epochs)
         result = (recipe / "exp" / "sweep" / f"alpha{alpha}" / "score_cv" / "result.txt").read_text()
-        assert f"SDRi {sdri}" in result and "num_utts 4" in result     # cv, never tt
+        assert f"SDRi {sdri}" in result and "num_utts 4" in result  # cv, never tt
     assert not list((recipe / "exp" / "sweep").glob("*/score_tt*"))
-    run = subprocess.run(sweep + ["tiny/dc_w_mr.yaml", "data/tr", "data/cv", "exp/sweep_dc"], cwd=recipe,
-                         capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    run = subprocess.run(
+        sweep + ["tiny/dc_w_mr.yaml", "data/tr", "data/cv", "exp/sweep_dc"],
+        cwd=recipe,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     assert run.returncode != 0 and "not a chimera++ config" in run.stderr

@@ -1,4 +1,5 @@
 """nnet/signal.py resample: the one resampler of cocktail (wsj0-2mix creation, separate_wav.py, PESQ)."""
+
 import hashlib
 import math
 
@@ -66,5 +67,6 @@ def test_pesq_at_another_rate_scores_the_resampled_signals():
     t = np.arange(int(1.5 * rate)) / rate
     ref = np.sin(2 * np.pi * 220 * t) * np.clip(np.sin(2 * np.pi * 3 * t), 0, None)
     est = ref + 0.3 * np.sin(2 * np.pi * 330 * t)
-    assert metrics.pesq_score(ref, est, rate) == metrics.pesq_score(resample(ref, rate, 8000),
-                                                                    resample(est, rate, 8000), 8000)
+    assert metrics.pesq_score(ref, est, rate) == metrics.pesq_score(
+        resample(ref, rate, 8000), resample(est, rate, 8000), 8000
+    )

@@ -1,4 +1,5 @@
 """utils/run.py: local jobs with Kaldi's run.pl contract."""
+
 import os
 import signal
 import subprocess
@@ -12,8 +13,14 @@ RUN_PY = Path(__file__).resolve().parent.parent / 'utils' / 'run.py'
 
 
 def run_py(*args, cwd, env=None, timeout=60):
-    return subprocess.run([sys.executable, str(RUN_PY), *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, str(RUN_PY), *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=timeout,
+    )
 
 
 def max_overlap(intervals):
@@ -65,8 +72,9 @@ def test_single_job_without_range_and_with_single_number(tmp_path):
 
 
 def test_header_and_footer(tmp_path):
-    r = run_py('--num-threads', '3', 'JOB=1:1', 'log/h.JOB.log', 'bash', '-c', 'echo out; echo err >&2; exit 0',
-               cwd=tmp_path)
+    r = run_py(
+        '--num-threads', '3', 'JOB=1:1', 'log/h.JOB.log', 'bash', '-c', 'echo out; echo err >&2; exit 0', cwd=tmp_path
+    )
     assert r.returncode == 0, r.stderr
     lines = (tmp_path / 'log/h.1.log').read_text().splitlines()
     assert lines[0] == "# bash -c 'echo out; echo err >&2; exit 0'"
@@ -142,29 +150,56 @@ def test_gpu_jobs_get_one_device_each_and_never_share(tmp_path):
 
 def test_gpu_2_per_job(tmp_path):
     env = dict(os.environ, CUDA_VISIBLE_DEVICES='0,1,2,3')
-    r = run_py('--gpu', '2', 'JOB=1:2', 'log/g.JOB.log', 'bash', '-c', 'echo "dev=$CUDA_VISIBLE_DEVICES"',
-               cwd=tmp_path, env=env)
+    r = run_py(
+        '--gpu',
+        '2',
+        'JOB=1:2',
+        'log/g.JOB.log',
+        'bash',
+        '-c',
+        'echo "dev=$CUDA_VISIBLE_DEVICES"',
+        cwd=tmp_path,
+        env=env,
+    )
     assert r.returncode == 0, r.stderr
-    seen = {line for n in (1, 2) for line in (tmp_path / f'log/g.{n}.log').read_text().splitlines()
-            if line.startswith('dev=')}
+    seen = {
+        line
+        for n in (1, 2)
+        for line in (tmp_path / f'log/g.{n}.log').read_text().splitlines()
+        if line.startswith('dev=')
+    }
     assert seen <= {'dev=0,1', 'dev=2,3'} and len(seen) >= 1
 
 
 def test_generic_options_accepted(tmp_path):
-    r = run_py('--mem', '4G', '--time', '1:00:00', '--num-threads', '2', '--config', 'conf/none.conf',
-               'log/o.log', 'true', cwd=tmp_path)
+    r = run_py(
+        '--mem',
+        '4G',
+        '--time',
+        '1:00:00',
+        '--num-threads',
+        '2',
+        '--config',
+        'conf/none.conf',
+        'log/o.log',
+        'true',
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     assert (tmp_path / 'log/o.log').read_text().splitlines()[-2].endswith('threads=2')
 
 
-@pytest.mark.parametrize('args,message', [
-    (['--bogus', '1', 'x.log', 'true'], 'unknown option --bogus'),
-    (['--max-jobs-run', 'two', 'x.log', 'true'], '--max-jobs-run takes an integer'),
-    (['JOB=1:3', 'x.log', 'true'], 'put JOB in its name'),
-    (['JOB=3:1', 'x.JOB.log', 'true'], 'bad job range'),
-    (['x.log'], 'need a log file and a command'),
-    (['--max-jobs-run'], 'needs a value'),
-])
+@pytest.mark.parametrize(
+    'args,message',
+    [
+        (['--bogus', '1', 'x.log', 'true'], 'unknown option --bogus'),
+        (['--max-jobs-run', 'two', 'x.log', 'true'], '--max-jobs-run takes an integer'),
+        (['JOB=1:3', 'x.log', 'true'], 'put JOB in its name'),
+        (['JOB=3:1', 'x.JOB.log', 'true'], 'bad job range'),
+        (['x.log'], 'need a log file and a command'),
+        (['--max-jobs-run'], 'needs a value'),
+    ],
+)
 def test_usage_errors(tmp_path, args, message):
     r = run_py(*args, cwd=tmp_path)
     assert r.returncode == 1
@@ -177,8 +212,12 @@ def test_help(tmp_path):
 
 
 def test_sigterm_kills_running_jobs(tmp_path):
-    proc = subprocess.Popen([sys.executable, str(RUN_PY), 'JOB=1:2', 'log/s.JOB.log', 'bash', '-c',
-                             'echo $$ > pid.JOB; exec sleep 60'], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(RUN_PY), 'JOB=1:2', 'log/s.JOB.log', 'bash', '-c', 'echo $$ > pid.JOB; exec sleep 60'],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     pid_files = [tmp_path / 'pid.1', tmp_path / 'pid.2']
     deadline = time.monotonic() + 20
     while not all(p.exists() and p.read_text().strip() for p in pid_files):

@@ -1,6 +1,7 @@
 """Issue 9, case 9 (the runner half): shell operators in a utils/run.py command, as Kaldi's run.pl
 allows, and jobs that must not outlive a killed run.py. The same command line reaches slurm.py and
 gridengine.py through jobrunner.command_line; their cluster tests are in test_slurm.py / test_gridengine.py."""
+
 import gzip
 import signal
 import subprocess
@@ -19,8 +20,9 @@ PRINT_ARGS = 'import sys; print(sys.argv[1:])'
 
 
 def run_py(*args, cwd):
-    return subprocess.run([sys.executable, str(RUN_PY), *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=60)
+    return subprocess.run(
+        [sys.executable, str(RUN_PY), *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=60
+    )
 
 
 def log_lines(path):
@@ -60,9 +62,34 @@ def test_word_with_spaces_stays_one_argument_through_a_redirect(tmp_path):
 @pytest.mark.fault
 def test_stderr_append_and_list_operators(tmp_path):
     """'2>', '>>', '&&', '||', ';' and '2>&1' act as the shell's operators, not as arguments."""
-    r = run_py('JOB=3', 'log/o.JOB.log', sys.executable, '-c', 'import sys; sys.stderr.write("err\\n")',
-               '2>', 'err.JOB', '&&', 'echo', 'one', '>>', 'acc', ';', 'echo', 'two', '>>', 'acc',
-               ';', 'false', '||', 'echo', 'three', '2>&1', '>>', 'acc', cwd=tmp_path)
+    r = run_py(
+        'JOB=3',
+        'log/o.JOB.log',
+        sys.executable,
+        '-c',
+        'import sys; sys.stderr.write("err\\n")',
+        '2>',
+        'err.JOB',
+        '&&',
+        'echo',
+        'one',
+        '>>',
+        'acc',
+        ';',
+        'echo',
+        'two',
+        '>>',
+        'acc',
+        ';',
+        'false',
+        '||',
+        'echo',
+        'three',
+        '2>&1',
+        '>>',
+        'acc',
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     assert (tmp_path / 'err.3').read_text() == 'err\n'
     assert (tmp_path / 'acc').read_text() == 'one\ntwo\nthree\n'
@@ -81,8 +108,9 @@ def test_redirect_into_a_missing_directory_fails_the_job(tmp_path):
 
 def test_command_line_keeps_operators_and_quotes_the_rest():
     """The one implementation shared by run.py, slurm.py and gridengine.py."""
-    assert jobrunner.command_line(['echo', 'a b', '>', 'o.JOB', '2>&1', '|', 'gzip']) == \
-        "echo 'a b' > o.JOB 2>&1 | gzip"
+    assert (
+        jobrunner.command_line(['echo', 'a b', '>', 'o.JOB', '2>&1', '|', 'gzip']) == "echo 'a b' > o.JOB 2>&1 | gzip"
+    )
     assert jobrunner.command_line(['echo', '&', 'a>b', '>x', ';;', '']) == "echo '&' 'a>b' '>x' ';;' ''"
 
 
@@ -119,8 +147,9 @@ JOBS = {
 @pytest.mark.parametrize('job', JOBS.values(), ids=JOBS.keys())
 def test_sigkilled_run_py_takes_its_jobs_with_it(tmp_path, job):
     """run.py SIGKILLed while its job writes a line every 0.1 s: the job's whole process group stops."""
-    proc = subprocess.Popen([sys.executable, str(RUN_PY), 'JOB=1:1', 'log/k.JOB.log', *job], cwd=tmp_path,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(RUN_PY), 'JOB=1:1', 'log/k.JOB.log', *job], cwd=tmp_path, stderr=subprocess.PIPE, text=True
+    )
     out = tmp_path / 'out'
     wait_for_lines(out, 3, proc)
     proc.kill()
@@ -132,8 +161,9 @@ def test_sigkilled_run_py_takes_its_jobs_with_it(tmp_path, job):
 @pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
 def test_interrupted_run_py_stops_a_pipeline_job_and_fails(tmp_path, signum):
     """SIGINT/SIGTERM to run.py: exit 128+signal, 'stopped by signal' said, the pipeline job stops."""
-    proc = subprocess.Popen([sys.executable, str(RUN_PY), 'log/i.log', *JOBS['pipeline']], cwd=tmp_path,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(RUN_PY), 'log/i.log', *JOBS['pipeline']], cwd=tmp_path, stderr=subprocess.PIPE, text=True
+    )
     out = tmp_path / 'out'
     wait_for_lines(out, 3, proc)
     proc.send_signal(signum)

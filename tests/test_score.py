@@ -1,4 +1,5 @@
 """steps/score.sh end to end on tiny data dirs of real wav files, and utils/show_results.py."""
+
 import os
 import shutil
 import subprocess
@@ -54,10 +55,16 @@ def scored(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("score"))
     data = synth.make_data_dir(os.path.join(root, "corpus"), num_utts=3)
     sep = make_separated(data, os.path.join(root, "sep"))
-    dirs = {"nj1": os.path.join(root, "score_nj1"), "nj2": os.path.join(root, "score_nj2"),
-            "mix": os.path.join(root, "score_mix")}
-    for name, options, separated in (("nj1", ["--nj", "1"], sep), ("nj2", ["--nj", "2"], sep),
-                                     ("mix", ["--mixture", "true", "--nj", "1"], "-")):
+    dirs = {
+        "nj1": os.path.join(root, "score_nj1"),
+        "nj2": os.path.join(root, "score_nj2"),
+        "mix": os.path.join(root, "score_mix"),
+    }
+    for name, options, separated in (
+        ("nj1", ["--nj", "1"], sep),
+        ("nj2", ["--nj", "2"], sep),
+        ("mix", ["--mixture", "true", "--nj", "1"], "-"),
+    ):
         result = score(data, separated, dirs[name], *options)
         assert result.returncode == 0, result.stdout + result.stderr
     return data, sep, dirs
@@ -165,8 +172,12 @@ def test_three_sources_from_the_spk_scp_files_present(tmp_path):
 def test_show_results_table(scored, tmp_path):
     _, _, dirs = scored
     exp = tmp_path / "recipe" / "exp"
-    for system, test_set, source in (("mixture", "tt", "mix"), ("sys_b", "tt", "nj1"), ("sys_a", "tt", "nj2"),
-                                     ("sys_a", "cv", "nj1")):
+    for system, test_set, source in (
+        ("mixture", "tt", "mix"),
+        ("sys_b", "tt", "nj1"),
+        ("sys_a", "tt", "nj2"),
+        ("sys_a", "cv", "nj1"),
+    ):
         shutil.copytree(dirs[source], exp / system / f"score_{test_set}")
     (exp / "sys_a" / "separate_tt").mkdir()  # not a score dir: ignored
     result_file = exp / "sys_b" / "score_tt" / "result.txt"
@@ -177,12 +188,14 @@ def test_show_results_table(scored, tmp_path):
     text = (tmp_path / "recipe" / "RESULTS.md").read_text()
     lines = text.splitlines()
     table_start = lines.index("| system | set | SDR | SDRi | SI-SNRi | SIR | SAR | PESQ | STOI | utts |")
-    rows = [line.split(" | ")[:2] for line in lines[table_start + 2:table_start + 6]]
+    rows = [line.split(" | ")[:2] for line in lines[table_start + 2 : table_start + 6]]
     assert rows == [["| sys_a", "cv"], ["| mixture", "tt"], ["| sys_a", "tt"], ["| sys_b", "tt"]]  # by set
     mix = read_result(os.path.join(dirs["mix"], "result.txt"))
     cells = lines[table_start + 3].strip("| ").split(" | ")
-    assert cells[2:] == [f"{mix[m]:.2f}" for m in ("SDR", "SDRi", "SI-SNRi", "SIR", "SAR", "PESQ")] + \
-        [f"{mix['STOI']:.3f}", "3"]
+    assert cells[2:] == [f"{mix[m]:.2f}" for m in ("SDR", "SDRi", "SI-SNRi", "SIR", "SAR", "PESQ")] + [
+        f"{mix['STOI']:.3f}",
+        "3",
+    ]
     assert "- sys_b tt (3 utterances): PESQ 1\n" in text and text.count("utterances):") == 1
     for key in ("- date: `", "- python version: `", "- pytorch version: `", "- Git hash: `", "- CPU: `"):
         assert key in text
@@ -203,15 +216,21 @@ def fake_exp(scored, exp, score_dirs):
     for n, (system, name) in enumerate(score_dirs, 1):
         shutil.copytree(dirs["nj1"], exp / system / name)
         result = exp / system / name / "result.txt"
-        result.write_text("".join(f"SDR {n}\n" if line.startswith("SDR ") else line + "\n"
-                                  for line in result.read_text().splitlines()))
+        result.write_text(
+            "".join(
+                f"SDR {n}\n" if line.startswith("SDR ") else line + "\n" for line in result.read_text().splitlines()
+            )
+        )
         (exp / system / name.replace("score_", "separate_")).mkdir()  # not a score dir: ignored
 
 
 def table_rows(results_md):
     """[(system label, set, SDR cell)] of the table of a RESULTS.md."""
-    return [tuple(cell.strip() for cell in line.split("|")[1:4]) for line in results_md.read_text().splitlines()
-            if line.startswith("| ") and not line.startswith("| system |")]
+    return [
+        tuple(cell.strip() for cell in line.split("|")[1:4])
+        for line in results_md.read_text().splitlines()
+        if line.startswith("| ") and not line.startswith("| system |")
+    ]
 
 
 def test_show_results_variants_are_rows_after_their_system(scored, tmp_path):
@@ -219,14 +238,28 @@ def test_show_results_variants_are_rows_after_their_system(scored, tmp_path):
     trained system) are rows '<system> +<variant>' right after the system's row of the same set;
     a block of rows per set, the mixture first in each."""
     exp = tmp_path / "exp"
-    fake_exp(scored, exp, [
-        ("upit", "score_tt"), ("mixture", "score_tt"), ("mixture", "score_cv"),
-        ("dc_w_mr", "score_tt_rti"), ("dc_w_mr", "score_tt"), ("dc_w_mr", "score_cv_rti"), ("dc_w_mr", "score_cv"),
-        ("chimerapp", "score_tt_misi"), ("chimerapp", "score_tt_gl"), ("chimerapp", "score_tt"),
-        ("chimerapp", "score_cv_misi"), ("chimerapp", "score_cv"),
-        ("dc", "score_tt_rti"), ("dc", "score_tt"), ("dc_classic", "score_tt"),  # a name that extends another
-        ("oracle_psm", "score_tt"),
-    ])
+    fake_exp(
+        scored,
+        exp,
+        [
+            ("upit", "score_tt"),
+            ("mixture", "score_tt"),
+            ("mixture", "score_cv"),
+            ("dc_w_mr", "score_tt_rti"),
+            ("dc_w_mr", "score_tt"),
+            ("dc_w_mr", "score_cv_rti"),
+            ("dc_w_mr", "score_cv"),
+            ("chimerapp", "score_tt_misi"),
+            ("chimerapp", "score_tt_gl"),
+            ("chimerapp", "score_tt"),
+            ("chimerapp", "score_cv_misi"),
+            ("chimerapp", "score_cv"),
+            ("dc", "score_tt_rti"),
+            ("dc", "score_tt"),
+            ("dc_classic", "score_tt"),  # a name that extends another
+            ("oracle_psm", "score_tt"),
+        ],
+    )
     out = tmp_path / "RESULTS.md"
     result = run(os.path.join(ROOT, "utils/show_results.py"), "--exp", str(exp), "--out", str(out))
     assert result.returncode == 0, result.stderr

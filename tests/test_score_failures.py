@@ -1,5 +1,6 @@
 """Issue 9 case 2 and its neighbours: scoring cannot be gamed by silence, and input it cannot score
 stops it with the utterance and the file named, leaving no result that looks complete."""
+
 import os
 import shutil
 import subprocess
@@ -20,8 +21,7 @@ FLOOR = {"SDR": -150.0, "SIR": -150.0, "SAR": -150.0, "SI-SNR": -150.0, "PESQ": 
 
 def run(script, *args):
     interpreter = sys.executable if script.endswith(".py") else "bash"
-    return subprocess.run([interpreter, os.path.join(ROOT, script), *args], cwd=ROOT, capture_output=True,
-                          text=True)
+    return subprocess.run([interpreter, os.path.join(ROOT, script), *args], cwd=ROOT, capture_output=True, text=True)
 
 
 def utterance(seed=0, seconds=1.2):
@@ -119,13 +119,16 @@ def test_a_silent_reference_or_mixture_is_an_error_naming_the_utterance(bad, nam
 def test_an_estimate_of_another_length_is_an_error_naming_it():
     """An estimate shorter than its reference: ScoreError naming the utterance, the estimate and both lengths."""
     refs, ests = utterance(6)
-    with pytest.raises(metrics.ScoreError, match=f"utterance 'utt_l': estimate 2 has {refs.shape[1] - 40} samples, "
-                                                 f"the references {refs.shape[1]}") as err:
+    with pytest.raises(
+        metrics.ScoreError,
+        match=f"utterance 'utt_l': estimate 2 has {refs.shape[1] - 40} samples, the references {refs.shape[1]}",
+    ) as err:
         metrics.score_utterance(refs, [ests[0], ests[1, :-40]], refs.sum(0), RATE, "utt_l")
     assert err.value.signal == "estimate 2"
 
 
 # --- steps/score.sh and utils/show_results.py on real files --------------------------------------
+
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
@@ -218,8 +221,9 @@ def test_an_unscorable_estimate_stops_scoring_naming_the_utterance_and_file(corp
     utt = utts[2]
     path = str(tmp_path / "sep" / "s1" / f"{utt}.wav")
     ref = io.read_wav(io.read_table(os.path.join(data, "spk1.scp"))[utt], dtype="float64")[0]
-    sep = write_estimates(data, str(tmp_path / "sep"),
-                          {(utt, 1): {"shorter": ref[:-40], "missing_wav": None, "nan_samples": ref}[case]})
+    sep = write_estimates(
+        data, str(tmp_path / "sep"), {(utt, 1): {"shorter": ref[:-40], "missing_wav": None, "nan_samples": ref}[case]}
+    )
     if case == "nan_samples":
         samples = ref.astype(np.float32)
         samples[100] = np.nan
@@ -228,9 +232,11 @@ def test_an_unscorable_estimate_stops_scoring_naming_the_utterance_and_file(corp
     result = run("steps/score.sh", "--nj", "1", data, sep, out)
     assert result.returncode != 0
     log = open(os.path.join(out, "log", "score.1.log")).read()
-    expected = {"shorter": f"utterance '{utt}': estimate 1 has {len(ref) - 40} samples, the references {len(ref)}",
-                "missing_wav": f"utterance '{utt}': estimate 1 file {path} (listed in {sep}/spk1.scp) does not exist",
-                "nan_samples": f"utterance '{utt}': cannot read estimate 1 {path}"}[case]
+    expected = {
+        "shorter": f"utterance '{utt}': estimate 1 has {len(ref) - 40} samples, the references {len(ref)}",
+        "missing_wav": f"utterance '{utt}': estimate 1 file {path} (listed in {sep}/spk1.scp) does not exist",
+        "nan_samples": f"utterance '{utt}': cannot read estimate 1 {path}",
+    }[case]
     assert expected in log and path in log
     assert case != "nan_samples" or "non-finite samples (NaN or inf), the first at sample 100" in log
     assert sorted(os.listdir(out)) == ["log"]

@@ -1,5 +1,6 @@
 """Separation with trained systems: steps/separate.sh (nj independence, heads, phases) and
 separate_wav.py on a recording of another sample rate."""
+
 import os
 import shutil
 import subprocess
@@ -25,29 +26,65 @@ def trained(tmp_path_factory):
     dirs = {}
     for name, count, seed in (("tr", 4, 0), ("cv", 2, 1), ("tt", 3, 2)):
         dirs[name] = make_data_dir(str(root / name), num_utts=count, seed=seed, seconds=(0.8, 1.1))
-        run = subprocess.run(["bash", os.path.join(ROOT, "steps/make_feats.sh"), "--nj", "1", dirs[name],
-                              str(root / name / "log"), str(root / name / "feats")], capture_output=True, text=True)
+        run = subprocess.run(
+            [
+                "bash",
+                os.path.join(ROOT, "steps/make_feats.sh"),
+                "--nj",
+                "1",
+                dirs[name],
+                str(root / name / "log"),
+                str(root / name / "feats"),
+            ],
+            capture_output=True,
+            text=True,
+        )
         assert run.returncode == 0, run.stderr
     config = {
-        "model": {"type": "chimera", "num_bins": 129, "num_spk": 2, "layers": 1, "units": 16, "emb_dim": 8,
-                  "mask_activation": "sigmoid"},
-        "loss": {"type": "chimera", "dc_objective": "classic", "dc_weights": "mr", "mi_target": "tpsa",
-                 "mi_norm": "l1", "alpha": 0.5},
+        "model": {
+            "type": "chimera",
+            "num_bins": 129,
+            "num_spk": 2,
+            "layers": 1,
+            "units": 16,
+            "emb_dim": 8,
+            "mask_activation": "sigmoid",
+        },
+        "loss": {
+            "type": "chimera",
+            "dc_objective": "classic",
+            "dc_weights": "mr",
+            "mi_target": "tpsa",
+            "mi_norm": "l1",
+            "alpha": 0.5,
+        },
         "training": {"segment_frames": 50, "batch_size": 4, "epochs": 2, "num_workers": 0, "num_threads": 1},
     }
     (root / "c.yaml").write_text(yaml.safe_dump(config))
-    run = subprocess.run([PYTHON, os.path.join(ROOT, "nnet/bin/train.py"), str(root / "c.yaml"), dirs["tr"],
-                          dirs["cv"], str(root / "exp")], capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            PYTHON,
+            os.path.join(ROOT, "nnet/bin/train.py"),
+            str(root / "c.yaml"),
+            dirs["tr"],
+            dirs["cv"],
+            str(root / "exp"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr
     return root / "exp", dirs["tt"]
 
 
 def separate_dir(exp, data, out, *options):
-    run = subprocess.run(["bash", os.path.join(ROOT, "steps/separate.sh"), *options, str(exp), data, str(out)],
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        ["bash", os.path.join(ROOT, "steps/separate.sh"), *options, str(exp), data, str(out)],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr
-    return {c: {utt: io.read_wav(path)[0] for utt, path in io.read_table(out / f"spk{c}.scp").items()}
-            for c in (1, 2)}
+    return {c: {utt: io.read_wav(path)[0] for utt, path in io.read_table(out / f"spk{c}.scp").items()} for c in (1, 2)}
 
 
 @pytest.mark.parametrize("options", [(), ("--head", "dc", "--matched-inference", "true"), ("--phase", "misi")])
@@ -91,11 +128,17 @@ def test_wrong_head_and_missing_model_are_errors(tmp_path, trained):
         Separator(str(tmp_path))
     with pytest.raises(ValueError, match="matched run-time inference refines k-means on the DC head"):
         Separator(str(exp), head="mi", matched_inference=True)
-    run = subprocess.run(["bash", os.path.join(ROOT, "steps/separate.sh"), str(tmp_path / "none"), data,
-                          str(tmp_path / "out")], capture_output=True, text=True)
+    run = subprocess.run(
+        ["bash", os.path.join(ROOT, "steps/separate.sh"), str(tmp_path / "none"), data, str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode != 0 and "best.pt not found" in run.stderr
-    run = subprocess.run(["bash", os.path.join(ROOT, "steps/separate.sh"), "--variant", "rtii", str(exp), data,
-                          str(tmp_path / "out")], capture_output=True, text=True)
+    run = subprocess.run(
+        ["bash", os.path.join(ROOT, "steps/separate.sh"), "--variant", "rtii", str(exp), data, str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode != 0 and "--variant 'rtii': use rti, gl or misi" in run.stderr
     assert not (tmp_path / "out").exists()
 
@@ -106,11 +149,21 @@ def test_separate_wav_resamples_another_rate(tmp_path, trained):
     mix8k, rate = io.read_wav(next(iter(io.read_table(os.path.join(data, "wav.scp")).values())))
     io.write_wav(tmp_path / "talk.wav", signal.resample(mix8k, 8000, 16000), 16000)
     mix16k, _ = io.read_wav(tmp_path / "talk.wav")
-    run = subprocess.run([PYTHON, os.path.join(ROOT, "nnet/bin/separate_wav.py"), "--model", str(exp),
-                          str(tmp_path / "talk.wav"), str(tmp_path / "out")], capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            PYTHON,
+            os.path.join(ROOT, "nnet/bin/separate_wav.py"),
+            "--model",
+            str(exp),
+            str(tmp_path / "talk.wav"),
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr
     estimates = Separator(str(exp)).separate(signal.resample(mix16k, 16000, 8000))
-    expected = signal.resample(estimates, 8000, 16000)[:, :len(mix16k)]
+    expected = signal.resample(estimates, 8000, 16000)[:, : len(mix16k)]
     for c in (1, 2):
         est, est_rate = io.read_wav(tmp_path / "out" / f"talk_s{c}.wav")
         assert est_rate == 16000 and len(est) == len(mix16k)
@@ -131,8 +184,11 @@ def test_truncated_mixture_is_named_with_its_utterance(tmp_path, trained):
     os.truncate(cut, 44 + 2 * 50)
     entries[utt] = str(cut)
     (broken / "wav.scp").write_text("".join(f"{u} {p}\n" for u, p in sorted(entries.items())))
-    run = subprocess.run(["bash", os.path.join(ROOT, "steps/separate.sh"), "--nj", "1", str(exp), str(broken),
-                          str(tmp_path / "out")], capture_output=True, text=True)
+    run = subprocess.run(
+        ["bash", os.path.join(ROOT, "steps/separate.sh"), "--nj", "1", str(exp), str(broken), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode != 0
     logs = "".join(p.read_text() for p in (tmp_path / "out" / "log").glob("*.log"))
     assert f"wav.scp: utterance '{utt}': {cut}: truncated" in logs  # the job's split of {broken}/wav.scp
@@ -152,6 +208,7 @@ def test_use_gpu_without_a_gpu_is_an_error_in_both_programs(tmp_path, trained, p
         args = ["--model", str(exp), "--use-gpu", "true", next(iter(wav.values())), str(tmp_path / "out")]
     run = subprocess.run([PYTHON, os.path.join(ROOT, "nnet/bin", program), *args], capture_output=True, text=True)
     assert run.returncode == 1
-    assert run.stderr.strip() == (f"{program}: --use-gpu true but torch sees no GPU: install a CUDA build "
-                                  "or use --use-gpu false")
+    assert run.stderr.strip() == (
+        f"{program}: --use-gpu true but torch sees no GPU: install a CUDA build or use --use-gpu false"
+    )
     assert not (tmp_path / "out").exists()

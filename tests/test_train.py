@@ -1,4 +1,5 @@
 """Training: the files of an experiment, resume == uninterrupted, the DL-DEF chain, DDP on CPU."""
+
 import os
 import signal as os_signal
 import subprocess
@@ -17,18 +18,42 @@ TRAIN = os.path.join(ROOT, "nnet", "bin", "train.py")
 
 TINY = {
     "chimera": {
-        "model": {"type": "chimera", "num_bins": 129, "num_spk": 2, "layers": 1, "units": 16,
-                  "emb_dim": 8, "dropout": 0.2, "mask_activation": "sigmoid"},
-        "loss": {"type": "chimera", "dc_objective": "classic", "dc_weights": "mr", "mi_target": "tpsa",
-                 "mi_norm": "l1", "alpha": 0.5},
+        "model": {
+            "type": "chimera",
+            "num_bins": 129,
+            "num_spk": 2,
+            "layers": 1,
+            "units": 16,
+            "emb_dim": 8,
+            "dropout": 0.2,
+            "mask_activation": "sigmoid",
+        },
+        "loss": {
+            "type": "chimera",
+            "dc_objective": "classic",
+            "dc_weights": "mr",
+            "mi_target": "tpsa",
+            "mi_norm": "l1",
+            "alpha": 0.5,
+        },
     },
     "dc": {
         "model": {"type": "dc", "num_bins": 129, "layers": 1, "units": 16, "emb_dim": 8},
         "loss": {"type": "dc", "dc_objective": "classic", "dc_weights": "none"},
     },
     "def": {
-        "model": {"type": "def", "num_bins": 129, "num_spk": 2, "dc_layers": 1, "dc_units": 16,
-                  "emb_dim": 8, "layers": 1, "units": 16, "mask_activation": "relu", "freeze_dc": True},
+        "model": {
+            "type": "def",
+            "num_bins": 129,
+            "num_spk": 2,
+            "dc_layers": 1,
+            "dc_units": 16,
+            "emb_dim": 8,
+            "layers": 1,
+            "units": 16,
+            "mask_activation": "relu",
+            "freeze_dc": True,
+        },
         "loss": {"type": "mi", "mi_target": "tpsa", "mi_norm": "l2"},
     },
 }
@@ -40,9 +65,19 @@ def data(tmp_path_factory):
     dirs = {}
     for name, count, seed in (("tr", 6, 0), ("cv", 2, 1)):
         d = make_data_dir(str(root / name), num_utts=count, seed=seed, seconds=(0.8, 1.2))
-        run = subprocess.run(["bash", os.path.join(ROOT, "steps/make_feats.sh"), "--nj", "1", d,
-                              str(root / name / "log"), str(root / name / "feats")],
-                             capture_output=True, text=True)
+        run = subprocess.run(
+            [
+                "bash",
+                os.path.join(ROOT, "steps/make_feats.sh"),
+                "--nj",
+                "1",
+                d,
+                str(root / name / "log"),
+                str(root / name / "feats"),
+            ],
+            capture_output=True,
+            text=True,
+        )
         assert run.returncode == 0, run.stderr
         dirs[name] = d
     return dirs
@@ -51,15 +86,23 @@ def data(tmp_path_factory):
 def write_config(path, system, model=None, **training):
     config = dict(TINY[system])
     config["model"] = {**config["model"], **(model or {})}
-    config["training"] = {"segment_frames": 50, "batch_size": 3, "epochs": 3, "lr": 0.01,
-                          "num_workers": 0, "num_threads": 1, **training}
+    config["training"] = {
+        "segment_frames": 50,
+        "batch_size": 3,
+        "epochs": 3,
+        "lr": 0.01,
+        "num_workers": 0,
+        "num_threads": 1,
+        **training,
+    }
     path.write_text(yaml.safe_dump(config))
     return str(path)
 
 
 def train(config, data, exp, *extra, check=True):
-    run = subprocess.run([PYTHON, TRAIN, *extra, config, data["tr"], data["cv"], str(exp)],
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [PYTHON, TRAIN, *extra, config, data["tr"], data["cv"], str(exp)], capture_output=True, text=True
+    )
     if check:
         assert run.returncode == 0, run.stdout + run.stderr
     return run
@@ -68,15 +111,28 @@ def train(config, data, exp, *extra, check=True):
 def test_experiment_dir_holds_every_file(tmp_path, data):
     exp = tmp_path / "exp"
     config = write_config(tmp_path / "c.yaml", "chimera", epochs=4)
-    run = subprocess.run(["bash", os.path.join(ROOT, "steps/train.sh"), config, data["tr"], data["cv"], str(exp)],
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        ["bash", os.path.join(ROOT, "steps/train.sh"), config, data["tr"], data["cv"], str(exp)],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr
     for name in ("config.yaml", "last.pt", "best.pt", "history.tsv", "loss.png", ".finished", "log/train.log"):
         assert (exp / name).is_file(), name
     rows = (exp / "history.tsv").read_text().splitlines()
     header = rows[0].split("\t")
-    assert header == ["epoch", "train_loss", "valid_loss", "lr", "seconds", "frames_per_s",
-                      "train_dc", "train_mi", "valid_dc", "valid_mi"]       # each loss term per epoch
+    assert header == [
+        "epoch",
+        "train_loss",
+        "valid_loss",
+        "lr",
+        "seconds",
+        "frames_per_s",
+        "train_dc",
+        "train_mi",
+        "valid_dc",
+        "valid_mi",
+    ]  # each loss term per epoch
     table = [dict(zip(header, map(float, r.split("\t")))) for r in rows[1:]]
     assert [int(r["epoch"]) for r in table] == [1, 2, 3, 4]
     valid = [r["valid_loss"] for r in table]
@@ -101,8 +157,12 @@ def test_experiment_dir_holds_every_file(tmp_path, data):
 
 
 def start(config, data, exp, *extra):
-    return subprocess.Popen([PYTHON, TRAIN, *extra, config, data["tr"], data["cv"], str(exp)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [PYTHON, TRAIN, *extra, config, data["tr"], data["cv"], str(exp)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def finish(proc):
@@ -115,12 +175,14 @@ def test_resumed_training_ends_with_the_weights_of_an_uninterrupted_one(tmp_path
     # 2 BLSTM layers with dropout between them: the dropout masks of the epochs after the resume
     # come from the CPU RNG, so the weights only match if resume() restores its state (cpu_rng).
     # With 1 layer nn.LSTM's dropout is off and nothing of the RNG reaches the weights.
-    config = write_config(tmp_path / "c.yaml", "chimera", epochs=3,
-                          model={"layers": 2, "units": 8, "emb_dim": 4, "dropout": 0.5})
+    config = write_config(
+        tmp_path / "c.yaml", "chimera", epochs=3, model={"layers": 2, "units": 8, "emb_dim": 4, "dropout": 0.5}
+    )
     whole = start(config, data, tmp_path / "whole")  # runs alongside the interrupted one
     exp = tmp_path / "killed"
-    proc = subprocess.Popen([PYTHON, TRAIN, config, data["tr"], data["cv"], str(exp)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [PYTHON, TRAIN, config, data["tr"], data["cv"], str(exp)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     history = exp / "history.tsv"
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
@@ -170,8 +232,7 @@ def test_two_process_ddp_on_cpu(tmp_path, data):
     # would learn from its own half of every batch only: weights ~1e-1 away.
     ddp = tmp_path / "ddp"
     ref = tmp_path / "one"
-    ddp_run = start(write_config(tmp_path / "c.yaml", "chimera", epochs=2, batch_size=2), data, ddp,
-                    "--num-procs", "2")
+    ddp_run = start(write_config(tmp_path / "c.yaml", "chimera", epochs=2, batch_size=2), data, ddp, "--num-procs", "2")
     ref_run = start(write_config(tmp_path / "c1.yaml", "chimera", epochs=2, batch_size=4), data, ref)
     assert "2 process(es)" in finish(ddp_run)
     assert "1 process(es)" in finish(ref_run)
@@ -182,8 +243,9 @@ def test_two_process_ddp_on_cpu(tmp_path, data):
     assert got["config"]["model"]["layers"] == 1  # exactness needs a model without dropout
     assert got["epoch"] == want["epoch"] == 2
     for name, tensor in want["model"].items():
-        torch.testing.assert_close(got["model"][name], tensor, rtol=0, atol=1e-4,
-                                   msg=lambda m, name=name: f"{name}: {m}")
+        torch.testing.assert_close(
+            got["model"][name], tensor, rtol=0, atol=1e-4, msg=lambda m, name=name: f"{name}: {m}"
+        )
     for mine, theirs in zip(got["history"], want["history"]):
         assert mine[1:3] == pytest.approx(theirs[1:3], rel=1e-5)  # train (summed over ranks) and valid loss
 

@@ -1,6 +1,7 @@
 """Training's failure campaign (issue 9): bad configs, non-finite features, damaged or missing
 checkpoints, a full disk, an unwritable exp dir, a truncated ark. Each run must exit non-zero
 with a message naming the file / key / utterance and leave nothing a re-run takes as finished."""
+
 import os
 import shutil
 import subprocess
@@ -25,8 +26,9 @@ def copy_with_features(src, dst, change):
 
 
 def run(config, train_dir, valid_dir, exp, *extra, timeout=300):
-    return subprocess.run([PYTHON, TRAIN, *extra, config, train_dir, valid_dir, str(exp)],
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [PYTHON, TRAIN, *extra, config, train_dir, valid_dir, str(exp)], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def assert_clean_failure(proc, exp):
@@ -42,30 +44,42 @@ BASE = MODEL + "loss:\n  type: dc\n  dc_objective: classic\n  dc_weights: none\n
 
 
 @pytest.mark.fault
-@pytest.mark.parametrize("text, message", [
-    (BASE + "trainng:\n  epochs: 2\n",
-     "unknown section 'trainng:'; expected model:, loss:, training: (and the key init_from)"),
-    (BASE + "training:\n  batch_size: four\n", "training.batch_size: 'four' is not an integer"),
-    (BASE + "training:\n  grad_clip: yes\n", "training.grad_clip: True is not a number"),
-    (BASE + "training:\n  epochs: 2.5\n", "training.epochs: 2.5 is not an integer"),
-    (BASE + "training:\n  lr: fast\n", "training.lr: 'fast' is not a number"),
-    (BASE + "training:\n  amp: 1\n", "training.amp: 1 is not true or false"),
-    (BASE + "training:\n  optimizer: adam\n",
-     "training.optimizer is not a key any more: training is always Adam: delete the line"),
-    (BASE + "training:\n  batch_size: 0\n", "training.batch_size: 0 is not >= 1 (default: 32)"),
-    (BASE + "training:\n  lr_factor: 1\n", "training.lr_factor: 1.0 is not in (0, 1) (default: 0.5)"),
-    (BASE + "training:\n  segmnet_frames: 10\n", "training.segmnet_frames is not a training key; known: "),
-    ("init_from: [a]\n" + BASE, "init_from: ['a'] is not a system name"),
-    (BASE + "training: 3\n", "section 'training:' is 3, expected keys"),
-    ("", "is empty; expected the sections model:, loss: and training:"),
-    ("model: [dc\n", "not valid YAML"),
-    ("\x00\x01binary", "not valid YAML"),
-    ("- model\n- loss\n", "expected the sections model:, loss: and training:, found a list"),
-    (BASE.replace("units: 8", "unit: 8"), "model.unit is not a key of model type 'dc'; its keys: dropout, emb_dim, "),
-    (BASE.replace("emb_dim: 4", "emb_dim: four"), "model.emb_dim: 'four' is not an integer"),
-    (MODEL + "loss:\n  type: dc\n  dc_objective: clasic\n  dc_weights: none\n",
-     "loss.dc_objective: 'clasic' is not one of classic, laplacian, "),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            BASE + "trainng:\n  epochs: 2\n",
+            "unknown section 'trainng:'; expected model:, loss:, training: (and the key init_from)",
+        ),
+        (BASE + "training:\n  batch_size: four\n", "training.batch_size: 'four' is not an integer"),
+        (BASE + "training:\n  grad_clip: yes\n", "training.grad_clip: True is not a number"),
+        (BASE + "training:\n  epochs: 2.5\n", "training.epochs: 2.5 is not an integer"),
+        (BASE + "training:\n  lr: fast\n", "training.lr: 'fast' is not a number"),
+        (BASE + "training:\n  amp: 1\n", "training.amp: 1 is not true or false"),
+        (
+            BASE + "training:\n  optimizer: adam\n",
+            "training.optimizer is not a key any more: training is always Adam: delete the line",
+        ),
+        (BASE + "training:\n  batch_size: 0\n", "training.batch_size: 0 is not >= 1 (default: 32)"),
+        (BASE + "training:\n  lr_factor: 1\n", "training.lr_factor: 1.0 is not in (0, 1) (default: 0.5)"),
+        (BASE + "training:\n  segmnet_frames: 10\n", "training.segmnet_frames is not a training key; known: "),
+        ("init_from: [a]\n" + BASE, "init_from: ['a'] is not a system name"),
+        (BASE + "training: 3\n", "section 'training:' is 3, expected keys"),
+        ("", "is empty; expected the sections model:, loss: and training:"),
+        ("model: [dc\n", "not valid YAML"),
+        ("\x00\x01binary", "not valid YAML"),
+        ("- model\n- loss\n", "expected the sections model:, loss: and training:, found a list"),
+        (
+            BASE.replace("units: 8", "unit: 8"),
+            "model.unit is not a key of model type 'dc'; its keys: dropout, emb_dim, ",
+        ),
+        (BASE.replace("emb_dim: 4", "emb_dim: four"), "model.emb_dim: 'four' is not an integer"),
+        (
+            MODEL + "loss:\n  type: dc\n  dc_objective: clasic\n  dc_weights: none\n",
+            "loss.dc_objective: 'clasic' is not one of classic, laplacian, ",
+        ),
+    ],
+)
 def test_config_mistakes_name_the_file_key_and_expected_type(tmp_path, text, message):
     """A misspelled section, a mistyped training key, a non-YAML or empty file: an error naming file and key."""
     path = tmp_path / "bad.yaml"
@@ -105,8 +119,9 @@ def test_nan_in_validation_features_stops_training_naming_the_utterance(tmp_path
     exp = tmp_path / "exp"
     proc = run(write_config(tmp_path / "c.yaml", "chimera", epochs=1), data["tr"], cv, exp)
     assert_clean_failure(proc, exp)
-    assert (f"validation: the loss is nan: the features of utterance(s) '{utt}' of {cv}/feats.scp "
-            "hold NaN or inf") in proc.stderr
+    assert (
+        f"validation: the loss is nan: the features of utterance(s) '{utt}' of {cv}/feats.scp hold NaN or inf"
+    ) in proc.stderr
     assert "training.lr" not in proc.stderr
     assert not (exp / "best.pt").exists() and not (exp / "last.pt").exists()
 
@@ -117,8 +132,9 @@ def test_nan_in_validation_features_under_ddp_ends_every_process(tmp_path, data)
     utt = sorted(kaldiio.load_scp(os.path.join(data["cv"], "feats.scp")))[0]
     cv = copy_with_features(data["cv"], str(tmp_path / "cv"), lambda f: f[utt].__setitem__(0, np.nan))
     exp = tmp_path / "exp"
-    proc = run(write_config(tmp_path / "c.yaml", "chimera", epochs=1), data["tr"], cv, exp,
-               "--num-procs", "2", timeout=180)
+    proc = run(
+        write_config(tmp_path / "c.yaml", "chimera", epochs=1), data["tr"], cv, exp, "--num-procs", "2", timeout=180
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert f"the features of utterance(s) '{utt}' of {cv}/feats.scp hold NaN or inf" in proc.stderr
     assert not (exp / ".finished").exists() and not (exp / "last.pt").exists()
@@ -178,8 +194,10 @@ def test_lost_best_epoch_is_refused_not_finished(tmp_path, data):
     (exp / ".finished").unlink()
     proc = run(config, data["tr"], data["cv"], exp)
     assert_clean_failure(proc, exp)
-    assert (f"{exp}/best.pt is missing, the best epoch is 1 and {exp}/last.pt holds epoch 2: the best "
-            f"weights are lost; move {exp} aside and train again") in proc.stderr
+    assert (
+        f"{exp}/best.pt is missing, the best epoch is 1 and {exp}/last.pt holds epoch 2: the best "
+        f"weights are lost; move {exp} aside and train again"
+    ) in proc.stderr
 
 
 # -- case 8: damaged, missing or unwritable checkpoints -----------------------------------------------
@@ -191,7 +209,7 @@ def test_damaged_last_pt_is_named_with_the_remedy(tmp_path, data, keep):
     config = write_config(tmp_path / "c.yaml", "dc", epochs=1)
     train(config, data, exp)
     content = (exp / "last.pt").read_bytes()
-    (exp / "last.pt").write_bytes(content[:int(len(content) * keep)])
+    (exp / "last.pt").write_bytes(content[: int(len(content) * keep)])
     (exp / ".finished").unlink()
     best = (exp / "best.pt").read_bytes()
     proc = run(config, data["tr"], data["cv"], exp)
@@ -212,8 +230,10 @@ def test_deleted_last_pt_does_not_restart_over_best_pt(tmp_path, data):
     best = (exp / "best.pt").read_bytes()
     proc = run(config, data["tr"], data["cv"], exp)
     assert_clean_failure(proc, exp)
-    assert (f"{exp} holds best.pt, history.tsv of an earlier run but no last.pt to resume from: a fresh "
-            f"start would overwrite them; move {exp} aside") in proc.stderr
+    assert (
+        f"{exp} holds best.pt, history.tsv of an earlier run but no last.pt to resume from: a fresh "
+        f"start would overwrite them; move {exp} aside"
+    ) in proc.stderr
     assert (exp / "best.pt").read_bytes() == best
 
 
@@ -255,8 +275,9 @@ def test_truncated_ark_names_the_utterance_and_the_ark(tmp_path, data, num_worke
     exp = tmp_path / "exp"
     proc = run(write_config(tmp_path / "c.yaml", "dc", epochs=1, num_workers=num_workers), tr, data["cv"], exp)
     assert_clean_failure(proc, exp)
-    assert (f"train.py: {tr}/feats.scp: utterance '{last_utt}': cannot read its features from {ark}:{offset} "
-            "(") in proc.stderr
+    assert (
+        f"train.py: {tr}/feats.scp: utterance '{last_utt}': cannot read its features from {ark}:{offset} ("
+    ) in proc.stderr
     assert "re-run steps/make_feats.sh" in proc.stderr
 
 
@@ -267,8 +288,8 @@ def test_truncated_reference_wav_names_the_utterance_and_the_file(tmp_path, data
     spk1 = dict(line.split() for line in open(os.path.join(tr, "spk1.scp")))
     utt = sorted(spk1)[0]
     bad = tmp_path / "cut.wav"
-    shutil.copy(spk1[utt], bad)                     # the fixture's files are shared: cut a copy
-    os.truncate(bad, 44 + 2 * 100)                   # header kept, 100 of its samples left
+    shutil.copy(spk1[utt], bad)  # the fixture's files are shared: cut a copy
+    os.truncate(bad, 44 + 2 * 100)  # header kept, 100 of its samples left
     spk1[utt] = str(bad)
     with open(os.path.join(tr, "spk1.scp"), "w") as f:
         f.writelines(f"{u} {p}\n" for u, p in sorted(spk1.items()))
@@ -287,8 +308,11 @@ def test_train_sh_shows_train_py_error_not_only_the_log_path(tmp_path, data):
     """steps/train.sh with `epochs: 2.5`: exit 1 and train.py's message on stderr, not only 'read the log'."""
     path = tmp_path / "c.yaml"
     path.write_text(BASE + "training:\n  epochs: 2.5\n")
-    proc = subprocess.run(["bash", os.path.join(ROOT, "steps/train.sh"), str(path), data["tr"], data["cv"],
-                           str(tmp_path / "exp")], capture_output=True, text=True)
+    proc = subprocess.run(
+        ["bash", os.path.join(ROOT, "steps/train.sh"), str(path), data["tr"], data["cv"], str(tmp_path / "exp")],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 1
     assert f"steps/train.sh: train.py: {path}: training.epochs: 2.5 is not an integer (default: 100)" in proc.stderr
 
@@ -301,8 +325,11 @@ def test_finished_marker_without_best_pt_is_not_skipped(tmp_path, data):
     write_config(tuning / "dc.yaml", "dc", epochs=1)
     train(str(tuning / "dc.yaml"), data, exp / "dc")
     (exp / "dc" / "best.pt").unlink()
-    proc = subprocess.run(["bash", os.path.join(ROOT, "steps/train_chains.sh"), str(tuning), "dc", data["tr"],
-                           data["cv"], str(exp)], capture_output=True, text=True)
+    proc = subprocess.run(
+        ["bash", os.path.join(ROOT, "steps/train_chains.sh"), str(tuning), "dc", data["tr"], data["cv"], str(exp)],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "finished training; skipped" not in proc.stdout
     assert torch.load(exp / "dc" / "best.pt", weights_only=True)["epoch"] == 1

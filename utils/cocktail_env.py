@@ -5,6 +5,7 @@ python3 is then the system one) is run again under the repository's .venv/bin/py
 setup.sh installed them (nnet editable, so it is this checkout's); like Kaldi's utils/, these
 scripts work without path.sh.
 """
+
 import os
 import sys
 
@@ -18,6 +19,8 @@ except ImportError as error:
         raise  # .venv itself is broken: the real error says what is missing
     python = os.path.join(VENV, "bin", "python")
     if not os.access(python, os.X_OK):
-        sys.exit(f"{os.path.basename(sys.argv[0])}: {error} in {sys.executable}, and {VENV} is missing: "
-                 f"run {ROOT}/setup.sh, then `. ./path.sh` in the recipe dir")
+        sys.exit(
+            f"{os.path.basename(sys.argv[0])}: {error} in {sys.executable}, and {VENV} is missing: "
+            f"run {ROOT}/setup.sh, then `. ./path.sh` in the recipe dir"
+        )
     os.execv(python, [python, *sys.argv])

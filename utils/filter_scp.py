@@ -9,6 +9,7 @@ usage: utils/filter_scp.py [--exclude] [-f FIELD] <id-list> [<in-table>]
 --exclude   print the lines whose field is NOT in <id-list>
 The lines are printed unchanged, in the order of <in-table> (standard input when absent or '-').
 """
+
 import sys
 
 import cocktail_env  # noqa: F401  the repository's nnet and .venv (utils/cocktail_env.py)
@@ -35,8 +36,10 @@ def main():
         for lineno, line in enumerate(lines, 1):
             fields = line.split()
             if len(fields) < args.field:
-                sys.exit(f"filter_scp.py: {in_name}:{lineno}: {len(fields)} field(s), -f {args.field} needs "
-                         f"{args.field}; remove or fix the line")
+                sys.exit(
+                    f"filter_scp.py: {in_name}:{lineno}: {len(fields)} field(s), -f {args.field} needs "
+                    f"{args.field}; remove or fix the line"
+                )
             if (fields[args.field - 1] in ids) != args.exclude:
                 out.write(line if line.endswith("\n") else line + "\n")
 

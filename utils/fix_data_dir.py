@@ -12,6 +12,7 @@ A table is rewritten only when it changes, after a copy of it is saved in
 <data-dir>/.backup/<n>/ (n = 1, 2, ...: a new folder per run, earlier backups are kept).
 Exit status 1 when the dir cannot be repaired this way (the remaining problems are listed).
 """
+
 import os
 import shutil
 import sys
@@ -91,8 +92,10 @@ def main():
     if not os.path.isdir(data_dir):
         sys.exit(f"fix_data_dir.py: {data_dir}: not a directory")
     if not os.path.isfile(os.path.join(data_dir, "utt2spk")):
-        sys.exit(f"fix_data_dir.py: {data_dir}/utt2spk: missing; it is needed to rebuild spk2utt "
-                 "(with one speaker per utterance, write '<utt> <utt>' lines)")
+        sys.exit(
+            f"fix_data_dir.py: {data_dir}/utt2spk: missing; it is needed to rebuild spk2utt "
+            "(with one speaker per utterance, write '<utt> <utt>' lines)"
+        )
     names = datadir.utt_table_names(data_dir)
     try:
         tables = {name: read_leniently(os.path.join(data_dir, name), say) for name in names}
@@ -102,8 +105,10 @@ def main():
     all_utts = set().union(*(t.keys() for t in tables.values()))
     kept = set.intersection(*(set(t) for t in tables.values()))
     if not kept:
-        sys.exit(f"fix_data_dir.py: {data_dir}: no utterance is in every table ({' '.join(names)}); "
-                 "nothing changed: check that the tables belong to the same set")
+        sys.exit(
+            f"fix_data_dir.py: {data_dir}: no utterance is in every table ({' '.join(names)}); "
+            "nothing changed: check that the tables belong to the same set"
+        )
     removed = {}  # the tables lacking them -> removed utterances
     for utt in sorted(all_utts - kept):
         removed.setdefault(tuple(n for n in names if utt not in tables[n]), []).append(repr(utt))
@@ -127,8 +132,10 @@ def main():
 
     num_spks = len(set(tables["utt2spk"][u] for u in kept))
     if changed:
-        say(f"{data_dir}: rewrote {' '.join(changed)}; now {len(kept)} utterances, {num_spks} speakers"
-            + (f"; the previous files are in {backup.dir}" if backup.dir else ""))
+        say(
+            f"{data_dir}: rewrote {' '.join(changed)}; now {len(kept)} utterances, {num_spks} speakers"
+            + (f"; the previous files are in {backup.dir}" if backup.dir else "")
+        )
     else:
         say(f"{data_dir}: nothing to fix ({len(kept)} utterances, {num_spks} speakers)")
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Run jobs as one Grid Engine array job: Kaldi's queue.pl (named after the scheduler, not the
 standard library's queue module, which a script named queue.py would hide from its siblings); see USAGE."""
+
 import re
 import subprocess
 
@@ -57,8 +58,18 @@ class GridEngine(jobrunner.Scheduler):
         if name[0].isdigit():
             name = 'j' + name
         # $TASK_ID in -o is Grid Engine's own placeholder, not a shell variable
-        return [*config_words, *rendered, '-terse', '-t', f'{request.first}:{request.last}', '-N', name,
-                '-o', f'{qdir}/{name}.$TASK_ID.out', script]
+        return [
+            *config_words,
+            *rendered,
+            '-terse',
+            '-t',
+            f'{request.first}:{request.last}',
+            '-N',
+            name,
+            '-o',
+            f'{qdir}/{name}.$TASK_ID.out',
+            script,
+        ]
 
     def parse_job_id(self, stdout):
         # -terse prints "<jobid>.<first>-<last>:<step>" for an array job

@@ -7,6 +7,7 @@ joined into one bash command line (see command_line: a word that is exactly a sh
 as '|' or '>' stays an operator, every other word is quoted), which runs under
 `bash -o pipefail -c`; its stdout and stderr go to LOG between a header and a footer.
 """
+
 import os
 import re
 import shlex
@@ -28,10 +29,10 @@ class HelpRequested(Exception):
 @dataclass
 class Request:
     options: list  # [(name, value)] in command-line order, names with '_' for '-'
-    job_var: str   # None without a VAR=range argument
+    job_var: str  # None without a VAR=range argument
     first: int
     last: int
-    log: str       # LOG with job_var still in it
+    log: str  # LOG with job_var still in it
     command: list  # COMMAND words with job_var still in them
 
     @property
@@ -97,10 +98,27 @@ def substitute(text, var, job):
 # 'a>b' are live there too); here only a word that is exactly one of these is live, everything
 # else reaches the program as the one argument it was. A lone '&' is deliberately not here: a job
 # sent to the background would be reported finished while it still runs.
-SHELL_OPERATORS = frozenset([
-    '|', '|&', '&&', '||', ';',
-    '<', '>', '>>', '1>', '1>>', '2>', '2>>', '&>', '&>>', '2>&1', '1>&2', '>&2',
-])
+SHELL_OPERATORS = frozenset(
+    [
+        '|',
+        '|&',
+        '&&',
+        '||',
+        ';',
+        '<',
+        '>',
+        '>>',
+        '1>',
+        '1>>',
+        '2>',
+        '2>>',
+        '&>',
+        '&>>',
+        '2>&1',
+        '1>&2',
+        '>&2',
+    ]
+)
 
 
 def command_line(words):
@@ -132,8 +150,9 @@ def log_footer(seconds, threads, status):
 
 def report_failures(prog, failed, total):
     """Print which jobs failed ([(log, status)]) to stderr."""
-    print(f'{prog}: {len(failed)} of {total} jobs failed; read the log{"s" if len(failed) > 1 else ""}:',
-          file=sys.stderr)
+    print(
+        f'{prog}: {len(failed)} of {total} jobs failed; read the log{"s" if len(failed) > 1 else ""}:', file=sys.stderr
+    )
     shown = 20
     for log, status in failed[:shown]:
         print(f'  {log}  (status {status})', file=sys.stderr)
@@ -216,6 +235,7 @@ def make_dirs_for(path):
 # Schedulers (slurm.py, gridengine.py): Kaldi's config grammar, the array job script, the waiting.
 # ---------------------------------------------------------------------------------------------
 
+
 @dataclass
 class SchedulerConfig:
     """A Kaldi conf/queue.conf-style file:
@@ -224,10 +244,11 @@ class SchedulerConfig:
         option gpu=0                       this exact value (may add nothing)
         default gpu=0                      the value used when the command line does not set it
     '#' starts a comment. Option names may use '-' or '_'."""
-    source: str      # for messages: the file, or 'the built-in config'
+
+    source: str  # for messages: the file, or 'the built-in config'
     command: list
-    rules: dict      # name -> {value or '*': option text}
-    defaults: dict   # name -> value
+    rules: dict  # name -> {value or '*': option text}
+    defaults: dict  # name -> value
 
     @classmethod
     def parse(cls, text, source):
@@ -279,15 +300,19 @@ class SchedulerConfig:
             flag = '--' + name.replace('_', '-')
             rules = self.rules.get(name)
             if rules is None:
-                raise UsageError(f'option {flag} is not defined in {self.source}; add a line like '
-                                 f'"option {name}=* <scheduler options with $0 for the value>"')
+                raise UsageError(
+                    f'option {flag} is not defined in {self.source}; add a line like '
+                    f'"option {name}=* <scheduler options with $0 for the value>"'
+                )
             if value in rules:
                 text = rules[value]
             elif '*' in rules:
                 text = rules['*'].replace('$0', value)
             else:
-                raise UsageError(f'{flag} {value} is not allowed by {self.source}, which defines only '
-                                 + ', '.join(f'{name}={v}' for v in rules))
+                raise UsageError(
+                    f'{flag} {value} is not allowed by {self.source}, which defines only '
+                    + ', '.join(f'{name}={v}' for v in rules)
+                )
             words += shlex.split(text)
         return words
 
@@ -317,13 +342,14 @@ echo $status > "$done_file.tmp" && mv "$done_file.tmp" "$done_file"
 
 class Scheduler:
     """What slurm.py and gridengine.py share; they fill in the scheduler-specific parts."""
-    prog = None          # 'slurm.py'
-    scheduler = None     # 'Slurm'
+
+    prog = None  # 'slurm.py'
+    scheduler = None  # 'Slurm'
     usage = None
     builtin_config = None
     default_config = None  # used when present and no --config is given, like Kaldi's conf/queue.conf
-    task_var = None      # environment variable holding the array task id
-    job_id_var = None    # ... and the job id
+    task_var = None  # environment variable holding the array task id
+    job_id_var = None  # ... and the job id
     native_options = ()  # options the runner renders itself rather than through the config
 
     # scheduler-specific -------------------------------------------------------------------
@@ -379,8 +405,11 @@ class Scheduler:
         result = subprocess.run(submit, capture_output=True, text=True)
         if result.returncode != 0:
             guard.close()
-            print(f'{self.prog}: submission failed (status {result.returncode}): {command_line(submit)}\n'
-                  f'{result.stdout}{result.stderr}', file=sys.stderr)
+            print(
+                f'{self.prog}: submission failed (status {result.returncode}): {command_line(submit)}\n'
+                f'{result.stdout}{result.stderr}',
+                file=sys.stderr,
+            )
             return 1
         job_id = self.parse_job_id(result.stdout)
         guard.started(job_id)
@@ -399,7 +428,8 @@ class Scheduler:
             if status is None:
                 state = self.task_state(job_id, job)
                 status = (f'{state}, ' if state else '') + (
-                    f'left the queue without finishing; see also {qdir}/{name}.{job}.out')
+                    f'left the queue without finishing; see also {qdir}/{name}.{job}.out'
+                )
             failed.append((request.log_of(job), status))
         if failed:
             report_failures(self.prog, failed, len(statuses))
@@ -408,13 +438,23 @@ class Scheduler:
 
     def write_script(self, request, script, submit, qdir, threads):
         var = request.job_var
-        substitute = (f'cmd=${{cmd//{var}/$task}}\nlog=${{log//{var}/$task}}\n' if var else '')
+        substitute = f'cmd=${{cmd//{var}/$task}}\nlog=${{log//{var}/$task}}\n' if var else ''
         root = os.environ.get('COCKTAIL_ROOT', '')
         text = JOB_SCRIPT.format(
-            prog=self.prog, njobs=len(request.jobs), submit=command_line(submit), cwd=shlex.quote(os.getcwd()),
-            root=shlex.quote(root), task_var=self.task_var, scheduler=self.scheduler,
-            command=shlex.quote(command_line(request.command)), log=shlex.quote(request.log),
-            substitute=substitute, threads=threads, qdir=shlex.quote(qdir), job_id_var=self.job_id_var)
+            prog=self.prog,
+            njobs=len(request.jobs),
+            submit=command_line(submit),
+            cwd=shlex.quote(os.getcwd()),
+            root=shlex.quote(root),
+            task_var=self.task_var,
+            scheduler=self.scheduler,
+            command=shlex.quote(command_line(request.command)),
+            log=shlex.quote(request.log),
+            substitute=substitute,
+            threads=threads,
+            qdir=shlex.quote(qdir),
+            job_id_var=self.job_id_var,
+        )
         tmp = script + '.tmp'
         with open(tmp, 'w') as f:
             f.write(text)
@@ -424,9 +464,9 @@ class Scheduler:
     def _cancel_on_signals(self, job_id):
         def handler(signum, frame):
             self.cancel(job_id)
-            print(f'{self.prog}: stopped by signal {signum}; cancelled {self.scheduler} job {job_id}',
-                  file=sys.stderr)
+            print(f'{self.prog}: stopped by signal {signum}; cancelled {self.scheduler} job {job_id}', file=sys.stderr)
             sys.exit(128 + signum)
+
         old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
         return lambda: [signal.signal(s, h) for s, h in old.items()]
 
@@ -444,8 +484,8 @@ class Scheduler:
             now_ = time.monotonic()
             queued = self.queued_tasks(job_id) if now_ >= next_check else None
             for entry in os.listdir(qdir):
-                if entry.startswith(prefix) and entry[len(prefix):].isdigit():
-                    task = int(entry[len(prefix):])
+                if entry.startswith(prefix) and entry[len(prefix) :].isdigit():
+                    task = int(entry[len(prefix) :])
                     if task in todo:
                         path = os.path.join(qdir, entry)
                         with open(path) as f:

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 """Run jobs on this machine, Kaldi run.pl style; see USAGE."""
+
 import os
 import signal
 import subprocess
@@ -111,8 +112,14 @@ class LocalRunner:
                 if self.stopped_by:
                     return None
                 # Own session: a terminal's Ctrl-C reaches only us, and we stop the whole group.
-                proc = subprocess.Popen(['bash', '-o', 'pipefail', '-c', command], stdin=subprocess.DEVNULL,
-                                        stdout=f, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+                proc = subprocess.Popen(
+                    ['bash', '-o', 'pipefail', '-c', command],
+                    stdin=subprocess.DEVNULL,
+                    stdout=f,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    start_new_session=True,
+                )
                 self.running.add(proc)
                 self.guard.started(proc.pid)  # start_new_session: the group id is the pid
             status = proc.wait()
@@ -143,8 +150,7 @@ class LocalRunner:
         if self.stopped_by:
             print(f'{PROG}: stopped by signal {self.stopped_by}; the running jobs were killed', file=sys.stderr)
             return 128 + self.stopped_by
-        failed = [(self.request.log_of(job), status)
-                  for job, status in zip(self.request.jobs, statuses) if status != 0]
+        failed = [(self.request.log_of(job), status) for job, status in zip(self.request.jobs, statuses) if status != 0]
         if failed:
             jobrunner.report_failures(PROG, failed, len(statuses))
             return 1
@@ -167,8 +173,9 @@ def run(request):
             raise jobrunner.UsageError(
                 f'--gpu {gpus_per_job} but {len(gpus)} GPU(s) visible (CUDA_VISIBLE_DEVICES='
                 f'{os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>")}, else nvidia-smi -L); '
-                'run on a machine with a GPU, or drop --gpu (CPU jobs)')
-        gpu_sets = [gpus[k:k + gpus_per_job] for k in range(0, len(gpus) - gpus_per_job + 1, gpus_per_job)]
+                'run on a machine with a GPU, or drop --gpu (CPU jobs)'
+            )
+        gpu_sets = [gpus[k : k + gpus_per_job] for k in range(0, len(gpus) - gpus_per_job + 1, gpus_per_job)]
         max_parallel = min(max_parallel, len(gpu_sets))
     return LocalRunner(request, max_parallel, gpu_sets, threads).run_all()
 

@@ -19,6 +19,7 @@ scorer, which left NaN out of its means) is an error naming it: re-run steps/sco
 An environment block (date, git commit, Python and torch versions, CPU) heads the file, as in
 ESPnet's RESULTS.md. The file is written atomically.
 """
+
 import argparse
 import datetime
 import glob
@@ -62,13 +63,15 @@ def read_result(path):
 
 def parse_score_dir(score_dir):
     """(set, variant) of exp/<system>/score_<set>[_<variant>]; variant '' for the plain separation."""
-    name = os.path.basename(score_dir)[len("score_"):]
+    name = os.path.basename(score_dir)[len("score_") :]
     test_set, _, variant = name.rpartition("_")
     if not test_set:
         return name, ""
     if variant not in VARIANTS:
-        sys.exit(f"show_results.py: {score_dir}: unknown variant '{variant}': a score dir is score_<set> or "
-                 f"score_<set>_<variant> with <variant> one of {', '.join(VARIANTS)}; move or rename it")
+        sys.exit(
+            f"show_results.py: {score_dir}: unknown variant '{variant}': a score dir is score_<set> or "
+            f"score_<set>_<variant> with <variant> one of {', '.join(VARIANTS)}; move or rename it"
+        )
     return test_set, variant
 
 
@@ -94,8 +97,7 @@ def format_cell(name, value):
 def git_commit(directory):
     def git(*args):
         try:
-            out = subprocess.run(["git", "--no-optional-locks", "-C", directory, *args],
-                                 capture_output=True, text=True)
+            out = subprocess.run(["git", "--no-optional-locks", "-C", directory, *args], capture_output=True, text=True)
         except OSError:  # no git installed
             return ""
         return out.stdout.strip() if out.returncode == 0 else ""
@@ -156,8 +158,11 @@ def results_markdown(results, code_root):
         if floored:
             notes.append(f"- {system} {test_set} ({table['num_utts']} utterances): " + ", ".join(floored))
     if notes:
-        lines += ["", "Utterances scored at a metric's floor (-150 dB, PESQ 1.0, STOI 0.0), included in the means: "
-                  "a silent estimate, or PESQ failing (per_utt.tsv's 'floored' column and the scoring logs name them):"]
+        lines += [
+            "",
+            "Utterances scored at a metric's floor (-150 dB, PESQ 1.0, STOI 0.0), included in the means: "
+            "a silent estimate, or PESQ failing (per_utt.tsv's 'floored' column and the scoring logs name them):",
+        ]
         lines += notes
     return "\n".join(lines) + "\n"
 

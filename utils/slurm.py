@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 """Run jobs as one Slurm array job, Kaldi slurm.pl style; see USAGE."""
+
 import subprocess
 
 import jobrunner
@@ -52,16 +53,24 @@ class Slurm(jobrunner.Scheduler):
         array = f'{request.first}-{request.last}'
         if native.get('max_jobs_run'):
             array += f'%{native["max_jobs_run"]}'
-        return [*config_words, *rendered, '--parsable', f'--array={array}', f'--job-name={name}',
-                f'--output={qdir}/{name}.%a.out', script]
+        return [
+            *config_words,
+            *rendered,
+            '--parsable',
+            f'--array={array}',
+            f'--job-name={name}',
+            f'--output={qdir}/{name}.%a.out',
+            script,
+        ]
 
     def parse_job_id(self, stdout):
         # --parsable prints "<jobid>" or "<jobid>;<cluster>"
         return stdout.strip().splitlines()[-1].split(';')[0]
 
     def queued_tasks(self, job_id):
-        result = subprocess.run(['squeue', '--noheader', '--array', '--jobs', job_id, '--format=%K'],
-                                capture_output=True, text=True)
+        result = subprocess.run(
+            ['squeue', '--noheader', '--array', '--jobs', job_id, '--format=%K'], capture_output=True, text=True
+        )
         if result.returncode != 0:
             # a job the controller already purged: nothing of it is queued any more
             return set() if 'Invalid job id' in result.stderr else None
@@ -75,8 +84,11 @@ class Slurm(jobrunner.Scheduler):
 
     def task_state(self, job_id, task):
         # sacct needs accounting storage, which many small clusters lack: then say nothing
-        result = subprocess.run(['sacct', '--noheader', '--parsable2', '--allocations', '--format=State',
-                                 f'--jobs={job_id}_{task}'], capture_output=True, text=True)
+        result = subprocess.run(
+            ['sacct', '--noheader', '--parsable2', '--allocations', '--format=State', f'--jobs={job_id}_{task}'],
+            capture_output=True,
+            text=True,
+        )
         return result.stdout.strip().splitlines()[0] if result.returncode == 0 and result.stdout.strip() else ''
 
 

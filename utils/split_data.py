@@ -12,6 +12,7 @@ same parts. An existing split<N> made the same way after the last change of the 
 reused; otherwise it is rewritten atomically. The data dir must pass
 utils/validate_data_dir.py --no-check-files.
 """
+
 import sys
 
 import cocktail_env  # noqa: F401  the repository's nnet and .venv (utils/cocktail_env.py)
@@ -29,8 +30,10 @@ def main():
     except datadir.DataDirError as e:
         sys.exit(f"split_data.py: {e}")
     what = "reused up-to-date" if reused else "wrote"
-    print(f"split_data.py: {what} {split_dir}: {len(sizes)} parts of {min(sizes)}-{max(sizes)} utterances",
-          file=sys.stderr)
+    print(
+        f"split_data.py: {what} {split_dir}: {len(sizes)} parts of {min(sizes)}-{max(sizes)} utterances",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ describe the whole set's features (stft.conf, cmvn) are copied. <src> must pass
 utils/validate_data_dir.py --no-check-files. <dest> is written in full and then put in place:
 an earlier data dir there is replaced.
 """
+
 import os
 import shutil
 import sys
@@ -30,8 +31,10 @@ def listed(names, known, what, list_path):
     unknown = [n for n in names if n not in known]
     if unknown:
         shown = ", ".join(repr(n) for n in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
-        print(f"subset_data_dir.py: {len(unknown)} {what} of {list_path} are not in the source, skipped: {shown}",
-              file=sys.stderr)
+        print(
+            f"subset_data_dir.py: {len(unknown)} {what} of {list_path} are not in the source, skipped: {shown}",
+            file=sys.stderr,
+        )
     return [n for n in names if n in known]
 
 
@@ -49,8 +52,9 @@ def main():
 
     if os.path.exists(dest) and os.path.exists(src) and os.path.samefile(src, dest):
         sys.exit(f"subset_data_dir.py: <dest> {dest} is <src>; choose another dest")
-    if os.path.isfile(dest) or (os.path.isdir(dest) and os.listdir(dest)
-                                and not os.path.isfile(os.path.join(dest, "utt2spk"))):
+    if os.path.isfile(dest) or (
+        os.path.isdir(dest) and os.listdir(dest) and not os.path.isfile(os.path.join(dest, "utt2spk"))
+    ):
         sys.exit(f"subset_data_dir.py: {dest} exists and is not a data dir; remove it or choose another dest")
     try:
         datadir.require_valid(src)
@@ -63,8 +67,7 @@ def main():
     count = args.first if args.first is not None else args.last
     if count is not None:
         if not 1 <= count <= len(utts):
-            sys.exit(f"subset_data_dir.py: asked for {count} utterances; {src} has {len(utts)}: "
-                     f"use 1 to {len(utts)}")
+            sys.exit(f"subset_data_dir.py: asked for {count} utterances; {src} has {len(utts)}: use 1 to {len(utts)}")
         chosen = utts[:count] if args.first is not None else utts[-count:]
     else:
         list_path = args.utt_list or args.spk_list
@@ -90,8 +93,10 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     num_spks = len({utt2spk[u] for u in chosen})
-    print(f"subset_data_dir.py: wrote {len(set(chosen))} of {len(utts)} utterances ({num_spks} speakers) "
-          f"of {src} to {dest}")
+    print(
+        f"subset_data_dir.py: wrote {len(set(chosen))} of {len(utts)} utterances ({num_spks} speakers) "
+        f"of {src} to {dest}"
+    )
 
 
 if __name__ == "__main__":

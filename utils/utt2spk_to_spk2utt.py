@@ -6,6 +6,7 @@ usage: utils/utt2spk_to_spk2utt.py [<utt2spk>] > spk2utt
 
 Reads standard input when <utt2spk> is absent or '-'.
 """
+
 import sys
 
 import cocktail_env  # noqa: F401  the repository's nnet and .venv (utils/cocktail_env.py)

@@ -19,6 +19,7 @@ each feats.scp entry lies whole in its ark.
                   from its mixture's, a wrong utt2num_samples value
 Exit status 0 and a one-line summary when the dir is valid, 1 after listing the problems.
 """
+
 import sys
 
 import cocktail_env  # noqa: F401  the repository's nnet and .venv (utils/cocktail_env.py)
@@ -34,16 +35,14 @@ def main():
     parser.add_argument("--check-audio", action="store_true")
     parser.add_argument("data_dir")
     args = parser.parse_args()
-    problems, num_utts, num_spks = datadir.check_data_dir(args.data_dir, args.feats, args.check_files,
-                                                         args.check_audio)
+    problems, num_utts, num_spks = datadir.check_data_dir(args.data_dir, args.feats, args.check_files, args.check_audio)
     data_dir = args.data_dir.rstrip("/") or "/"
     if problems:
         for problem in problems:
             print(problem, file=sys.stderr)
         sys.exit(f"validate_data_dir.py: {data_dir}: {len(problems)} problem(s) found")
     tables = datadir.utt_table_names(data_dir, feats=args.feats != "ignore") + ["spk2utt"]
-    print(f"validate_data_dir.py: {data_dir} is valid: {num_utts} utterances, {num_spks} speakers "
-          f"({' '.join(tables)})")
+    print(f"validate_data_dir.py: {data_dir} is valid: {num_utts} utterances, {num_spks} speakers ({' '.join(tables)})")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ finished (and no temporary). Audio that is unreadable, truncated, empty, at anot
 than most of the list, or not finite, and features that are not finite, stop the job with the
 utterance and the file named. <out.cmvn> holds the job's Kaldi stats.
 """
+
 import argparse
 import os
 import sys
@@ -34,9 +35,11 @@ def check_audio(wav_scp, wavs):
     usual, odd = datadir.usual_and_odd(rates)
     if odd:
         utt = odd[0]
-        raise FeatureError(f"{wav_scp}: utterance '{utt}': {wavs[utt]}: {rates[utt]} Hz, the other "
-                           f"{len(wavs) - len(odd)} of {len(wavs)} mixtures {usual} Hz ({len(odd)} at another "
-                           "rate); resample the corpus to one rate")
+        raise FeatureError(
+            f"{wav_scp}: utterance '{utt}': {wavs[utt]}: {rates[utt]} Hz, the other "
+            f"{len(wavs) - len(odd)} of {len(wavs)} mixtures {usual} Hz ({len(odd)} at another "
+            "rate); resample the corpus to one rate"
+        )
     return usual
 
 
@@ -52,8 +55,10 @@ def write_ark(wav_scp, wavs, config, tmp_ark):
             feats = features.log_magnitude_features(samples, config)
             bad = feats.size - int(np.isfinite(feats).sum())
             if bad:
-                raise FeatureError(f"{wav_scp}: utterance '{utt}' ({path}): non-finite features ({bad} NaN or "
-                                   "inf values): its samples are out of range; fix or remove the recording")
+                raise FeatureError(
+                    f"{wav_scp}: utterance '{utt}' ({path}): non-finite features ({bad} NaN or "
+                    "inf values): its samples are out of range; fix or remove the recording"
+                )
             ark.write((utt + " ").encode())
             offsets[utt] = ark.tell()
             kaldiio.save_mat(ark, feats)
@@ -96,11 +101,12 @@ def main():
         if isinstance(err, FeatureError):
             sys.exit(f"make_feats.py: {err}")
         if isinstance(err, OSError):
-            sys.exit(f"make_feats.py: cannot write {writing}: {err.strerror or err}; make room (or fix the "
-                     "permissions) and rerun")
+            sys.exit(
+                f"make_feats.py: cannot write {writing}: {err.strerror or err}; make room (or fix the "
+                "permissions) and rerun"
+            )
         raise
-    print(f"make_feats.py: {len(wavs)} utterances, {int(stats[0, -1])} frames, "
-          f"{stats.shape[1] - 1} bins -> {args.ark}")
+    print(f"make_feats.py: {len(wavs)} utterances, {int(stats[0, -1])} frames, {stats.shape[1] - 1} bins -> {args.ark}")
 
 
 if __name__ == "__main__":

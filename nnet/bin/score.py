@@ -19,6 +19,7 @@ the floor (floored_<metric>). Input that cannot be scored stops the job, naming 
 the file: an estimate of another length than its references, NaN or infinite samples, a silent
 reference or mixture (a corpus error), a missing estimate.
 """
+
 import argparse
 import math
 import os
@@ -39,8 +40,9 @@ def fail(message):
 
 def source_tables(directory, what):
     """Paths of spk1.scp .. spkN.scp in directory (consecutive numbering required)."""
-    numbers = sorted(int(m.group(1)) for name in os.listdir(directory)
-                     if (m := re.fullmatch(r"spk([0-9]+)\.scp", name)))
+    numbers = sorted(
+        int(m.group(1)) for name in os.listdir(directory) if (m := re.fullmatch(r"spk([0-9]+)\.scp", name))
+    )
     if not numbers:
         fail(f"{directory}: no spk1.scp, spk2.scp: {what}")
     if numbers != list(range(1, len(numbers) + 1)):
@@ -50,8 +52,10 @@ def source_tables(directory, what):
 
 def read_entry(table, table_path, utt, what):
     if utt not in table:
-        fail(f"utterance '{utt}': no {what} in {table_path}; "
-             "(re)run the stage that writes it for every utterance of the data dir")
+        fail(
+            f"utterance '{utt}': no {what} in {table_path}; "
+            "(re)run the stage that writes it for every utterance of the data dir"
+        )
     path = table[utt]
     if not os.path.isfile(path):
         fail(f"utterance '{utt}': {what} file {path} (listed in {table_path}) does not exist")
@@ -81,8 +85,7 @@ def compute(args):
         mixture, rate, mix_file = read_entry(mixtures, mix_path, utt, "mixture")
         refs = [read_entry(t, p, utt, f"reference {n}") for n, (t, p) in enumerate(zip(ref_tables, ref_paths), 1)]
         if args.separated:
-            ests = [read_entry(t, p, utt, f"estimate {n}")
-                    for n, (t, p) in enumerate(zip(est_tables, est_paths), 1)]
+            ests = [read_entry(t, p, utt, f"estimate {n}") for n, (t, p) in enumerate(zip(est_tables, est_paths), 1)]
         else:
             ests = [(mixture, rate, mix_file)] * len(refs)
         for samples, r, path in refs + ests:
@@ -90,27 +93,31 @@ def compute(args):
                 fail(f"utterance '{utt}': {path} is at {r} Hz, the mixture {mix_file} at {rate} Hz")
         if len({len(samples) for samples, _, _ in refs}) > 1:
             fail(f"utterance '{utt}': the references {[p for _, _, p in refs]} differ in length")
-        paths = {f"{kind} {n}": path for kind, signals in (("reference", refs), ("estimate", ests))
-                 for n, (_, _, path) in enumerate(signals, 1)}
+        paths = {
+            f"{kind} {n}": path
+            for kind, signals in (("reference", refs), ("estimate", ests))
+            for n, (_, _, path) in enumerate(signals, 1)
+        }
         paths["mixture"] = mix_file
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", metrics.MetricWarning)
             try:
-                scores = metrics.score_utterance(np.stack([s for s, _, _ in refs]), [s for s, _, _ in ests],
-                                                 mixture, rate, utt)
+                scores = metrics.score_utterance(
+                    np.stack([s for s, _, _ in refs]), [s for s, _, _ in ests], mixture, rate, utt
+                )
             except metrics.ScoreError as err:
                 fail(f"{err} ({paths[err.signal]})" if err.signal else str(err))
         for w in caught:
             print(f"score.py: WARNING: {w.message}", file=sys.stderr)
-        rows.append("\t".join([utt] + [format_value(scores[m]) for m in metrics.METRICS]
-                              + [",".join(scores["floored"]) or "-"]))
+        rows.append(
+            "\t".join([utt] + [format_value(scores[m]) for m in metrics.METRICS] + [",".join(scores["floored"]) or "-"])
+        )
 
     with io.atomic_write(args.out_tsv, encoding="utf-8") as f:
         f.write(HEADER + "\n")
         f.writelines(row + "\n" for row in rows)
     what = args.separated or "the mixtures"
-    print(f"score.py: scored {len(rows)} utterances of {args.data_dir} ({what}) -> {args.out_tsv}",
-          file=sys.stderr)
+    print(f"score.py: scored {len(rows)} utterances of {args.data_dir} ({what}) -> {args.out_tsv}", file=sys.stderr)
 
 
 def read_part(path):
@@ -159,8 +166,10 @@ def merge(args):
     expected = io.read_table(os.path.join(args.data_dir, "wav.scp"))
     missing = [utt for utt in expected if utt not in rows]
     if missing:
-        fail(f"{len(missing)} utterances of {args.data_dir} not scored, e.g. '{missing[0]}': "
-             f"read {args.score_dir}/log/score.*.log")
+        fail(
+            f"{len(missing)} utterances of {args.data_dir} not scored, e.g. '{missing[0]}': "
+            f"read {args.score_dir}/log/score.*.log"
+        )
     rows = {utt: rows[utt] for utt in sorted(expected)}
     with io.atomic_write(os.path.join(args.score_dir, "per_utt.tsv"), encoding="utf-8") as f:
         f.write(HEADER + "\n")
@@ -170,10 +179,16 @@ def merge(args):
     with io.atomic_write(os.path.join(args.score_dir, "result.txt"), encoding="utf-8") as f:
         f.write("".join(line + "\n" for line in summary))
     num_floored = sum(bool(floored) for _, floored in rows.values())
-    floor_note = (f" (silent estimates or PESQ failures: the 'floored' column of {args.score_dir}/per_utt.tsv, "
-                  f"warnings in {args.score_dir}/log/)" if num_floored else "")
-    print(f"score.py: {args.score_dir}/result.txt: {len(rows)} utterances scored, {num_floored} with a metric "
-          f"at its floor{floor_note}: " + ", ".join(summary[:len(metrics.METRICS)]))
+    floor_note = (
+        f" (silent estimates or PESQ failures: the 'floored' column of {args.score_dir}/per_utt.tsv, "
+        f"warnings in {args.score_dir}/log/)"
+        if num_floored
+        else ""
+    )
+    print(
+        f"score.py: {args.score_dir}/result.txt: {len(rows)} utterances scored, {num_floored} with a metric "
+        f"at its floor{floor_note}: " + ", ".join(summary[: len(metrics.METRICS)])
+    )
 
 
 def main():

@@ -6,6 +6,7 @@ usage: separate.py [options] <exp-dir> <data-dir> <out-dir>
 
 Writes <out-dir>/s<c>/<utt>.wav for every utterance of <data-dir>/wav.scp.
 """
+
 import argparse
 import os
 import sys
@@ -22,10 +23,15 @@ def main():
     parser.add_argument("--head", choices=HEADS, help="default: mi when the model has it, else dc")
     parser.add_argument("--phase", choices=PHASES, default="mixture")
     parser.add_argument("--iters", type=int, default=5, help="Griffin-Lim / MISI iterations")
-    parser.add_argument("--matched-inference", choices=("true", "false"), default="false",
-                        help="refine k-means (dc head) by matched run-time inference")
-    parser.add_argument("--num-threads", type=int, default=1,
-                        help="torch CPU threads (fixed so that any --nj gives the same wavs)")
+    parser.add_argument(
+        "--matched-inference",
+        choices=("true", "false"),
+        default="false",
+        help="refine k-means (dc head) by matched run-time inference",
+    )
+    parser.add_argument(
+        "--num-threads", type=int, default=1, help="torch CPU threads (fixed so that any --nj gives the same wavs)"
+    )
     parser.add_argument("--collect", action="store_true")
     parser.add_argument("exp_dir")
     parser.add_argument("data_dir")
@@ -38,8 +44,7 @@ def main():
         if not torch.cuda.is_available():
             sys.exit("separate.py: --use-gpu true but torch sees no GPU: install a CUDA build or use --use-gpu false")
         device = "cuda"
-    separator = Separator(args.exp_dir, device, args.head, args.phase, args.iters,
-                                   args.matched_inference == "true")
+    separator = Separator(args.exp_dir, device, args.head, args.phase, args.iters, args.matched_inference == "true")
     if args.collect:
         count = separated_dir.collect(args.data_dir, args.out_dir, separator.num_spk)
         print(f"separate.py: {count} utterances in {args.out_dir}")
@@ -51,8 +56,10 @@ def main():
         except io.AudioError as err:
             sys.exit(f"separate.py: {args.data_dir}/wav.scp: utterance '{utt}': {err}")
         if rate != separator.sample_rate:
-            sys.exit(f"{args.data_dir}/wav.scp: utterance '{utt}' is {rate} Hz, the model "
-                     f"{separator.sample_rate} Hz: prepare the data at the model's rate")
+            sys.exit(
+                f"{args.data_dir}/wav.scp: utterance '{utt}' is {rate} Hz, the model "
+                f"{separator.sample_rate} Hz: prepare the data at the model's rate"
+            )
         separated_dir.write_sources(args.out_dir, utt, separator.separate(samples), rate)
     print(f"separate.py: {len(mixtures)} utterances, {separator.head} head, {args.phase} phase -> {args.out_dir}")
 

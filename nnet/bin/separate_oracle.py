@@ -7,6 +7,7 @@ usage: separate_oracle.py --mask ibm|irm|psm [--stft-conf FILE] <data-dir> <out-
 The masks are applied to the mixture STFT and resynthesized with the mixture phase: the ceiling of
 mask-based separation (Table 2 of the chimera++ paper). <data-dir> holds wav.scp and spk<c>.scp.
 """
+
 import argparse
 import glob
 import os
@@ -58,8 +59,10 @@ def main():
             except io.AudioError as err:
                 sys.exit(f"separate_oracle.py: {table_path}: utterance '{utt}': {err}")
             if src_rate != rate or len(src) != len(mix):
-                sys.exit(f"utterance '{utt}': reference {table[utt]} ({len(src)} samples at {src_rate} Hz) "
-                         f"does not match the mixture ({len(mix)} at {rate} Hz)")
+                sys.exit(
+                    f"utterance '{utt}': reference {table[utt]} ({len(src)} samples at {src_rate} Hz) "
+                    f"does not match the mixture ({len(mix)} at {rate} Hz)"
+                )
             sources.append(src)
         if config is None or config.sample_rate != rate:
             config = signal.read_stft_conf(args.stft_conf, rate)

@@ -6,6 +6,7 @@ usage: separate_wav.py --model <exp-dir> [options] <in.wav> <out-dir>
 Audio at another sample rate is resampled to the model's and the estimates back to the input's.
 Writes <out-dir>/<name>_s1.wav, <out-dir>/<name>_s2.wav (<name>: the input's file name).
 """
+
 import argparse
 import os
 import sys
@@ -30,8 +31,9 @@ def main():
     device = "cpu"
     if args.use_gpu == "true":
         if not torch.cuda.is_available():  # as separate.py: no silent run on the CPU
-            sys.exit("separate_wav.py: --use-gpu true but torch sees no GPU: install a CUDA build "
-                     "or use --use-gpu false")
+            sys.exit(
+                "separate_wav.py: --use-gpu true but torch sees no GPU: install a CUDA build or use --use-gpu false"
+            )
         device = "cuda"
     separator = Separator(args.model, device, args.head, args.phase, args.iters)
     try:
@@ -39,7 +41,7 @@ def main():
     except Exception as err:
         sys.exit(f"separate_wav.py: cannot read {args.in_wav}: {err}")
     estimates = separator.separate(resample(samples, rate, separator.sample_rate))
-    estimates = resample(estimates, separator.sample_rate, rate)[:, :len(samples)]
+    estimates = resample(estimates, separator.sample_rate, rate)[:, : len(samples)]
     name = os.path.splitext(os.path.basename(args.in_wav))[0]
     for c, est in enumerate(estimates, 1):
         path = os.path.join(args.out_dir, f"{name}_s{c}.wav")

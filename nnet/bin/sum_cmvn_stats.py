@@ -3,6 +3,7 @@
 
 usage: sum_cmvn_stats.py <out> <in1> [<in2> ...]
 """
+
 import argparse
 import sys
 

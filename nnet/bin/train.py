@@ -9,6 +9,7 @@ Resumes from <exp-dir>/last.pt when it exists. A config with `init_from: <system
 DistributedDataParallel (one process per GPU, or gloo on CPU with --ngpu 0); under torchrun the
 environment decides.
 """
+
 import argparse
 import os
 import sys
@@ -20,8 +21,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ngpu", type=int, default=0, help="GPUs to train on (0: CPU)")
     parser.add_argument("--num-procs", type=int, default=1, help="DDP processes (default: max(1, ngpu))")
-    parser.add_argument("--num-threads", type=int, default=0,
-                        help="torch CPU threads per process (0: training.num_threads of the config)")
+    parser.add_argument(
+        "--num-threads",
+        type=int,
+        default=0,
+        help="torch CPU threads per process (0: training.num_threads of the config)",
+    )
     parser.add_argument("config")
     parser.add_argument("train_dir")
     parser.add_argument("valid_dir")
@@ -31,8 +36,15 @@ def main():
         if not os.path.isfile(os.path.join(d, "feats.scp")):
             sys.exit(f"train.py: {d}/feats.scp not found: run steps/make_feats.sh (stage 2) first")
     try:
-        train.train(args.config, args.train_dir, args.valid_dir, args.exp_dir,
-                    ngpu=args.ngpu, num_procs=max(args.num_procs, args.ngpu, 1), num_threads=args.num_threads)
+        train.train(
+            args.config,
+            args.train_dir,
+            args.valid_dir,
+            args.exp_dir,
+            ngpu=args.ngpu,
+            num_procs=max(args.num_procs, args.ngpu, 1),
+            num_threads=args.num_threads,
+        )
     except (train.TrainingError, config.ConfigError, training_data.DataError) as err:  # names the file and the remedy
         sys.exit(f"train.py: {train.error_message(err)}")
 
