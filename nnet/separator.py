@@ -3,27 +3,23 @@
 MISI. The same code runs on CPU and GPU.
 """
 
-import os
-
 import numpy as np
 import torch
 
-from nnet import inference, losses, models, signal
+from nnet import inference, losses, models, pack, signal
 
 PHASES = ("mixture", "griffin-lim", "misi")
 HEADS = ("mi", "dc")
 
 
 class Separator:
-    """A trained system loaded from <exp-dir>/best.pt (weights, CMVN, STFT and config travel in it)."""
+    """A trained system loaded from <exp-dir>/best.pt or a model pack (weights, CMVN, STFT and config
+    travel in best.pt; nnet/pack.py)."""
 
     def __init__(
-        self, exp_dir, device="cpu", head=None, phase="mixture", iters=5, matched_inference=False, checkpoint="best.pt"
+        self, exp_dir, device="cpu", head=None, phase=None, iters=5, matched_inference=False, checkpoint="best.pt"
     ):
-        path = os.path.join(exp_dir, checkpoint)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"{path} not found: train the system first (stage 3)")
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        ckpt, meta = pack.load_checkpoint(exp_dir, checkpoint)
         self.device = torch.device(device)
         self.config = ckpt["config"]
         self.model = models.build_model(self.config["model"]).to(self.device).eval()
@@ -33,7 +29,9 @@ class Separator:
         self.std = ckpt["cmvn_std"].to(self.device)
         kind = self.config["model"]["type"]
         has = {"dc": ("dc",), "mi": ("mi",), "chimera": ("mi", "dc"), "def": ("mi",)}[kind]
-        self.head = head or has[0]
+        # unless told otherwise: what a pack's meta.yaml says, else the MI head when there is one
+        self.head = head or (meta or {}).get("head") or pack.default_head(kind)
+        phase = phase or (meta or {}).get("phase") or "mixture"
         if self.head not in has:
             raise ValueError(f"{exp_dir}: a '{kind}' model has no {self.head} head; use --head {has[0]}")
         if matched_inference and self.head != "dc":

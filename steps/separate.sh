@@ -2,8 +2,9 @@
 # Separate the mixtures of a data dir with a trained system (stage 4).
 set -euo pipefail
 echo "$0 $*"  # the command line first, for the log
-help_message="Usage: $0 [options] <exp-dir> <data-dir> <out-dir>
+help_message="Usage: $0 [options] <exp-dir or pack.zip> <data-dir> <out-dir>
  e.g.: $0 --nj 4 exp/chimerapp data/tt exp/chimerapp/separate_tt
+       $0 --nj 4 pretrained/mini_chimerapp.zip data/tt exp/mini_chimerapp/separate_tt
 Writes <out-dir>/{s1,s2}/<utt>.wav and <out-dir>/spk{1,2}.scp.
 Options:
   --nj <n>                 parallel jobs (default: 4)
@@ -37,7 +38,7 @@ case $variant in
 esac
 cmd=${cmd:-"$COCKTAIL_ROOT/utils/run.py"}
 exp=$1 data=$2 out=$3
-[ -f "$exp/best.pt" ] || { echo "$0: $exp/best.pt not found: train the system first (stage 3)" >&2; exit 1; }
+[ -f "$exp/best.pt" ] || [ -f "$exp" ] || { echo "$0: $exp/best.pt not found: train the system first (stage 3)" >&2; exit 1; }
 
 num_utts=$(wc -l < "$data/wav.scp")
 [ "$nj" -le "$num_utts" ] || nj=$num_utts

@@ -1,10 +1,12 @@
 """Separation with trained systems: steps/separate.sh (nj independence, heads, phases) and
 separate_wav.py on a recording of another sample rate."""
 
+import hashlib
 import os
 import shutil
 import subprocess
 import sys
+import zipfile
 
 import numpy as np
 import pytest
@@ -212,3 +214,140 @@ def test_use_gpu_without_a_gpu_is_an_error_in_both_programs(tmp_path, trained, p
         f"{program}: --use-gpu true but torch sees no GPU: install a CUDA build or use --use-gpu false"
     )
     assert not (tmp_path / "out").exists()
+
+
+def pack_model(exp, out_zip, cwd, *options):
+    run = subprocess.run(
+        ["bash", os.path.join(ROOT, "utils/pack_model.sh"), *options, str(exp), str(out_zip)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+    )
+    assert run.returncode == 0, run.stderr
+    return out_zip
+
+
+def test_a_pack_separates_as_its_exp_dir(tmp_path, trained):
+    """utils/pack_model.sh: one zip with best.pt, config.yaml, the system's RESULTS rows and meta.yaml;
+    steps/separate.sh and separate_wav.py given the pack write the same wavs as given the exp dir."""
+    exp, data = trained
+    header = "| system | set | SDR | SDRi |\n|---|---|---:|---:|\n"
+    (tmp_path / "RESULTS.md").write_text(
+        "# RESULTS\n\n" + header + "| mixture | tt | 0.2 | 0.0 |\n| exp | tt | 5.1 | 4.9 |\n"
+        "| exp +misi | tt | 5.3 | 5.1 |\n| expert | tt | 1.0 | 0.8 |\n"
+    )
+    packed = pack_model(exp, tmp_path / "exp.zip", tmp_path, "--license", "synthetic tones: no licence")
+    with zipfile.ZipFile(packed) as z:
+        assert sorted(z.namelist()) == ["RESULTS.md", "best.pt", "config.yaml", "meta.yaml"]
+        assert z.read("RESULTS.md").decode() == header + "| exp | tt | 5.1 | 4.9 |\n| exp +misi | tt | 5.3 | 5.1 |\n"
+        assert z.read("best.pt") == (exp / "best.pt").read_bytes()
+        assert z.read("config.yaml") == (exp / "config.yaml").read_bytes()
+        meta = yaml.safe_load(z.read("meta.yaml"))
+    assert {k: meta[k] for k in ("format", "system", "sample_rate", "num_spk", "model_type", "head", "phase")} == {
+        "format": 1,
+        "system": "exp",
+        "sample_rate": 8000,
+        "num_spk": 2,
+        "model_type": "chimera",
+        "head": "mi",
+        "phase": "mixture",
+    }
+    assert meta["training_corpus"] == tmp_path.name  # the default: the dir it was packed from
+    assert meta["license"] == "synthetic tones: no licence"
+    assert meta["torch"] == torch.__version__ and meta["python"].count(".") == 2
+    assert len(meta["commit"].split("-")[0]) == 40 and meta["created"].endswith("UTC")
+    assert meta["sha256_best_pt"] == hashlib.sha256((exp / "best.pt").read_bytes()).hexdigest()
+    from_dir = separate_dir(exp, data, tmp_path / "dir", "--nj", "1", "--phase", "misi")
+    from_pack = separate_dir(packed, data, tmp_path / "pack", "--nj", "1", "--phase", "misi")
+    for c in (1, 2):
+        assert list(from_pack[c]) == list(from_dir[c])
+        for utt in from_dir[c]:
+            np.testing.assert_array_equal(from_pack[c][utt], from_dir[c][utt])
+    wav = next(iter(io.read_table(os.path.join(data, "wav.scp")).values()))
+    for model, out in ((exp, "w_dir"), (packed, "w_pack")):
+        run = subprocess.run(
+            [PYTHON, "-m", "nnet.bin.separate_wav", "--model", str(model), wav, str(tmp_path / out)],
+            capture_output=True,
+            text=True,
+        )
+        assert run.returncode == 0, run.stderr
+    name = os.path.splitext(os.path.basename(wav))[0]
+    for c in (1, 2):
+        np.testing.assert_array_equal(
+            io.read_wav(tmp_path / "w_pack" / f"{name}_s{c}.wav")[0],
+            io.read_wav(tmp_path / "w_dir" / f"{name}_s{c}.wav")[0],
+        )
+    run = subprocess.run(
+        [PYTHON, "-m", "nnet.bin.pack_model", "unpack", str(packed), str(tmp_path / "unpacked")],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "unpacked" / "best.pt").read_bytes() == (exp / "best.pt").read_bytes()
+    assert sorted(os.listdir(tmp_path / "unpacked")) == ["RESULTS.md", "best.pt", "config.yaml", "meta.yaml"]
+
+
+def rewrite_pack(src, dst, **changes):
+    """A copy of the pack src with members replaced (bytes), or meta.yaml keys changed (meta=dict)."""
+    with zipfile.ZipFile(src) as z:
+        members = {name: z.read(name) for name in z.namelist()}
+    meta = yaml.safe_load(members["meta.yaml"])
+    meta.update(changes.pop("meta", {}))
+    members["meta.yaml"] = yaml.safe_dump(meta).encode()
+    members.update(changes)
+    with zipfile.ZipFile(dst, "w") as z:
+        for name, data in members.items():
+            if data is not None:
+                z.writestr(name, data)
+    return dst
+
+
+@pytest.mark.fault
+def test_a_pack_that_cannot_be_used_is_refused_by_name(tmp_path, trained):
+    """A pack from a newer format, with a tampered best.pt, without meta.yaml, a damaged zip, a file that
+    is not a pack, unpacking over a trained system: exit 1 naming the file and the remedy; nothing written."""
+    exp, data = trained
+    good = pack_model(exp, tmp_path / "good.zip", tmp_path)
+    weights = bytearray((exp / "best.pt").read_bytes())
+    weights[-100] ^= 1
+    cases = {
+        "future": (
+            rewrite_pack(good, tmp_path / "future.zip", meta={"format": 2}),
+            "pack format 2 was written by a newer cocktail; this one reads format 1 and older: update cocktail",
+        ),
+        "tampered": (
+            rewrite_pack(good, tmp_path / "tampered.zip", **{"best.pt": bytes(weights)}),
+            "best.pt does not match the sha256 in meta.yaml: the pack is damaged",
+        ),
+        "no_meta": (
+            rewrite_pack(good, tmp_path / "no_meta.zip", **{"meta.yaml": None}),
+            "not a cocktail model pack (no meta.yaml)",
+        ),
+        "checkpoint": (tmp_path / "model.pt", "not a cocktail model pack (no best.pt, config.yaml, meta.yaml)"),
+        "not_zip": (tmp_path / "model.txt", "neither an exp dir nor a model pack (zip)"),
+    }
+    shutil.copy(exp / "best.pt", tmp_path / "model.pt")  # torch's own zip, not a pack
+    (tmp_path / "model.txt").write_text("weights\n")
+    wav = next(iter(io.read_table(os.path.join(data, "wav.scp")).values()))
+    for name, (model, message) in cases.items():
+        for command in (
+            ["nnet.bin.separate_wav", "--model", str(model), wav, str(tmp_path / f"out_{name}")],
+            ["nnet.bin.separate", str(model), data, str(tmp_path / f"sep_{name}")],
+        ):
+            run = subprocess.run([PYTHON, "-m", *command], capture_output=True, text=True)
+            assert run.returncode == 1, (name, run.stderr)
+            assert f"{model}: {message}" in run.stderr, (name, run.stderr)
+            assert "Traceback" not in run.stderr
+        assert not (tmp_path / f"out_{name}").exists() and not (tmp_path / f"sep_{name}").exists()
+    cut = tmp_path / "cut.zip"
+    cut.write_bytes(good.read_bytes()[:-30])  # the zip's central directory cut off
+    run = subprocess.run([PYTHON, "-m", "nnet.bin.pack_model", "show", str(cut)], capture_output=True, text=True)
+    assert run.returncode == 1 and "cut.zip" in run.stderr and "Traceback" not in run.stderr
+    target = tmp_path / "trained"
+    shutil.copytree(exp, target)
+    before = (target / "best.pt").read_bytes()
+    run = subprocess.run(
+        [PYTHON, "-m", "nnet.bin.pack_model", "unpack", str(good), str(target)], capture_output=True, text=True
+    )
+    assert run.returncode == 1 and f"{target}/best.pt exists: unpack into a new dir" in run.stderr
+    assert (target / "best.pt").read_bytes() == before

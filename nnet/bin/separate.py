@@ -14,6 +14,7 @@ import sys
 import torch
 
 from nnet import io, separated_dir
+from nnet.pack import PackError
 from nnet.separator import HEADS, PHASES, Separator
 
 
@@ -44,7 +45,10 @@ def main():
         if not torch.cuda.is_available():
             sys.exit("separate.py: --use-gpu true but torch sees no GPU: install a CUDA build or use --use-gpu false")
         device = "cuda"
-    separator = Separator(args.exp_dir, device, args.head, args.phase, args.iters, args.matched_inference == "true")
+    try:
+        separator = Separator(args.exp_dir, device, args.head, args.phase, args.iters, args.matched_inference == "true")
+    except (OSError, ValueError, PackError) as err:  # a missing best.pt, a damaged pack, a head the model lacks
+        sys.exit(f"separate.py: {err}")
     if args.collect:
         count = separated_dir.collect(args.data_dir, args.out_dir, separator.num_spk)
         print(f"separate.py: {count} utterances in {args.out_dir}")

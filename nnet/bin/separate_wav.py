@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Separate one recording with a trained system, the way you try a model on your own audio.
 
-usage: separate_wav.py --model <exp-dir> [options] <in.wav> <out-dir>
+usage: separate_wav.py --model <exp-dir or pack.zip> [options] <in.wav> <out-dir>
 
+--model takes a trained system's exp dir or a model pack (a .zip of utils/pack_model.sh), such as
+egs/mini_2mix/pretrained/mini_chimerapp.zip; the head defaults to the pack's (meta.yaml).
 Audio at another sample rate is resampled to the model's and the estimates back to the input's.
 Writes <out-dir>/<name>_s1.wav, <out-dir>/<name>_s2.wav (<name>: the input's file name).
 """
@@ -14,16 +16,19 @@ import sys
 import torch
 
 from nnet import io, separated_dir
+from nnet.pack import PackError
 from nnet.separator import HEADS, PHASES, Separator
 from nnet.signal import resample
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="experiment dir holding best.pt")
+    parser.add_argument(
+        "--model", required=True, help="experiment dir holding best.pt, or a model pack (utils/pack_model.sh)"
+    )
     parser.add_argument("--use-gpu", choices=("true", "false"), default="false")
-    parser.add_argument("--head", choices=HEADS)
-    parser.add_argument("--phase", choices=PHASES, default="mixture")
+    parser.add_argument("--head", choices=HEADS, help="default: the pack's (meta.yaml), else mi when the model has it")
+    parser.add_argument("--phase", choices=PHASES, help="default: the pack's (meta.yaml), else mixture")
     parser.add_argument("--iters", type=int, default=5)
     parser.add_argument("in_wav")
     parser.add_argument("out_dir")
@@ -35,7 +40,10 @@ def main():
                 "separate_wav.py: --use-gpu true but torch sees no GPU: install a CUDA build or use --use-gpu false"
             )
         device = "cuda"
-    separator = Separator(args.model, device, args.head, args.phase, args.iters)
+    try:
+        separator = Separator(args.model, device, args.head, args.phase, args.iters)
+    except (OSError, ValueError, PackError) as err:  # a missing best.pt, a damaged pack, a head the model lacks
+        sys.exit(f"separate_wav.py: {err}")
     try:
         samples, rate = io.read_wav(args.in_wav)
     except Exception as err:

@@ -1,0 +1,145 @@
+"""A trained system as one file: a zip that holds what separation needs and what a reader asks.
+
+    best.pt       the checkpoint (weights, CMVN, STFT and config travel in it)
+    config.yaml   the training config of exp/<system>/ (the file a user reads; best.pt has its dict)
+    RESULTS.md    the rows of the recipe's RESULTS.md for this system, with its header (if any)
+    meta.yaml     format, system, sample rate, speakers, the head/inference/phase to use, the
+                  training corpus and its licence note, the repository commit, torch and python
+                  versions, the creation date, and best.pt's sha256
+
+A reader checks the format (a pack from a newer cocktail is refused, naming both versions) and
+best.pt against its sha256 before anything is loaded; torch.load runs with weights_only=True, as
+for an exp dir.
+"""
+
+import datetime
+import hashlib
+import io
+import os
+import platform
+import subprocess
+import zipfile
+
+import torch
+import yaml
+
+FORMAT = 1  # the pack layout this code writes and the newest it reads
+MEMBERS = ("best.pt", "config.yaml", "meta.yaml")  # RESULTS.md is optional
+
+
+class PackError(Exception):
+    """A pack that cannot be read: the message names the file and what to do."""
+
+
+def is_pack(path):
+    return os.path.isfile(path) and zipfile.is_zipfile(path)
+
+
+def _commit(root):
+    """The repository commit ('<hash>' or '<hash>-dirty'), or 'unknown' outside a git checkout."""
+    try:
+        run = lambda *a: subprocess.run(["git", "-C", root, *a], capture_output=True, text=True, check=True)  # noqa: E731
+        commit = run("rev-parse", "HEAD").stdout.strip()
+        dirty = run("status", "--porcelain", "--untracked-files=no").stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("-dirty" if dirty else "")
+
+
+def results_rows(results_md, system):
+    """The header and the rows of `system` (and its '+variant' rows) of a RESULTS.md table."""
+    with open(results_md) as f:
+        lines = [line.rstrip("\n") for line in f]
+    header = [line for line in lines if line.startswith("| system |") or line.startswith("|---")][:2]
+    rows = [line for line in lines if line.split("|")[1:2] and line.split("|")[1].strip().split(" ")[0] == system]
+    return header + rows if rows else []
+
+
+def default_head(model_type):
+    """The head a pack separates with unless told otherwise (as nnet.separator.Separator)."""
+    return "dc" if model_type == "dc" else "mi"
+
+
+def write(exp_dir, out_zip, corpus, licence, results_md=None, phase="mixture", root=None):
+    """Pack exp_dir/best.pt (+ config.yaml, RESULTS rows) into out_zip, written atomically."""
+    best = os.path.join(exp_dir, "best.pt")
+    if not os.path.isfile(best):
+        raise PackError(f"{best} not found: train the system first (stage 3)")
+    config_yaml = os.path.join(exp_dir, "config.yaml")
+    if not os.path.isfile(config_yaml):
+        raise PackError(f"{config_yaml} not found: {exp_dir} is not a training dir of steps/train.sh")
+    with open(best, "rb") as f:
+        weights = f.read()
+    ckpt = torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
+    model = ckpt["config"]["model"]
+    system = os.path.basename(os.path.normpath(exp_dir))
+    head = default_head(model["type"])
+    meta = {
+        "format": FORMAT,
+        "system": system,
+        "sample_rate": int(ckpt["stft"]["sample_rate"]),
+        "num_spk": int(model.get("num_spk", 2)),
+        "model_type": model["type"],
+        "head": head,
+        "inference": "masks of the MI head" if head == "mi" else "k-means on the DC embeddings",
+        "phase": phase,
+        "epoch": int(ckpt["epoch"]),
+        "training_corpus": corpus,
+        "license": licence,
+        "commit": _commit(root or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+        "torch": str(torch.__version__),  # a TorchVersion, which yaml cannot write
+        "python": platform.python_version(),
+        "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "sha256_best_pt": hashlib.sha256(weights).hexdigest(),
+    }
+    rows = results_rows(results_md, system) if results_md else []
+    tmp = out_zip + ".tmp"
+    try:
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr("meta.yaml", yaml.safe_dump(meta, sort_keys=False))
+            z.write(config_yaml, "config.yaml")
+            z.writestr("best.pt", weights)
+            if rows:
+                z.writestr("RESULTS.md", "\n".join(rows) + "\n")
+        os.replace(tmp, out_zip)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return meta
+
+
+def read(path):
+    """(checkpoint dict, meta dict) of a pack; PackError naming the file for anything amiss."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            missing = [m for m in MEMBERS if m not in z.namelist()]
+            if missing:
+                raise PackError(
+                    f"{path}: not a cocktail model pack (no {', '.join(missing)}): make one with utils/pack_model.sh"
+                )
+            meta = yaml.safe_load(z.read("meta.yaml"))
+            weights = z.read("best.pt")
+    except zipfile.BadZipFile as err:
+        raise PackError(f"{path}: damaged zip ({err}): download or copy the pack again") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("format"), int):
+        raise PackError(f"{path}: meta.yaml has no integer 'format': not a cocktail model pack")
+    if meta["format"] > FORMAT:
+        raise PackError(
+            f"{path}: pack format {meta['format']} was written by a newer cocktail; this one reads format "
+            f"{FORMAT} and older: update cocktail (git pull) to use it"
+        )
+    if hashlib.sha256(weights).hexdigest() != meta.get("sha256_best_pt"):
+        raise PackError(f"{path}: best.pt does not match the sha256 in meta.yaml: the pack is damaged, get it again")
+    return torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True), meta
+
+
+def load_checkpoint(model, checkpoint="best.pt"):
+    """(checkpoint, meta) of a trained system given as an exp dir (meta None) or as a pack (a .zip)."""
+    if is_pack(model):
+        return read(model)
+    if os.path.isfile(model):
+        raise PackError(f"{model}: neither an exp dir nor a model pack (zip)")
+    path = os.path.join(model, checkpoint)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path} not found: train the system first (stage 3)")
+    return torch.load(path, map_location="cpu", weights_only=True), None
