@@ -17,7 +17,7 @@ from synth import make_data_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 MAKE_FEATS = ROOT / "steps" / "make_feats.sh"
-DATA_PREP = ROOT / "local" / "wsj0_2mix_data_prep.sh"
+DATA_PREP = ROOT / "local" / "data_prep.sh"
 STFT_CONF = ROOT / "egs" / "mini_2mix" / "conf" / "stft.conf"
 
 

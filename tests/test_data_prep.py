@@ -1,4 +1,4 @@
-"""local/wsj0_2mix_data_prep.sh on a small wsj0-2mix style tree written here."""
+"""local/data_prep.sh on a small wsj0-2mix style tree written here."""
 
 import subprocess
 from pathlib import Path
@@ -8,7 +8,7 @@ import numpy as np
 from nnet import datadir, io
 
 ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = ROOT / "local" / "wsj0_2mix_data_prep.sh"
+SCRIPT = ROOT / "local" / "data_prep.sh"
 MIXTURES = {
     "tr": {
         "40na010x_1.9857_01xo030b_-1.9857": 1200,
@@ -111,7 +111,12 @@ def test_data_prep_errors_name_what_is_missing(tmp_path):
 
     bad = make_corpus(tmp_path / "bad", {"tr": {"notamixture": 100}})
     result = prep(bad, tmp_path / "data2", "--sets", "tr")
-    assert result.returncode == 1 and "notamixture.wav: name is not <utt1>_<snr1>_<utt2>_<snr2>" in result.stderr
+    assert (
+        result.returncode == 1
+        and "notamixture.wav: name is not <utt1>_<snr1>_<utt2>_<snr2> (wsj0-2mix); "
+        "for other names use --speakers mixture or --speakers <file>"
+        in result.stderr
+    )
 
     result = prep(tmp_path / "nowhere", tmp_path / "data3")
     assert result.returncode == 1 and "nowhere: no such directory" in result.stderr
@@ -137,3 +142,62 @@ def test_data_prep_spk2utt_lists_every_mixture_of_a_speaker_pair(tmp_path):
         text=True,
     )
     assert tool.returncode == 0 and tool.stdout == (tmp_path / "data" / "tr" / "spk2utt").read_text()
+
+
+FREE = {
+    "tr": {"alice-bob-0001": 900, "alice-bob-0002": 800, "carol.dave.3": 700},
+    "cv": {"Eve+Frank_take2": 600},
+    "tt": {"0007": 500},
+}
+
+
+def test_any_names_with_speakers_per_mixture_or_from_a_file(tmp_path):
+    """Free file names: --speakers mixture makes each mixture its own speaker pair (utterance = name);
+    --speakers <file> takes '<name> <speaker>' lines (utterance <speaker>_<name>); --mixlists none
+    leaves the count check out. A name missing from the file and a name with a space are errors."""
+    src = make_corpus(tmp_path / "mine", FREE)
+    result = prep(src, tmp_path / "data", "--speakers", "mixture", "--mixlists", "none")
+    assert result.returncode == 0, result.stderr
+    tr = tmp_path / "data" / "tr"
+    names = sorted(FREE["tr"])
+    assert lines(tr / "wav.scp") == [f"{n} {src.resolve()}/tr/mix/{n}.wav" for n in names]
+    assert lines(tr / "spk2.scp") == [f"{n} {src.resolve()}/tr/s2/{n}.wav" for n in names]
+    assert lines(tr / "utt2spk") == [f"{n} {n}" for n in names] and lines(tr / "spk2utt") == lines(tr / "utt2spk")
+    assert lines(tmp_path / "data" / "cv" / "utt2num_samples") == ["Eve+Frank_take2 600"]
+
+    speakers = tmp_path / "speakers.txt"
+    speakers.write_text("alice-bob-0001 alice_bob\nalice-bob-0002 alice_bob\ncarol.dave.3 carol_dave\n0007 x\n")
+    result = prep(src, tmp_path / "data2", "--speakers", str(speakers), "--mixlists", "none", "--sets", "tr tt")
+    assert result.returncode == 0, result.stderr
+    assert lines(tmp_path / "data2" / "tr" / "utt2spk") == [
+        "alice_bob_alice-bob-0001 alice_bob",
+        "alice_bob_alice-bob-0002 alice_bob",
+        "carol_dave_carol.dave.3 carol_dave",
+    ]
+    assert lines(tmp_path / "data2" / "tr" / "spk2utt") == [
+        "alice_bob alice_bob_alice-bob-0001 alice_bob_alice-bob-0002",
+        "carol_dave carol_dave_carol.dave.3",
+    ]
+    problems, num_utts, _ = datadir.check_data_dir(str(tmp_path / "data2" / "tr"))
+    assert problems == [] and num_utts == 3
+
+    result = prep(src, tmp_path / "data3", "--speakers", str(speakers), "--mixlists", "none", "--sets", "cv")
+    assert result.returncode == 1
+    assert f'{src.resolve()}/cv/mix/Eve+Frank_take2.wav: no line "Eve+Frank_take2 <speaker>" in {speakers}' in (
+        result.stderr
+    )
+    assert not (tmp_path / "data3" / "cv").exists()
+
+    result = prep(src, tmp_path / "data4", "--speakers", str(tmp_path / "nofile"), "--mixlists", "none")
+    assert result.returncode == 1 and "use wsj0-2mix, mixture, or a file of '<name> <speaker>' lines" in result.stderr
+
+    spaced = make_corpus(tmp_path / "spaced", {"tr": {"alice bob 1": 300}})
+    result = prep(spaced, tmp_path / "data5", "--speakers", "mixture", "--mixlists", "none", "--sets", "tr")
+    assert result.returncode == 1
+    assert "white space in a file name, which Kaldi tables cannot hold: rename it" in result.stderr
+    assert "alice bob 1.wav" in result.stderr and not (tmp_path / "data5" / "tr").exists()
+
+    # with lists, the count is still checked
+    (lists_of(src) / "mix_2_spk_tr.txt").write_text("a 0 b 0\n")
+    result = prep(src, tmp_path / "data6", "--speakers", "mixture", "--sets", "tr")
+    assert result.returncode == 1 and "holds 3 mixtures" in result.stderr and "lists 1" in result.stderr

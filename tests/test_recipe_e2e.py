@@ -289,3 +289,68 @@ def test_sweep_alpha_trains_separates_and_scores_cv_per_alpha(recipe, full_run):
         stdin=subprocess.DEVNULL,
     )
     assert run.returncode != 0 and "not a chimera++ config" in run.stderr
+
+
+def test_a_copied_recipe_on_a_corpus_with_free_names(tmp_path):
+    """README's "Copying a recipe to a new corpus", followed literally in a checkout-shaped dir: `cp -r
+    egs/mini_2mix egs/mycorpus`, then stages 1-5 on <dir>/{tr,cv,tt}/{mix,s1,s2}/<any name>.wav with
+    --speakers mixture --mixlists none (one small system; every table keyed by the file names)."""
+    import numpy as np
+
+    from nnet import io
+    from synth import voice
+
+    for name in ("path.sh", "steps", "utils", "local"):  # the top level a copied recipe's links reach
+        os.symlink(os.path.join(ROOT, name), tmp_path / name)
+    (tmp_path / "egs").mkdir()
+    subprocess.run(["cp", "-r", RECIPE, str(tmp_path / "egs" / "mycorpus")], check=True)
+    work = tmp_path / "egs" / "mycorpus"
+    tiny_configs(os.path.join(work, "conf", "tuning"), str(work / "tiny"))
+    corpus = tmp_path / "recordings"
+    rng = np.random.default_rng(5)
+    names = {"tr": [f"alice-bob-{i:04d}" for i in range(6)], "cv": ["carol.dave.1", "carol.dave.2"]}
+    names["tt"] = ["Eve+Frank_take1", "0042"]
+    for subset, mixtures in names.items():
+        for name in mixtures:
+            s1 = voice(rng, 1.2, 8000, rng.uniform(100, 140))
+            s2 = voice(rng, 1.2, 8000, rng.uniform(190, 260))
+            for kind, samples in (("mix", s1 + s2), ("s1", s1), ("s2", s2)):
+                io.write_wav(corpus / subset / kind / f"{name}.wav", samples, 8000)
+    run = subprocess.run(
+        [
+            "./run.sh",
+            "--stage",
+            "1",
+            "--wav-dir",
+            str(corpus),
+            "--speakers",
+            "mixture",
+            "--mixlists",
+            "none",
+            "--nj",
+            "1",
+            "--tuning",
+            "tiny",
+            "--systems",
+            "oracle_irm chimerapp",
+            "--rti-systems",
+            "",
+            "--phase-systems",
+            "",
+            "--test-sets",
+            "tt",
+        ],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    for subset, mixtures in names.items():
+        assert list(io.read_table(work / "data" / subset / "wav.scp")) == sorted(mixtures)
+        assert len((work / "data" / subset / "feats.scp").read_text().splitlines()) == len(mixtures)
+    assert list(io.read_table(work / "exp" / "chimerapp" / "separate_tt" / "spk1.scp")) == ["0042", "Eve+Frank_take1"]
+    assert (work / "exp" / "chimerapp" / "separate_tt" / "s2" / "Eve+Frank_take1.wav").is_file()
+    results = (work / "RESULTS.md").read_text()
+    assert "| chimerapp | tt |" in results and "| oracle_irm | tt |" in results
+    assert "num_utts 2" in (work / "exp" / "chimerapp" / "score_tt" / "result.txt").read_text()

@@ -26,6 +26,9 @@ test_sets="cv tt"         # cv: closed speakers (CSC), tt: open speakers (OSC), 
 corpus=corpus             # where stage 0 writes the synthesized corpus
 seed=1                    # corpus seed
 corpus_opts=              # more options of local/make_mini_2mix.sh, e.g. "--num-tr 100"
+wav_dir=                  # stage 1 reads <wav-dir>/{tr,cv,tt}/{mix,s1,s2}/ (default: $corpus/wav8k/min)
+mixlists=                 # stage 1 checks each set's count against <mixlists>/mix_2_spk_<set>.txt (default: $corpus/mixlists; none: no lists)
+speakers=wsj0-2mix        # stage 1's speaker rule: wsj0-2mix (MERL's names), mixture, or a '<name> <speaker>' file (local/data_prep.sh)
 tuning=conf/tuning        # the systems' configs: $tuning/<system>.yaml
 retrain=false             # stage 3: retrain a system that finished training
 train_jobs=2              # stage 3: systems trained at once, each on nproc/train_jobs cores
@@ -40,7 +43,8 @@ $(options_help "$0")"
 . utils/parse_options.sh
 utils/check_stages.sh "$stage" "$stop_stage" 5
 
-wav_dir=$corpus/wav8k/min
+wav_dir=${wav_dir:-$corpus/wav8k/min}
+mixlists=${mixlists:-$corpus/mixlists}
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   stage_start 0 "synthesize the mini corpus in $corpus"
@@ -51,7 +55,7 @@ fi
 
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   stage_start 1 "data dirs data/{tr,cv,tt} from $wav_dir"
-  local/wsj0_2mix_data_prep.sh --mixlists "$corpus/mixlists" "$wav_dir" data
+  local/data_prep.sh --mixlists "$mixlists" --speakers "$speakers" "$wav_dir" data
   stage_end
 fi
 

@@ -58,7 +58,7 @@ fi
 
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   stage_start 1 "data dirs data/{tr,cv,tt} from $wav_dir"
-  local/wsj0_2mix_data_prep.sh --mixlists "${mixlists:-downloads/mixlists}" "$wav_dir" data
+  local/data_prep.sh --mixlists "${mixlists:-downloads/mixlists}" "$wav_dir" data
   stage_end
 fi
 
