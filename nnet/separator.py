@@ -3,6 +3,8 @@
 MISI. The same code runs on CPU and GPU.
 """
 
+import itertools
+
 import numpy as np
 import torch
 
@@ -88,3 +90,44 @@ class Separator:
         else:
             estimates = inference.misi(mix_spec, masks * mix_spec.abs(), self.stft, length, self.iters)
         return estimates.cpu().numpy()
+
+
+def separate_in_chunks(separate, mixture, chunk, overlap):
+    """Separate a long recording chunk by chunk, so that memory stays bounded by the chunk length.
+
+    separate: (samples,) -> (C, samples) estimates of one chunk. Chunks of `chunk` samples start
+    every chunk - overlap samples. Each chunk's sources come out in an arbitrary order (the
+    permutation problem, across chunks), so chunk k+1's order is the one whose estimates correlate
+    best with chunk k's over the `overlap` samples both cover; there the two are cross-faded
+    linearly. A recording no longer than one chunk is separated whole.
+    """
+    mixture = np.asarray(mixture)
+    total = len(mixture)
+    if chunk <= 0 or total <= chunk:
+        return separate(mixture)
+    if not 0 < overlap < chunk:
+        raise ValueError(f"the overlap ({overlap} samples) must be above 0 and below the chunk ({chunk} samples)")
+    hop = chunk - overlap
+    out = None
+    for start in range(0, total - overlap, hop):
+        est = np.asarray(separate(mixture[start : start + chunk]), dtype=np.float64)
+        if out is None:
+            out = np.zeros((est.shape[0], total))
+            out[:, : est.shape[1]] = est
+            continue
+        shared = out[:, start : start + overlap]  # the previous chunk's estimates over the overlap
+        n = shared.shape[1]
+
+        def agreement(order):
+            return sum(_correlation(shared[c], est[p, :n]) for c, p in enumerate(order))
+
+        est = est[list(max(itertools.permutations(range(est.shape[0])), key=agreement))]
+        fade = np.linspace(0.0, 1.0, n + 2)[1:-1]  # neither end weighs 0 or 1 twice
+        out[:, start : start + n] = shared * (1 - fade) + est[:, :n] * fade
+        out[:, start + n : start + est.shape[1]] = est[:, n:]
+    return out.astype(np.float32)
+
+
+def _correlation(a, b):
+    norm = np.linalg.norm(a) * np.linalg.norm(b)
+    return float(np.dot(a, b) / norm) if norm > 0 else 0.0

@@ -5,6 +5,9 @@ usage: separate_wav.py --model <exp-dir or pack.zip> [options] <in.wav> <out-dir
 
 --model takes a trained system's exp dir or a model pack (a .zip of utils/pack_model.sh), such as
 egs/mini_2mix/pretrained/mini_chimerapp.zip; the head defaults to the pack's (meta.yaml).
+A recording longer than --chunk-seconds (30) is separated in overlapping chunks, each chunk's
+sources put in the order of the previous chunk's (nnet.separator.separate_in_chunks): memory stays
+that of one chunk (bench/bench_long_recording.py measures a 10-minute file).
 Audio at another sample rate is resampled to the model's and the estimates back to the input's.
 Writes <out-dir>/<name>_s1.wav, <out-dir>/<name>_s2.wav (<name>: the input's file name).
 """
@@ -17,7 +20,7 @@ import torch
 
 from nnet import io, separated_dir
 from nnet.pack import PackError
-from nnet.separator import HEADS, PHASES, Separator
+from nnet.separator import HEADS, PHASES, Separator, separate_in_chunks
 from nnet.signal import resample
 
 
@@ -30,6 +33,13 @@ def main():
     parser.add_argument("--head", choices=HEADS, help="default: the pack's (meta.yaml), else mi when the model has it")
     parser.add_argument("--phase", choices=PHASES, help="default: the pack's (meta.yaml), else mixture")
     parser.add_argument("--iters", type=int, default=5)
+    parser.add_argument(
+        "--chunk-seconds",
+        type=float,
+        default=30.0,
+        help="a longer recording is separated in chunks of this length (0: whole; memory grows with it)",
+    )
+    parser.add_argument("--overlap-seconds", type=float, default=3.0, help="chunks overlap by this much")
     parser.add_argument("in_wav")
     parser.add_argument("out_dir")
     args = parser.parse_args()
@@ -48,7 +58,16 @@ def main():
         samples, rate = io.read_wav(args.in_wav)
     except Exception as err:
         sys.exit(f"separate_wav.py: cannot read {args.in_wav}: {err}")
-    estimates = separator.separate(resample(samples, rate, separator.sample_rate))
+    chunk = int(args.chunk_seconds * separator.sample_rate)
+    overlap = int(args.overlap_seconds * separator.sample_rate)
+    try:
+        estimates = separate_in_chunks(
+            separator.separate, resample(samples, rate, separator.sample_rate), chunk, overlap
+        )
+    except ValueError as err:
+        sys.exit(
+            f"separate_wav.py: --chunk-seconds {args.chunk_seconds} --overlap-seconds {args.overlap_seconds}: {err}"
+        )
     estimates = resample(estimates, separator.sample_rate, rate)[:, : len(samples)]
     name = os.path.splitext(os.path.basename(args.in_wav))[0]
     for c, est in enumerate(estimates, 1):
