@@ -10,7 +10,8 @@ step on random batches of the config's segment length, on CPU and, when there is
 cores / N), and prints their summed throughput, to compare with one job on every core.
 
 Data loading is left out (it runs in worker processes during training); the STFT of the targets
-is included, as it runs on the training device.
+is included, as it runs on the training device. The second line of each device gives the step's
+parts: STFT and features, forward, loss, backward, Adam step (seconds per step and share).
 """
 
 import argparse
@@ -25,6 +26,9 @@ from nnet import losses, models, signal
 from nnet.config import load_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# a training step's parts, timed one after another (the loss part holds DC, MI and PIT, whichever
+# the config's loss has; backward includes the loss's backward)
+PARTS = ("stft + features", "forward", "loss", "backward", "adam step")
 
 
 def measure(config, device, batch, frames, steps, amp, barrier=None):
@@ -39,21 +43,38 @@ def measure(config, device, batch, frames, steps, amp, barrier=None):
     waves[:, 0] = waves[:, 1:].sum(1)
     lengths = torch.full((batch,), frames)
 
+    parts = dict.fromkeys(PARTS, 0.0)
+
+    def tick(name, since):
+        """Add the time since `since` to part `name` (after the device's queued work is done)."""
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        now = time.perf_counter()
+        parts[name] += now - since
+        return now
+
     def step():
+        t = time.perf_counter()
         spec = signal.stft(waves, stft, center=False)
         valid = torch.ones(batch, frames, dtype=torch.bool, device=device)
         feats = signal.log_magnitude(spec[:, 0])
+        t = tick("stft + features", t)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
             outputs = model(feats, lengths)
         outputs = {k: v.float() for k, v in outputs.items()}
+        t = tick("forward", t)
         loss, _ = objective(
             outputs, {"mix_spec": spec[:, 0], "src_spec": spec[:, 1:], "lengths": lengths, "valid": valid}
         )
+        t = tick("loss", t)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        t = tick("backward", t)
         optimizer.step()
+        tick("adam step", t)
 
     step()  # warm-up: allocations, cuDNN plans
+    parts.update(dict.fromkeys(PARTS, 0.0))
     if barrier is not None:  # concurrent jobs time the same interval
         barrier.wait()
     if device.type == "cuda":
@@ -66,7 +87,7 @@ def measure(config, device, batch, frames, steps, amp, barrier=None):
         torch.cuda.synchronize()
     seconds = (time.perf_counter() - start) / steps
     peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
-    return seconds, batch * frames / seconds, peak
+    return seconds, batch * frames / seconds, peak, {k: v / steps for k, v in parts.items()}
 
 
 def _cpu_job(config, batch, frames, steps, threads, barrier, results):
@@ -123,11 +144,12 @@ def main():
     for name in devices:
         device = torch.device(name)
         label = torch.cuda.get_device_name() if name == "cuda" else "cpu"
-        seconds, fps, peak = measure(config, device, args.batch, args.frames, args.steps, args.amp)
+        seconds, fps, peak, parts = measure(config, device, args.batch, args.frames, args.steps, args.amp)
         print(
             f"{label:>24}: {seconds:7.3f} s/step  {fps:10.0f} frames/s"
             + (f"  peak {peak:.2f} GiB" if name == "cuda" else "")
         )
+        print(" " * 26 + "  ".join(f"{part} {t:.3f} s ({100 * t / seconds:.0f}%)" for part, t in parts.items()))
     if args.device == "all" and "cuda" not in devices:
         print("(no GPU visible: GPU figure skipped)")
 
