@@ -55,6 +55,13 @@ class Trainer:
         self.mean, self.std = torch.from_numpy(mean).to(device), torch.from_numpy(std).to(device)
         self.train_set = training_data.SeparationSet(train_dir, self.stft, self.opts["segment_frames"])
         self.valid_set = training_data.SeparationSet(valid_dir, self.stft, None)
+        num_spk = config["model"].get("num_spk")
+        for data in (self.train_set, self.valid_set):
+            if num_spk is not None and data.num_spk != num_spk:  # C sources: masks, permutations, clusters
+                raise TrainingError(
+                    f"{data.data_dir} has {data.num_spk} references (spk1.scp .. spk{data.num_spk}.scp) but "
+                    f"model.num_spk is {num_spk}: set model.num_spk: {data.num_spk} in the config"
+                )
         torch.manual_seed(self.opts["seed"])
         self.model = models.build_model(config["model"]).to(device)
         init = configs.init_checkpoint(config, exp_dir)

@@ -17,8 +17,8 @@ TINY_CORPUS = (
 )
 
 
-def tiny_configs(src, dst):
-    """The recipe's configs, one epoch on small networks."""
+def tiny_configs(src, dst, num_spk=2):
+    """The recipe's configs, one epoch on small networks, model.num_spk = num_spk."""
     os.makedirs(dst)
     for name in sorted(os.listdir(src)):
         if not name.endswith(".yaml"):  # conf/tuning/README.md
@@ -26,6 +26,7 @@ def tiny_configs(src, dst):
         with open(os.path.join(src, name)) as f:
             config = yaml.safe_load(f)
         model = config["model"]
+        model["num_spk"] = num_spk
         for key in ("units", "dc_units"):
             if key in model:
                 model[key] = 16
@@ -291,61 +292,60 @@ def test_sweep_alpha_trains_separates_and_scores_cv_per_alpha(recipe, full_run):
     assert run.returncode != 0 and "not a chimera++ config" in run.stderr
 
 
-def test_a_copied_recipe_on_a_corpus_with_free_names(tmp_path):
-    """README's "Copying a recipe to a new corpus", followed literally in a checkout-shaped dir: `cp -r
-    egs/mini_2mix egs/mycorpus`, then stages 1-5 on <dir>/{tr,cv,tt}/{mix,s1,s2}/<any name>.wav with
-    --speakers mixture --mixlists none (one small system; every table keyed by the file names)."""
-    import numpy as np
-
-    from nnet import io
-    from synth import voice
-
+def copied_recipe(tmp_path, num_spk=2):
+    """README's copy, literally, in a checkout-shaped dir: `cp -r egs/mini_2mix egs/mycorpus` beside
+    links to the top level; tiny configs (model.num_spk = num_spk) in egs/mycorpus/tiny."""
     for name in ("path.sh", "steps", "utils", "local"):  # the top level a copied recipe's links reach
         os.symlink(os.path.join(ROOT, name), tmp_path / name)
     (tmp_path / "egs").mkdir()
     subprocess.run(["cp", "-r", RECIPE, str(tmp_path / "egs" / "mycorpus")], check=True)
     work = tmp_path / "egs" / "mycorpus"
-    tiny_configs(os.path.join(work, "conf", "tuning"), str(work / "tiny"))
-    corpus = tmp_path / "recordings"
-    rng = np.random.default_rng(5)
-    names = {"tr": [f"alice-bob-{i:04d}" for i in range(6)], "cv": ["carol.dave.1", "carol.dave.2"]}
-    names["tt"] = ["Eve+Frank_take1", "0042"]
+    tiny_configs(os.path.join(work, "conf", "tuning"), str(work / "tiny"), num_spk)
+    return work
+
+
+def write_corpus(root, names, num_spk, seed):
+    """<root>/{tr,cv,tt}/{mix,s1..sN}/<name>.wav: N synthetic voices at spread pitches per mixture."""
+    import numpy as np
+
+    from nnet import io
+    from synth import voice
+
+    rng = np.random.default_rng(seed)
     for subset, mixtures in names.items():
         for name in mixtures:
-            s1 = voice(rng, 1.2, 8000, rng.uniform(100, 140))
-            s2 = voice(rng, 1.2, 8000, rng.uniform(190, 260))
-            for kind, samples in (("mix", s1 + s2), ("s1", s1), ("s2", s2)):
-                io.write_wav(corpus / subset / kind / f"{name}.wav", samples, 8000)
+            sources = [voice(rng, 1.2, 8000, rng.uniform(90, 120) * 1.7**c) for c in range(num_spk)]
+            io.write_wav(root / subset / "mix" / f"{name}.wav", sum(sources), 8000)
+            for c, samples in enumerate(sources, 1):
+                io.write_wav(root / subset / f"s{c}" / f"{name}.wav", samples, 8000)
+
+
+def run_copied(work, *options):
     run = subprocess.run(
-        [
-            "./run.sh",
-            "--stage",
-            "1",
-            "--wav-dir",
-            str(corpus),
-            "--speakers",
-            "mixture",
-            "--mixlists",
-            "none",
-            "--nj",
-            "1",
-            "--tuning",
-            "tiny",
-            "--systems",
-            "oracle_irm chimerapp",
-            "--rti-systems",
-            "",
-            "--phase-systems",
-            "",
-            "--test-sets",
-            "tt",
-        ],
+        ["./run.sh", "--stage", "1", "--nj", "1", "--tuning", "tiny", "--test-sets", "tt", *options],
         cwd=work,
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+
+
+def test_a_copied_recipe_on_a_corpus_with_free_names(tmp_path):
+    """README's "Copying a recipe to a new corpus", followed literally: stages 1-5 on
+    <dir>/{tr,cv,tt}/{mix,s1,s2}/<any name>.wav with --speakers mixture --mixlists none (one small
+    system; every table keyed by the file names)."""
+    from nnet import io
+
+    work = copied_recipe(tmp_path)
+    names = {"tr": [f"alice-bob-{i:04d}" for i in range(6)], "cv": ["carol.dave.1", "carol.dave.2"]}
+    names["tt"] = ["Eve+Frank_take1", "0042"]
+    write_corpus(tmp_path / "recordings", names, 2, seed=5)
+    run_copied(
+        work,
+        *("--wav-dir", str(tmp_path / "recordings"), "--speakers", "mixture", "--mixlists", "none"),
+        *("--systems", "oracle_irm chimerapp", "--rti-systems", "", "--phase-systems", ""),
+    )
     for subset, mixtures in names.items():
         assert list(io.read_table(work / "data" / subset / "wav.scp")) == sorted(mixtures)
         assert len((work / "data" / subset / "feats.scp").read_text().splitlines()) == len(mixtures)
@@ -354,3 +354,45 @@ def test_a_copied_recipe_on_a_corpus_with_free_names(tmp_path):
     results = (work / "RESULTS.md").read_text()
     assert "| chimerapp | tt |" in results and "| oracle_irm | tt |" in results
     assert "num_utts 2" in (work / "exp" / "chimerapp" / "score_tt" / "result.txt").read_text()
+
+
+def test_three_speakers_run_stages_1_to_5(tmp_path):
+    """A tiny wsj0-3mix-style corpus (MERL's 3-speaker names and mix_3_spk lists), --num-spk 3 and
+    model.num_spk: 3: oracle masks, DC k-means with 3 clusters and matched inference, uPIT's 6
+    permutations and chimera++ each write and score 3 sources per mixture."""
+    from nnet import io
+
+    work = copied_recipe(tmp_path, num_spk=3)
+    spk = ("m01", "f02", "m03", "f04", "m05")
+    names = {}
+    for subset, count in (("tr", 6), ("cv", 2), ("tt", 2)):
+        names[subset] = [
+            f"{spk[i % 5]}a{i:04d}_1.2_{spk[(i + 1) % 5]}b{i:04d}_-0.4_{spk[(i + 2) % 5]}c{i:04d}_-0.8"
+            for i in range(count)
+        ]
+    write_corpus(tmp_path / "wsj0-3mix", names, 3, seed=6)
+    lists = tmp_path / "mixlists"
+    lists.mkdir()
+    for subset, mixtures in names.items():
+        (lists / f"mix_3_spk_{subset}.txt").write_text(
+            "".join(f"a{i} 1.2 b{i} -0.4 c{i} -0.8\n" for i in range(len(mixtures)))
+        )
+    run_copied(
+        work,
+        *("--wav-dir", str(tmp_path / "wsj0-3mix"), "--mixlists", str(lists), "--num-spk", "3"),
+        *("--systems", "oracle_irm dc_w_mr upit chimerapp", "--rti-systems", "dc_w_mr", "--phase-systems", ""),
+    )
+    tt = sorted(names["tt"])
+    group = {n: "_".join(n.split("_")[c][:3] for c in (0, 2, 4)) for n in tt}  # m01_f02_m03
+    assert io.read_table(work / "data" / "tt" / "utt2spk") == {f"{group[n]}_{n}": group[n] for n in tt}
+    for system in ("oracle_irm", "dc_w_mr", "upit", "chimerapp"):
+        for suffix in ("", "_rti") if system == "dc_w_mr" else ("",):
+            separated = work / "exp" / system / f"separate_tt{suffix}"
+            assert [len(io.read_table(separated / f"spk{c}.scp")) for c in (1, 2, 3)] == [2, 2, 2], separated
+            assert not (separated / "spk4.scp").exists()
+            result = (work / "exp" / system / f"score_tt{suffix}" / "result.txt").read_text()
+            assert "num_utts 2" in result, (system, result)
+            assert sorted(os.listdir(separated / "s3")) == sorted(f"{group[n]}_{n}.wav" for n in tt)
+    assert [line.split(" ")[0] for line in (work / "data" / "tt" / "spk3.scp").read_text().splitlines()] == sorted(
+        io.read_table(work / "data" / "tt" / "wav.scp")
+    )

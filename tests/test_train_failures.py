@@ -334,3 +334,19 @@ def test_finished_marker_without_best_pt_is_not_skipped(tmp_path, data):
     assert "finished training; skipped" not in proc.stdout
     assert torch.load(exp / "dc" / "best.pt", weights_only=True)["epoch"] == 1
     assert "the best epoch is 1: re-saved it" in (exp / "dc" / "log" / "train.log").read_text()
+
+
+@pytest.mark.fault
+def test_a_config_for_other_speaker_counts_than_the_data_is_refused(tmp_path, data):
+    """model.num_spk 3 on two-speaker data dirs: exit 1 naming the data dir, both counts and the key
+    to set, before any epoch (no shape error from the loss, no checkpoint)."""
+    exp = tmp_path / "exp"
+    proc = run(
+        write_config(tmp_path / "c.yaml", "chimera", model={"num_spk": 3}, epochs=1), data["tr"], data["cv"], exp
+    )
+    assert_clean_failure(proc, exp)
+    assert (
+        f"{data['tr']} has 2 references (spk1.scp .. spk2.scp) but model.num_spk is 3: "
+        "set model.num_spk: 2 in the config"
+    ) in proc.stderr
+    assert not (exp / "last.pt").exists()

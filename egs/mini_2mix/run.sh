@@ -28,6 +28,7 @@ seed=1                    # corpus seed
 corpus_opts=              # more options of local/make_mini_2mix.sh, e.g. "--num-tr 100"
 wav_dir=                  # stage 1 reads <wav-dir>/{tr,cv,tt}/{mix,s1,s2}/ (default: $corpus/wav8k/min)
 mixlists=                 # stage 1 checks each set's count against <mixlists>/mix_2_spk_<set>.txt (default: $corpus/mixlists; none: no lists)
+num_spk=2                 # stage 1: sources per mixture, s1 .. sN (3: set model.num_spk: 3 in the configs too)
 speakers=wsj0-2mix        # stage 1's speaker rule: wsj0-2mix (MERL's names), mixture, or a '<name> <speaker>' file (local/data_prep.sh)
 tuning=conf/tuning        # the systems' configs: $tuning/<system>.yaml
 retrain=false             # stage 3: retrain a system that finished training
@@ -55,7 +56,7 @@ fi
 
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   stage_start 1 "data dirs data/{tr,cv,tt} from $wav_dir"
-  local/data_prep.sh --mixlists "$mixlists" --speakers "$speakers" "$wav_dir" data
+  local/data_prep.sh --mixlists "$mixlists" --num-spk "$num_spk" --speakers "$speakers" "$wav_dir" data
   stage_end
 fi
 
