@@ -359,7 +359,7 @@ def test_a_copied_recipe_on_a_corpus_with_free_names(tmp_path):
 def test_three_speakers_run_stages_1_to_5(tmp_path):
     """A tiny wsj0-3mix-style corpus (MERL's 3-speaker names and mix_3_spk lists), --num-spk 3 and
     model.num_spk: 3: oracle masks, DC k-means with 3 clusters and matched inference, uPIT's 6
-    permutations and chimera++ each write and score 3 sources per mixture."""
+    permutations each write and score 3 sources per mixture (chimera++ adds no other C-dependent code)."""
     from nnet import io
 
     work = copied_recipe(tmp_path, num_spk=3)
@@ -380,12 +380,12 @@ def test_three_speakers_run_stages_1_to_5(tmp_path):
     run_copied(
         work,
         *("--wav-dir", str(tmp_path / "wsj0-3mix"), "--mixlists", str(lists), "--num-spk", "3"),
-        *("--systems", "oracle_irm dc_w_mr upit chimerapp", "--rti-systems", "dc_w_mr", "--phase-systems", ""),
+        *("--systems", "oracle_irm dc_w_mr upit", "--rti-systems", "dc_w_mr", "--phase-systems", ""),
     )
     tt = sorted(names["tt"])
     group = {n: "_".join(n.split("_")[c][:3] for c in (0, 2, 4)) for n in tt}  # m01_f02_m03
     assert io.read_table(work / "data" / "tt" / "utt2spk") == {f"{group[n]}_{n}": group[n] for n in tt}
-    for system in ("oracle_irm", "dc_w_mr", "upit", "chimerapp"):
+    for system in ("oracle_irm", "dc_w_mr", "upit"):
         for suffix in ("", "_rti") if system == "dc_w_mr" else ("",):
             separated = work / "exp" / system / f"separate_tt{suffix}"
             assert [len(io.read_table(separated / f"spk{c}.scp")) for c in (1, 2, 3)] == [2, 2, 2], separated
