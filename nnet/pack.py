@@ -36,11 +36,15 @@ def is_pack(path):
 
 
 def _commit(root):
-    """The repository commit ('<hash>' or '<hash>-dirty'), or 'unknown' outside a git checkout."""
+    """The repository commit ('<hash>', or '<hash>-dirty' when tracked code differs from it), or
+    'unknown' outside a git checkout."""
     try:
         run = lambda *a: subprocess.run(["git", "-C", root, *a], capture_output=True, text=True, check=True)  # noqa: E731
         commit = run("rev-parse", "HEAD").stdout.strip()
-        dirty = run("status", "--porcelain", "--untracked-files=no").stdout.strip()
+        # a recipe run rewrites its tracked RESULTS.md: that is output, not a change of the code
+        dirty = run(
+            "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude,glob)**/RESULTS.md"
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("-dirty" if dirty else "")
