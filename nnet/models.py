@@ -17,6 +17,10 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from nnet import config
 
 
+# the heads of each model type's network, the one separation uses by default first (MI when there is one)
+HEADS_OF = {"dc": ("dc",), "mi": ("mi",), "chimera": ("mi", "dc"), "def": ("mi",)}
+
+
 def build_model(cfg):
     """The network described by a `model:` config section (keys: nnet/config.py)."""
     kind, cfg = config.check_section("model", cfg)

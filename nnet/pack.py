@@ -23,6 +23,8 @@ import zipfile
 import torch
 import yaml
 
+from nnet import models
+
 FORMAT = 1  # the pack layout this code writes and the newest it reads
 MEMBERS = ("best.pt", "config.yaml", "meta.yaml")  # RESULTS.md is optional
 
@@ -59,11 +61,6 @@ def results_rows(results_md, system):
     return header + rows if rows else []
 
 
-def default_head(model_type):
-    """The head a pack separates with unless told otherwise (as nnet.separator.Separator)."""
-    return "dc" if model_type == "dc" else "mi"
-
-
 def write(exp_dir, out_zip, corpus, licence, results_md=None, phase="mixture", root=None):
     """Pack exp_dir/best.pt (+ config.yaml, RESULTS rows) into out_zip, written atomically."""
     best = os.path.join(exp_dir, "best.pt")
@@ -77,7 +74,7 @@ def write(exp_dir, out_zip, corpus, licence, results_md=None, phase="mixture", r
     ckpt = torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
     model = ckpt["config"]["model"]
     system = os.path.basename(os.path.normpath(exp_dir))
-    head = default_head(model["type"])
+    head = models.HEADS_OF[model["type"]][0]  # what Separator uses unless told otherwise
     meta = {
         "format": FORMAT,
         "system": system,

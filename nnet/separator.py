@@ -30,9 +30,9 @@ class Separator:
         self.mean = ckpt["cmvn_mean"].to(self.device)
         self.std = ckpt["cmvn_std"].to(self.device)
         kind = self.config["model"]["type"]
-        has = {"dc": ("dc",), "mi": ("mi",), "chimera": ("mi", "dc"), "def": ("mi",)}[kind]
+        has = models.HEADS_OF[kind]
         # unless told otherwise: what a pack's meta.yaml says, else the MI head when there is one
-        self.head = head or (meta or {}).get("head") or pack.default_head(kind)
+        self.head = head or (meta or {}).get("head") or has[0]
         phase = phase or (meta or {}).get("phase") or "mixture"
         if self.head not in has:
             raise ValueError(f"{exp_dir}: a '{kind}' model has no {self.head} head; use --head {has[0]}")
