@@ -1,25 +1,31 @@
 #!/usr/bin/env python3
-"""Create wsj0-2mix from WSJ0 and MERL's mix lists, as MERL's create_wav_2speakers.m does.
+"""Create wsj0-2mix (or wsj0-3mix) from WSJ0 and MERL's mix lists, as MERL's create_wav_2speakers.m
+(create_wav_3speakers.m) does.
 
 usage: local/create_wsj0_2mix.py --wsj0 DIR --mixlists DIR --out DIR [options]
  e.g.: local/create_wsj0_2mix.py --wsj0 /data/csr_1 --mixlists data/local/mixlists \\
            --out /data/wsj0-mix/2speakers --sample-rates 8k --modes min --job 1 --num-jobs 4
+       local/create_wsj0_2mix.py --num-spk 3 --wsj0 /data/csr_1 --mixlists data/local/mixlists \\
+           --out /data/wsj0-mix/3speakers
 
-Each line `<wav1> <snr1> <wav2> <snr2>` of <mixlists>/mix_2_spk_{tr,cv,tt}.txt gives one mixture:
-both sources are brought to unit active speech level (ITU-T P.56, measured at 8 kHz), scaled by
-10^(snr/20), truncated to the shorter (min) or zero-padded to the longer (max), summed, and scaled
-together so that the largest absolute sample of mix, s1, s2 is 0.9. Written as 16-bit wav:
+Each line `<wav1> <snr1> <wav2> <snr2>` of <mixlists>/mix_2_spk_{tr,cv,tt}.txt (with --num-spk 3:
+`<wav1> <snr1> <wav2> <snr2> <wav3> <snr3>` of mix_3_spk_{tr,cv,tt}.txt) gives one mixture: every
+source is brought to unit active speech level (ITU-T P.56, measured at 8 kHz), scaled by
+10^(snr/20), truncated to the shortest (min) or zero-padded to the longest (max), summed, and scaled
+together so that the largest absolute sample of mix and the sources is 0.9. Written as 16-bit wav:
   <out>/wav{8k,16k}/{min,max}/{tr,cv,tt}/{mix,s1,s2}/<utt1>_<snr1>_<utt2>_<snr2>.wav
+  <out>/wav{8k,16k}/{min,max}/{tr,cv,tt}/{mix,s1,s2,s3}/<utt1>_<snr1>_<utt2>_<snr2>_<utt3>_<snr3>.wav
 Sources: the list's `wsj0/...` paths resolve under --wsj0 (the dir holding wsj0/, the wsj0 folder
 itself, or an LDC disc tree holding <disc>/wsj0/). A `.wav` next to the listed `.wv1` is read as is;
 a `.wv1` (shorten-compressed SPHERE) is decoded with `sph2pipe -f wav`, which must be on PATH.
-Mixtures whose three files exist already are skipped, so an interrupted run can be restarted: it
-writes the missing ones and removes the unfinished temporaries the interrupted run left.
+Mixtures whose files (mix and every source) exist already are skipped, so an interrupted run can be
+restarted: it writes the missing ones and removes the unfinished temporaries the interrupted run left.
 
 options:
   --wsj0 DIR             root of the WSJ0 source tree (required)
-  --mixlists DIR         folder of mix_2_spk_{tr,cv,tt}.txt (required; local/download_mixlists.sh)
+  --mixlists DIR         folder of mix_<N>_spk_{tr,cv,tt}.txt (required; local/download_mixlists.sh)
   --out DIR              output root (required)
+  --num-spk N            sources per mixture: 2 (wsj0-2mix) or 3 (wsj0-3mix) (default: 2)
   --sample-rates LIST    8k, 16k or 8k,16k (default: 8k,16k)
   --modes LIST           min, max or min,max (default: min,max)
   --sets LIST            subset of tr,cv,tt (default: tr,cv,tt)
@@ -39,6 +45,7 @@ from nnet import corpus, io, signal
 
 SETS = ("tr", "cv", "tt")
 MODES = ("min", "max")
+NUM_SPK = (2, 3)  # wsj0-2mix, wsj0-3mix (MERL's create_wav_2speakers.m, create_wav_3speakers.m)
 
 
 class CreationError(Exception):
@@ -106,13 +113,28 @@ def read_source(path):
     return samples
 
 
-def read_mix_list(path):
-    """[(lineno, wav1, snr1 string, wav2, snr2 string)] of a mix list."""
+def list_name(num_spk, subset):
+    """MERL's list of a set: mix_2_spk_tr.txt (wsj0-2mix), mix_3_spk_tr.txt (wsj0-3mix)."""
+    return f"mix_{num_spk}_spk_{subset}.txt"
+
+
+def line_format(num_spk):
+    """`<wav1> <snr1> <wav2> <snr2>[ <wav3> <snr3>]`: what a line of a mix list holds."""
+    return " ".join(f"<wav{c}> <snr{c}>" for c in range(1, num_spk + 1))
+
+
+def kinds(num_spk):
+    """The folders of a set: mix, s1 .. sN."""
+    return ("mix", *(f"s{c}" for c in range(1, num_spk + 1)))
+
+
+def read_mix_list(path, num_spk=2):
+    """[(lineno, [(wav1, snr1 string), .., (wavN, snrN string)])] of a mix list of N-source mixtures."""
     if not os.path.isfile(path):
         raise CreationError(
-            f"mix list {path} not found: run local/download_mixlists.sh "
+            f"mix list {path} not found: run local/download_mixlists.sh --num-spk {num_spk} "
             f"{os.path.dirname(path) or '.'} (needs network), or pass --mixlists DIR with a "
-            "local copy of mix_2_spk_{tr,cv,tt}.txt"
+            f"local copy of mix_{num_spk}_spk_{{tr,cv,tt}}.txt"
         )
     entries = []
     with open(path, encoding="utf-8") as f:
@@ -121,50 +143,50 @@ def read_mix_list(path):
             if not fields:
                 continue
             where = f"{path}:{lineno}"
-            if len(fields) != 4:
-                raise CreationError(f"{where}: expected '<wav1> <snr1> <wav2> <snr2>', got '{line.strip()}'")
-            for snr in (fields[1], fields[3]):
+            if len(fields) != 2 * num_spk:
+                raise CreationError(
+                    f"{where}: expected '{line_format(num_spk)}' ({2 * num_spk} fields for --num-spk {num_spk}), "
+                    f"got {len(fields)} fields: '{line.strip()}'"
+                )
+            pairs = list(zip(fields[0::2], fields[1::2]))
+            for _, snr in pairs:
                 try:
                     float(snr)
                 except ValueError:
                     raise CreationError(f"{where}: SNR '{snr}' is not a number") from None
-            for wav in (fields[0], fields[2]):
+            for wav, _ in pairs:
                 if wav.lower().endswith(".wv2"):
                     raise CreationError(
-                        f"{where}: {wav} is a second-microphone (.wv2) file; wsj0-2mix uses the "
+                        f"{where}: {wav} is a second-microphone (.wv2) file; wsj0-{num_spk}mix uses the "
                         ".wv1 (Sennheiser) channel: use MERL's official mix lists"
                     )
-            entries.append((lineno, fields[0], fields[1], fields[2], fields[3]))
+            entries.append((lineno, pairs))
     return entries
 
 
-def mixture_name(wav1, snr1, wav2, snr2):
-    """`<utt1>_<snr1>_<utt2>_<snr2>`, the SNRs as the list writes them."""
-
-    def utt(path):
-        return os.path.splitext(os.path.basename(path))[0]
-
-    return f"{utt(wav1)}_{snr1}_{utt(wav2)}_{snr2}"
+def mixture_name(pairs):
+    """`<utt1>_<snr1>_<utt2>_<snr2>[_<utt3>_<snr3>]`, the SNRs as the list writes them (MERL's names)."""
+    return "_".join(f"{os.path.splitext(os.path.basename(wav))[0]}_{snr}" for wav, snr in pairs)
 
 
-def output_paths(out, rate, mode, subset, name):
-    return {kind: os.path.join(out, f"wav{rate}", mode, subset, kind, name + ".wav") for kind in ("mix", "s1", "s2")}
+def output_paths(out, rate, mode, subset, name, num_spk=2):
+    return {kind: os.path.join(out, f"wav{rate}", mode, subset, kind, name + ".wav") for kind in kinds(num_spk)}
 
 
 def create_mixture(tree, list_path, entry, out, rates, modes, subset):
     """Write every requested version of one mixture; returns False when all were there already."""
-    lineno, wav1, snr1, wav2, snr2 = entry
-    name = mixture_name(wav1, snr1, wav2, snr2)
+    lineno, pairs = entry
+    name, num_spk = mixture_name(pairs), len(pairs)
     todo = [
         (rate, mode)
         for rate in rates
         for mode in modes
-        if not all(os.path.isfile(p) for p in output_paths(out, rate, mode, subset, name).values())
+        if not all(os.path.isfile(p) for p in output_paths(out, rate, mode, subset, name, num_spk).values())
     ]
     if not todo:
         return False
     sources = []
-    for listed, snr in ((wav1, snr1), (wav2, snr2)):
+    for listed, snr in pairs:  # MERL's create_wav_{2,3}speakers.m: resample to 8 kHz, activlev there, 10^(snr/20)
         path = tree.find(listed)
         if path is None:
             looked = ", ".join(tree.candidates(listed))
@@ -181,20 +203,21 @@ def create_mixture(tree, list_path, entry, out, rates, modes, subset):
             raise CreationError(f"{list_path}:{lineno}: {path}: {e}") from None
         sources.append({"8k": at_8k * gain, "16k": samples * gain})
     for rate, mode in todo:
-        mix, s1, s2 = corpus.mix_two(sources[0][rate], sources[1][rate], mode)
-        paths = output_paths(out, rate, mode, subset, name)
-        for kind, samples in (("s1", s1), ("s2", s2), ("mix", mix)):
-            io.write_wav(paths[kind], samples, corpus.RATES[rate])
+        mix, scaled = corpus.mix_sources([s[rate] for s in sources], mode)
+        paths = output_paths(out, rate, mode, subset, name, num_spk)
+        for c, samples in enumerate(scaled, 1):  # the sources first, mix last: a mix means a finished mixture
+            io.write_wav(paths[f"s{c}"], samples, corpus.RATES[rate])
+        io.write_wav(paths["mix"], mix, corpus.RATES[rate])
     return True
 
 
-def remove_temporaries(out, rates, modes, subset, names):
+def remove_temporaries(out, rates, modes, subset, names, num_spk=2):
     """Delete the unfinished writes (io.atomic_write's `.tmp.<random>.<name>.wav`) that a killed run left
     of these mixtures: only this job's, since other jobs may be writing theirs right now."""
     suffixes = {f".{name}.wav" for name in names}
     for rate in rates:
         for mode in modes:
-            for kind in ("mix", "s1", "s2"):
+            for kind in kinds(num_spk):
                 folder = os.path.join(out, f"wav{rate}", mode, subset, kind)
                 if not os.path.isdir(folder):
                     continue
@@ -219,6 +242,7 @@ def main(argv=None):
     parser.add_argument("--wsj0", required=True)
     parser.add_argument("--mixlists", required=True)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--num-spk", type=int, default=2)
     parser.add_argument("--sample-rates", default="8k,16k")
     parser.add_argument("--modes", default="min,max")
     parser.add_argument("--sets", default="tr,cv,tt")
@@ -229,14 +253,17 @@ def main(argv=None):
         rates = parse_list(args.sample_rates, tuple(corpus.RATES), "--sample-rates")
         modes = parse_list(args.modes, MODES, "--modes")
         subsets = parse_list(args.sets, SETS, "--sets")
+        if args.num_spk not in NUM_SPK:
+            raise CreationError(f"--num-spk {args.num_spk}: use 2 (wsj0-2mix) or 3 (wsj0-3mix)")
         if not 1 <= args.job <= args.num_jobs:
             raise CreationError(f"--job {args.job} --num-jobs {args.num_jobs}: need 1 <= job <= num-jobs")
         tree = SourceTree(args.wsj0)
-        lists = {s: os.path.join(args.mixlists, f"mix_2_spk_{s}.txt") for s in subsets}
-        entries = {s: read_mix_list(path) for s, path in lists.items()}  # check every list before writing
+        lists = {s: os.path.join(args.mixlists, list_name(args.num_spk, s)) for s in subsets}
+        entries = {s: read_mix_list(path, args.num_spk) for s, path in lists.items()}  # every list before writing
         for subset in subsets:
             mine = entries[subset][args.job - 1 :: args.num_jobs]
-            remove_temporaries(args.out, rates, modes, subset, [mixture_name(*e[1:]) for e in mine])
+            names = [mixture_name(pairs) for _, pairs in mine]
+            remove_temporaries(args.out, rates, modes, subset, names, args.num_spk)
             written = sum(create_mixture(tree, lists[subset], e, args.out, rates, modes, subset) for e in mine)
             print(
                 f"{subset}: job {args.job}/{args.num_jobs}: {len(mine)} of {len(entries[subset])} mixtures, "

@@ -1,12 +1,13 @@
-"""The science of wsj0-2mix creation: active speech level (ITU-T P.56 method B) and two-speaker mixing.
+"""The science of wsj0-2mix and wsj0-3mix creation: active speech level (ITU-T P.56 method B) and mixing.
 
-Reproduces MERL's create_wav_2speakers.m, which uses VOICEBOX's `activlev`:
+Reproduces MERL's create_wav_2speakers.m and create_wav_3speakers.m (the same rule with a third
+source), which use VOICEBOX's `activlev`:
 - each source is resampled to 8 kHz (MATLAB `resample`, which nnet.signal.resample reproduces),
 - its active level is measured there and the source is divided by its square root (unit active level),
 - it is scaled by 10^(snr/20),
-- both are truncated to the shorter source (`min`) or zero-padded to the longer one (`max`),
-- mix = s1 + s2, and one gain brings the largest absolute sample of mix, s1, s2 to 0.9.
-The 16 kHz corpus applies the gains measured at 8 kHz to the 16 kHz sources, as the MATLAB script does.
+- all are truncated to the shortest source (`min`) or zero-padded to the longest one (`max`),
+- mix = s1 + s2 (+ s3), and one gain brings the largest absolute sample of mix and every source to 0.9.
+The 16 kHz corpus applies the gains measured at 8 kHz to the 16 kHz sources, as the MATLAB scripts do.
 
 `activlev` follows VOICEBOX's implementation of P.56 method B: the signal is zero-padded by 0.35 s and
 band-passed (200 Hz highpass; 5.5 kHz lowpass only when the rate is at least 12.1 kHz), the envelope is
@@ -30,7 +31,7 @@ HANGOVER_S = 0.2  # a sample stays active this long after the envelope falls
 PADDING_S = 0.35  # zeros appended so the hangover of the last word is counted
 NUM_BINS = 20  # thresholds a factor 2 in power apart: a 60 dB range
 BAND_HZ = (200.0, 5500.0)  # -0.25 dB points of the input bandpass filter
-PEAK = 0.9  # wsj0-2mix: largest absolute sample of mix, s1, s2
+PEAK = 0.9  # wsj0-2mix, wsj0-3mix: largest absolute sample of mix, s1, s2 (, s3)
 WSJ0_RATE = 16000
 RATES = {"8k": 8000, "16k": 16000}
 
@@ -124,23 +125,35 @@ def source_gain(samples_8k, snr_db):
     return 10 ** (snr_db / 20) / math.sqrt(level)
 
 
-def mix_two(s1, s2, mode):
-    """(mix, s1, s2) of two scaled sources: `min` truncates to the shorter, `max` zero-pads to the longer;
-    one gain brings the largest absolute sample of the three to PEAK."""
+def mix_sources(sources, mode):
+    """(mix, [s1, .., sN]) of N scaled sources: `min` truncates all to the shortest, `max` zero-pads all
+    to the longest; one gain brings the largest absolute sample of the mix and the sources to PEAK.
+
+    MERL's create_wav_2speakers.m and create_wav_3speakers.m: the sources are cut (min) or padded (max)
+    to a common length, summed, and mix_scaling = 1/max_amp*0.9 with max_amp the largest absolute sample
+    over mix, s1, s2 (, s3) -- quiet mixtures are raised to 0.9 too. (pywsj0-mix's gain =
+    max(1, peaks)/0.9, which never amplifies, differs from MERL there.)"""
+    if len(sources) < 2:
+        raise ValueError(f"a mixture needs 2 or more sources, got {len(sources)}")
     if mode == "min":
-        n = min(len(s1), len(s2))
-        s1, s2 = s1[:n], s2[:n]
+        n = min(len(s) for s in sources)
+        sources = [s[:n] for s in sources]
     elif mode == "max":
-        n = max(len(s1), len(s2))
-        s1 = np.pad(s1, (0, n - len(s1)))
-        s2 = np.pad(s2, (0, n - len(s2)))
+        n = max(len(s) for s in sources)
+        sources = [np.pad(s, (0, n - len(s))) for s in sources]
     else:
         raise ValueError(f"mode must be 'min' or 'max', not '{mode}'")
-    mix = s1 + s2
-    peak = max(np.abs(mix).max(initial=0.0), np.abs(s1).max(initial=0.0), np.abs(s2).max(initial=0.0))
+    mix = sources[0] + sources[1]
+    for s in sources[2:]:  # left to right, as MATLAB's s1 + s2 + s3: the 2-source sum stays bit-identical
+        mix = mix + s
+    peak = max(np.abs(x).max(initial=0.0) for x in (mix, *sources))
     if peak == 0:
-        raise ValueError("the mixture is silent: both sources are zero over the mixed length")
-    # MERL create_wav_2speakers.m: mix_scaling = 1/max_amp*0.9 over mix, s1, s2 -- quiet mixtures are raised
-    # to 0.9 too. (pywsj0-mix's gain = max(1, peaks)/0.9, which never amplifies, differs from MERL there.)
+        raise ValueError("the mixture is silent: every source is zero over the mixed length")
     scale = PEAK / peak
-    return mix * scale, s1 * scale, s2 * scale
+    return mix * scale, [s * scale for s in sources]
+
+
+def mix_two(s1, s2, mode):
+    """(mix, s1, s2): mix_sources of two sources (kept for the callers that unpack three arrays)."""
+    mix, (s1, s2) = mix_sources([s1, s2], mode)
+    return mix, s1, s2

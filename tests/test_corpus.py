@@ -108,39 +108,44 @@ def test_activlev_scales_with_power_and_silence():
         corpus.source_gain(np.zeros(8000), 0.0)
 
 
-def test_mix_two_modes_and_peak():
+def test_mix_sources_modes_and_peak():
     s1 = np.linspace(-1, 2, 50)
     s2 = np.full(80, 0.5)
-    mix, a, b = corpus.mix_two(s1, s2, "min")
+    mix, (a, b) = corpus.mix_sources([s1, s2], "min")
     assert len(mix) == len(a) == len(b) == 50
     assert max(np.abs(mix).max(), np.abs(a).max(), np.abs(b).max()) == pytest.approx(corpus.PEAK)
     np.testing.assert_allclose(mix, a + b)
     np.testing.assert_allclose(a / s1[:50], a[0] / s1[0])  # one gain for all
-    mix, a, b = corpus.mix_two(s1, s2, "max")
+    mix, (a, b) = corpus.mix_sources([s1, s2], "max")
     assert len(mix) == 80 and np.all(a[50:] == 0) and b[-1] != 0
     with pytest.raises(ValueError, match="min' or 'max"):
-        corpus.mix_two(s1, s2, "mean")
+        corpus.mix_sources([s1, s2], "mean")
+    with pytest.raises(ValueError, match="2 or more sources"):
+        corpus.mix_sources([s1], "min")
+    two = corpus.mix_two(s1, s2, "min")  # the form that unpacks (mix, s1, s2): the same arrays
+    mix, (a, b) = corpus.mix_sources([s1, s2], "min")
+    assert len(two) == 3 and all(np.array_equal(x, y) for x, y in zip(two, (mix, a, b)))
 
 
-def test_mix_two_quiet_mixture_is_raised_to_0_9():
+def test_mix_sources_quiet_mixture_is_raised_to_0_9():
     # MERL's create_wav_2speakers.m: mix_scaling = 1/max_amp*0.9, max_amp over mix, s1, s2 -- also when
     # every peak is below 1 (pywsj0-mix's max(1, peaks)/0.9 would scale by 0.9 here instead).
     s1 = np.array([0.2, -0.4, 0.1, 0.0])
     s2 = np.array([0.1, -0.1, 0.3, 0.25])  # mix = [0.3, -0.5, 0.4, 0.25]: loudest |mix| = 0.5
     for mode in ("min", "max"):
-        mix, a, b = corpus.mix_two(s1, s2, mode)
+        mix, (a, b) = corpus.mix_sources([s1, s2], mode)
         np.testing.assert_allclose(a, 1.8 * s1, rtol=1e-12, atol=0)  # 0.9 / 0.5, not 0.9
         np.testing.assert_allclose(b, 1.8 * s2, rtol=1e-12, atol=0)
         np.testing.assert_allclose(mix, [0.54, -0.9, 0.72, 0.45], rtol=1e-12, atol=0)
         assert np.abs(mix).max() == pytest.approx(0.9, rel=1e-12)
 
 
-def test_mix_two_loud_mixture_source_peak_to_0_9():
+def test_mix_sources_loud_mixture_source_peak_to_0_9():
     # peaks above 1, and the loudest of the three is a source (s1), not the mix: s1 opposes s2 at sample 0
     s1 = np.array([3.0, 0.5, -1.0])
     s2 = np.array([-1.2, 0.5, 0.2, 0.7])
     for mode, n in (("min", 3), ("max", 4)):
-        mix, a, b = corpus.mix_two(s1, s2, mode)
+        mix, (a, b) = corpus.mix_sources([s1, s2], mode)
         assert len(mix) == len(a) == len(b) == n
         assert max(np.abs(mix).max(), np.abs(a).max(), np.abs(b).max()) == pytest.approx(0.9, rel=1e-12)
         assert a[0] == pytest.approx(0.9, rel=1e-12)
@@ -150,6 +155,25 @@ def test_mix_two_loud_mixture_source_peak_to_0_9():
         np.testing.assert_allclose(mix, a + b, rtol=1e-12, atol=1e-15)
         np.testing.assert_allclose(mix[:3], (s1 + s2[:3]) * gain, rtol=1e-12, atol=1e-15)
     assert a[3] == 0 and b[3] == pytest.approx(0.21, rel=1e-12)  # max mode pads s1 with zeros
+
+
+def test_mix_sources_three_worked_by_hand():
+    # MERL's create_wav_3speakers.m: cut to the shortest / pad to the longest of the three, s1 + s2 + s3,
+    # one gain 0.9 / max_amp over mix, s1, s2, s3. The loudest here is s3 alone (its sample 1 is -2.0,
+    # which s1 and s2 partly cancel in the mix: -2.0 + 0.5 + 0.7 = -0.8).
+    s1 = np.array([0.1, 0.5, 0.2, 0.3, 0.4])
+    s2 = np.array([0.2, 0.7, -0.1])
+    s3 = np.array([0.3, -2.0, 0.4, 0.1])
+    for mode, n in (("min", 3), ("max", 5)):
+        mix, (a, b, c) = corpus.mix_sources([s1, s2, s3], mode)
+        gain = 0.9 / 2.0
+        assert len(mix) == len(a) == len(b) == len(c) == n
+        pad = [np.pad(s[:n], (0, n - len(s[:n]))) for s in (s1, s2, s3)]
+        for got, want in zip((a, b, c), pad):
+            np.testing.assert_allclose(got, want * gain, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(mix, (pad[0] + pad[1] + pad[2]) * gain, rtol=1e-12, atol=1e-15)
+        assert c[1] == pytest.approx(-0.9, rel=1e-12)
+    np.testing.assert_allclose(mix, [0.27, -0.36, 0.225, 0.18, 0.18], rtol=1e-12, atol=1e-15)  # max
 
 
 # ---------------------------------------------------------------- create_wsj0_2mix.py on a tiny tree
@@ -321,6 +345,75 @@ def test_create_bad_inputs(tiny, capsys, monkeypatch):
     assert not tiny["out"].exists()  # nothing written before the inputs are known good
 
 
+# ---------------------------------------------------------------- wsj0-3mix: create_wsj0_2mix.py --num-spk 3
+
+LIST3_TR = (
+    "wsj0/si_tr_s/01a/01aa0101.wv1 2.1 wsj0/si_tr_s/02b/02ba0102.wv1 -0.5 wsj0/si_tr_s/03c/03ca0104.wv1 -1.6\n"
+    "wsj0/si_tr_s/02b/02ba0103.wv1 0 wsj0/si_tr_s/01a/01aa0101.wv1 1.25 wsj0/si_tr_s/03c/03ca0104.wv1 -3.5\n"
+)
+LIST3_TT = (
+    "wsj0/si_et_05/44d/44da0105.wv1 -1.5 wsj0/si_dt_05/55e/55ea0106.wv1 0.75 wsj0/si_tr_s/02b/02ba0102.wv1 0.75\n"
+)
+
+
+def test_create_three_speakers_names_sum_peak_and_levels(tiny):
+    """MERL's create_wav_3speakers.m: every source at unit active level times 10^(snr/20), cut to the
+    shortest (min) or padded to the longest (max), mix = s1 + s2 + s3, one gain to a peak of 0.9."""
+    (tiny["lists"] / "mix_3_spk_tr.txt").write_text(LIST3_TR)
+    (tiny["lists"] / "mix_3_spk_tt.txt").write_text(LIST3_TT)
+    assert run_create(tiny, "--num-spk", "3") == 0
+    out = tiny["out"]
+    for line in (LIST3_TR + LIST3_TT).splitlines():
+        fields = line.split()
+        utts, snrs = [Path(w).stem for w in fields[0::2]], fields[1::2]
+        name = "_".join(f"{u}_{snr}" for u, snr in zip(utts, snrs)) + ".wav"
+        subset = "tt" if "si_et_05" in line else "tr"
+        n16 = [len(tiny["sources"][u]) for u in utts]
+        for rate, lengths in (("8k", [math.ceil(n / 2) for n in n16]), ("16k", n16)):
+            for mode, pick in (("min", min), ("max", max)):
+                d = out / f"wav{rate}" / mode / subset
+                assert sorted(p.name for p in d.iterdir()) == ["mix", "s1", "s2", "s3"]
+                mix, fs = read(d / "mix" / name)
+                srcs = [read(d / f"s{c}" / name)[0] for c in (1, 2, 3)]
+                assert fs == corpus.RATES[rate]
+                assert {len(mix)} | {len(x) for x in srcs} == {pick(lengths)}
+                peak = max(np.abs(x).max() for x in (mix, *srcs))
+                assert abs(peak - 0.9) <= 2 * LSB
+                np.testing.assert_allclose(mix, srcs[0] + srcs[1] + srcs[2], atol=4 * LSB)  # 16-bit rounding
+                if rate == "8k" and mode == "max":  # nothing cut: the active levels differ by the listed SNRs
+                    levels = [level_db(x, 8000) for x in srcs]
+                    for c in (1, 2):
+                        diff = levels[c] - levels[0]
+                        assert diff == pytest.approx(float(snrs[c]) - float(snrs[0]), abs=0.05), (name, c)
+    # only the three-speaker lists were read
+    assert len(list((out / "wav8k/min/tr/mix").iterdir())) == 2 and len(list((out / "wav8k/min/tt/s3").iterdir())) == 1
+
+
+def test_create_three_speakers_wrong_field_count_and_missing_list(tiny, capsys):
+    lists = tiny["lists"]
+    (lists / "mix_3_spk_tt.txt").write_text(LIST3_TT)
+    (lists / "mix_3_spk_tr.txt").write_text(LIST3_TR + LIST_TR.splitlines()[0] + "\n")  # a two-speaker line
+    assert run_create(tiny, "--num-spk", "3") == 1
+    err = capsys.readouterr().err
+    assert (
+        f"{lists / 'mix_3_spk_tr.txt'}:3: expected '<wav1> <snr1> <wav2> <snr2> <wav3> <snr3>' "
+        "(6 fields for --num-spk 3), got 4 fields"
+    ) in err
+    # the other way round: a three-speaker line in a two-speaker list
+    (lists / "mix_2_spk_tr.txt").write_text(LIST3_TR)
+    assert run_create(tiny) == 1
+    assert "mix_2_spk_tr.txt:1: expected '<wav1> <snr1> <wav2> <snr2>' (4 fields for --num-spk 2), got 6" in (
+        capsys.readouterr().err
+    )
+    (lists / "mix_3_spk_tr.txt").unlink()
+    assert run_create(tiny, "--num-spk", "3") == 1
+    err = capsys.readouterr().err
+    assert "mix_3_spk_tr.txt not found" in err and "download_mixlists.sh --num-spk 3" in err
+    assert run_create(tiny, "--num-spk", "4") == 1
+    assert "--num-spk 4: use 2 (wsj0-2mix) or 3 (wsj0-3mix)" in capsys.readouterr().err
+    assert not tiny["out"].exists()  # nothing written before the inputs are known good
+
+
 # ---------------------------------------------------------------- download_mixlists.sh (no network here)
 
 
@@ -353,6 +446,45 @@ def test_download_mixlists_offline_error_and_local_archive(tmp_path):
         [str(script), "--url", "http://127.0.0.1:9/x.zip", str(dest)], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0 and "already" in result.stdout
+
+
+def test_download_mixlists_three_speakers(tmp_path):
+    """--num-spk 3 keeps MERL's mix_3_spk lists of the same archive, checks their 6 fields, and takes a
+    local copy already in place; offline it names the three lists it needs."""
+    script = ROOT / "local" / "download_mixlists.sh"
+    dest = tmp_path / "lists"
+    result = subprocess.run(
+        [str(script), "--num-spk", "3", "--url", "http://127.0.0.1:9/x.zip", "--timeout", "5", str(dest)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "(mix_3_spk_tr.txt, mix_3_spk_cv.txt, mix_3_spk_tt.txt) come from that archive" in result.stderr
+    archive = tmp_path / "create-speaker-mixtures.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for s in ("tr", "cv", "tt"):
+            z.writestr(f"create-speaker-mixtures/mix_2_spk_{s}.txt", LIST_TR)
+            z.writestr(f"create-speaker-mixtures/mix_3_spk_{s}.txt", LIST3_TR)
+    env = dict(os.environ, COCKTAIL_MIXLISTS_URL=archive.as_uri())
+    result = subprocess.run([str(script), "--num-spk", "3", str(dest)], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in dest.iterdir()) == ["mix_3_spk_cv.txt", "mix_3_spk_tr.txt", "mix_3_spk_tt.txt"]
+    assert (dest / "mix_3_spk_cv.txt").read_text() == LIST3_TR
+    again = subprocess.run(
+        [str(script), "--num-spk", "3", "--url", "http://127.0.0.1:9/x.zip", str(dest)], text=True, capture_output=True
+    )
+    assert again.returncode == 0 and "already" in again.stdout  # the copy in place: nothing fetched
+    # an archive whose three-speaker list has a line of two speakers is refused, naming the line
+    with zipfile.ZipFile(archive, "w") as z:
+        for s in ("tr", "cv", "tt"):
+            z.writestr(f"create-speaker-mixtures/mix_3_spk_{s}.txt", LIST3_TR + LIST_TT)
+    result = subprocess.run(
+        [str(script), "--num-spk", "3", str(tmp_path / "bad")], capture_output=True, text=True, env=env
+    )
+    assert result.returncode == 1
+    assert "mix_3_spk_tr.txt line 3: not <wav1> <snr1> <wav2> <snr2> <wav3> <snr3>" in result.stderr
+    assert not list((tmp_path / "bad").glob("mix_*"))
 
 
 # ---------------------------------------------------------------- the mini corpus at a tiny size
