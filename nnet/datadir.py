@@ -17,7 +17,9 @@ import tempfile
 
 from nnet import io
 
-UTT_TABLE_RE = re.compile(r"(wav\.scp|feats\.scp|spk[0-9]+\.scp|utt2\w+)")
+UTT_TABLE_RE = re.compile(r"(wav\.scp|feats\.scp|(spk|noise)[0-9]+\.scp|utt2\w+)")
+# Tables of audio: the mixtures, the sources (references), the noise of a noisy corpus (LibriMix)
+AUDIO_TABLE_RE = re.compile(r"(wav|spk[0-9]+|noise[0-9]+)\.scp")
 ARK_OFFSET_RE = re.compile(r"(.+):([0-9]+)(\[[^\]]*\])?")
 POSITIVE_INT_RE = re.compile(r"[0-9]*[1-9][0-9]*")
 # Files that describe the whole set's features (written by steps/make_feats.sh): parts and
@@ -129,7 +131,7 @@ def check_data_dir(data_dir, feats="optional", check_files=True, check_audio=Fal
             _check_spk2utt(utt2spk, tables["spk2utt"], add, fix)
 
     for name, table in tables.items():
-        if name in ("wav.scp", "feats.scp") or re.fullmatch(r"spk[0-9]+\.scp", name):
+        if name == "feats.scp" or AUDIO_TABLE_RE.fullmatch(name):
             _check_paths(name, table, add, check_files)
         elif name == "utt2num_samples":
             for key, line in table.items():
@@ -143,11 +145,7 @@ def check_data_dir(data_dir, feats="optional", check_files=True, check_audio=Fal
     if check_audio and utt2spk is not None:
         problems += check_audio_files(
             data_dir,
-            {
-                name: table
-                for name, table in tables.items()
-                if name == "wav.scp" or re.fullmatch(r"spk[0-9]+\.scp", name)
-            },
+            {name: table for name, table in tables.items() if AUDIO_TABLE_RE.fullmatch(name)},
             tables.get("utt2num_samples"),
         )
 

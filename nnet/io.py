@@ -80,6 +80,22 @@ def atomic_write(path, mode="w", **kwargs):
         raise
 
 
+def remove_temporaries(paths):
+    """Delete what a killed writer of these files left: atomic_write's `.tmp.<random>.<name>` beside
+    each. Only these files' temporaries: other jobs may be writing theirs in the same folder now."""
+    by_folder = {}
+    for path in map(os.fspath, paths):
+        by_folder.setdefault(os.path.dirname(path) or ".", set()).add("." + os.path.basename(path))
+    for folder, suffixes in by_folder.items():
+        if not os.path.isdir(folder):
+            continue
+        for name in os.listdir(folder):
+            dot = name.find(".", len(".tmp."))
+            if name.startswith(".tmp.") and dot > 0 and name[dot:] in suffixes:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(folder, name))
+
+
 def write_table(path, table):
     """Write {key: value} sorted by key in C order (Python's str order is LC_ALL=C byte order for ASCII)."""
     with atomic_write(path, encoding="utf-8") as f:

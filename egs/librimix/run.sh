@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# LibriMix (Libri2Mix, Libri3Mix): LibriSpeech utterances mixed with WHAM! noise, free to get. Every
+# system of egs/wsj0_2mix (conf/tuning is theirs), trained on mix_both (speech + noise) or mix_clean
+# and scored against the clean sources.
+#   stage 0  LibriMix from LibriSpeech (+ WHAM! noise): metadata  -> $librimix/metadata/libri<N>mix_<subset>.csv
+#            (or --metadata: LibriMix's official CSVs), mixtures  -> $librimix/wav<rate>/<mode>/{train-100,dev,test}
+#   stage 1  Kaldi data dirs (tr: train-100, cv: dev, tt: test)   -> data/{tr,cv,tt}
+#   stage 2  log-magnitude feature archives, global CMVN stats     -> feats/, data/*/feats.scp
+#   stage 3  train the systems, chains side by side                -> exp/<system>/
+#   stage 4  separate the test sets (oracle masks too)             -> exp/<system>/separate_<set>/
+#   stage 5  score against the clean sources, RESULTS.md           -> exp/<system>/score_<set>[_<variant>]/
+# e.g. ./run.sh --librispeech /data/LibriSpeech --wham /data/wham_noise
+#      ./run.sh --download true    (fetches LibriSpeech and WHAM! noise into downloads/ first: ~25 GB)
+set -euo pipefail
+
+stage=0                   # first stage to run
+stop_stage=5              # last stage to run
+nj=8                      # parallel jobs of stages 0, 2, 4, 5
+ngpu=1                    # GPUs for training (0: CPU); > 1: DistributedDataParallel
+# the systems of stages 3-5: egs/wsj0_2mix's configs (conf/tuning links to them)
+systems="oracle_ibm oracle_irm oracle_psm dc_w_mr chimerapp upit def_dc def def_joint dl_def"
+# stage 4 also separates these DC systems with k-means + matched run-time inference -> exp/<s>/separate_<set>_rti
+rti_systems="dc_w_mr"
+# stage 4 also separates these with Griffin-Lim and with MISI (5 iterations each) -> separate_<set>_gl, separate_<set>_misi
+phase_systems="chimerapp"
+test_sets="cv tt"         # cv: dev (LibriSpeech dev-clean speakers), tt: test (test-clean speakers)
+librispeech=              # stage 0: the LibriSpeech folder (holding train-clean-100/, dev-clean/, test-clean/)
+wham=                     # stage 0: the wham_noise folder (holding tr/, cv/, tt/); needed for mix_both
+download=false            # stage 0: first fetch LibriSpeech and WHAM! noise into downloads/ (local/download_librimix.sh)
+metadata=                 # stage 0: LibriMix's official metadata CSVs (default: drawn by the same rules into $librimix/metadata)
+librimix=                 # where stage 0 writes the corpus (default: Libri<num-spk>Mix; a finished tree is used as it is)
+num_spk=2                 # sources per mixture: 2 (Libri2Mix) or 3 (Libri3Mix)
+train_set=train-100       # train-100 | train-360 (LibriSpeech train-clean-100 | train-clean-360)
+mix_type=mix_both         # mix_both (speech + WHAM! noise) | mix_clean (speech only)
+sample_rate=8k            # 8k | 16k (the STFT keeps 32 ms / 8 ms: 129 bins at 8 kHz, 257 at 16 kHz)
+min_or_max=min            # min | max
+tuning=conf/tuning        # the systems' configs: $tuning/<system>.yaml
+retrain=false             # stage 3: retrain a system that finished training
+train_jobs=1              # stage 3: systems trained at once (a cluster: one GPU job each)
+
+. ./path.sh
+. ./cmd.sh
+. utils/recipe.sh
+help_message="Usage: $0 [options]   (the stages are listed at the top of $0)
+ e.g.: $0 --librispeech /data/LibriSpeech --wham /data/wham_noise; $0 --stage 3 --systems chimerapp
+Options (also spelled with underscores, --stop_stage; each with its default):
+$(options_help "$0")"
+. utils/parse_options.sh
+utils/check_stages.sh "$stage" "$stop_stage" 5
+case $num_spk in 2 | 3) ;; *) echo "$0: --num-spk $num_spk: use 2 or 3" >&2; exit 1 ;; esac
+case $train_set in train-100 | train-360) ;; *) echo "$0: --train-set $train_set: use train-100 or train-360" >&2; exit 1 ;; esac
+case $sample_rate in 8k | 16k) ;; *) echo "$0: --sample-rate $sample_rate: use 8k or 16k" >&2; exit 1 ;; esac
+
+librimix=${librimix:-Libri${num_spk}Mix}
+wav_dir=$librimix/wav$sample_rate/$min_or_max
+subsets="train-clean-${train_set#train-} dev-clean test-clean"
+types=mix_clean
+[ "$mix_type" = mix_clean ] || types=mix_clean,mix_both
+
+if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
+  stage_start 0 "Libri${num_spk}Mix in $wav_dir"
+  complete=true  # the mixture lists are written last, when every file of the set is there
+  for s in $train_set dev test; do [ -f "$wav_dir/metadata/mixture_${s}_$mix_type.csv" ] || complete=false; done
+  if $complete; then
+    echo "stage 0: $wav_dir is complete (its metadata/mixture_*_$mix_type.csv are there): used as it is"
+  else
+    if $download; then
+      noise=true; [ "$mix_type" = mix_clean ] && noise=false
+      local/download_librimix.sh --subsets "$subsets" --noise "$noise" downloads
+      librispeech=${librispeech:-downloads/LibriSpeech}
+      [ "$noise" = false ] || wham=${wham:-downloads/wham_noise}
+    fi
+    [ -n "$librispeech" ] || { echo "$0: stage 0 needs --librispeech <dir> (or --download true)" >&2; exit 1; }
+    [ "$mix_type" = mix_clean ] || [ -n "$wham" ] || {
+      echo "$0: --mix-type mix_both needs --wham <the wham_noise folder> (or use --mix-type mix_clean)" >&2; exit 1; }
+    create="local/create_librimix.py --num-spk $num_spk --subsets ${subsets// /,}"
+    if [ -z "$metadata" ]; then
+      metadata=$librimix/metadata
+      # shellcheck disable=SC2086
+      python3 $create metadata --librispeech "$librispeech" ${wham:+--wham "$wham"} --metadata "$metadata"
+    fi
+    log=exp/create_librimix/log
+    # shellcheck disable=SC2086
+    $train_cmd JOB=1:"$nj" "$log/create.JOB.log" \
+      python3 $create mixtures --librispeech "$librispeech" ${wham:+--wham "$wham"} --metadata "$metadata" \
+        --out "$librimix" --sample-rates "$sample_rate" --modes "$min_or_max" --types "$types" --job JOB --num-jobs "$nj"
+    # shellcheck disable=SC2086
+    python3 $create index --metadata "$metadata" --out "$librimix" --sample-rates "$sample_rate" \
+      --modes "$min_or_max" --types "$types"
+  fi
+  stage_end
+fi
+
+if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
+  stage_start 1 "data dirs data/{tr,cv,tt} from $wav_dir ($mix_type)"
+  python3 local/librimix_data_prep.py --num-spk "$num_spk" --mix-type "$mix_type" \
+    --sets "$train_set:tr dev:cv test:tt" "$wav_dir" data
+  stage_end
+fi
+
+if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
+  stage_start 2 "features"
+  for x in tr cv tt; do
+    steps/make_feats.sh --nj "$nj" --cmd "$train_cmd" --stft-conf conf/stft.conf data/$x exp/make_feats/$x feats
+  done
+  stage_end
+fi
+
+if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
+  stage_start 3 "training $systems"
+  train_cmd_=$train_cmd
+  [ "$ngpu" -eq 0 ] || train_cmd_=$cuda_cmd
+  steps/train_chains.sh --cmd "$train_cmd_" --ngpu "$ngpu" --train-jobs "$train_jobs" --retrain "$retrain" \
+    "$tuning" "$systems" data/tr data/cv exp
+  stage_end
+fi
+
+# The separation variants of a system, Table 1's rows that reuse a trained system (stages 4, 5):
+# separate_<set>_<variant>/ and score_<set>_<variant>/ (steps/separate.sh --variant).
+variants() {
+  case " $rti_systems " in *" $1 "*) echo rti ;; esac
+  case " $phase_systems " in *" $1 "*) echo gl misi ;; esac
+}
+
+if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
+  stage_start 4 "separate $test_sets with $systems"
+  for system in $systems; do
+    for x in $test_sets; do
+      echo "stage 4: separating $x with $system"
+      case $system in
+        oracle_*) steps/separate_oracle.sh --nj "$nj" --cmd "$decode_cmd" --mask "${system#oracle_}" \
+                    data/$x exp/$system/separate_$x ;;
+        *) steps/separate.sh --nj "$nj" --cmd "$decode_cmd" exp/$system data/$x exp/$system/separate_$x ;;
+      esac
+      for v in $(variants $system); do
+        echo "stage 4: separating $x with $system +$v"
+        steps/separate.sh --nj "$nj" --cmd "$decode_cmd" --variant "$v" \
+          exp/$system data/$x exp/$system/separate_${x}_$v
+      done
+    done
+  done
+  stage_end
+fi
+
+if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
+  stage_start 5 "score $test_sets against the clean sources, RESULTS.md"
+  for x in $test_sets; do
+    echo "stage 5: scoring $x"
+    steps/score.sh --nj "$nj" --cmd "$decode_cmd" --mixture true data/$x - exp/mixture/score_$x
+    for system in $systems; do
+      steps/score.sh --nj "$nj" --cmd "$decode_cmd" data/$x exp/$system/separate_$x exp/$system/score_$x
+      for v in $(variants $system); do
+        steps/score.sh --nj "$nj" --cmd "$decode_cmd" data/$x exp/$system/separate_${x}_$v exp/$system/score_${x}_$v
+      done
+    done
+  done
+  utils/show_results.py --exp exp --out RESULTS.md
+  cat RESULTS.md
+  stage_end
+fi
