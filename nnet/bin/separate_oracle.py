@@ -6,6 +6,10 @@ usage: separate_oracle.py --mask ibm|irm|psm [--stft-conf FILE] <data-dir> <out-
 
 The masks are applied to the mixture STFT and resynthesized with the mixture phase: the ceiling of
 mask-based separation (Table 2 of the chimera++ paper). <data-dir> holds wav.scp and spk<c>.scp.
+A noisy corpus's noise1.scp (LibriMix's mix_both) joins the references as one more source when the
+masks are computed (IBM: a bin the noise dominates belongs to no speaker; IRM: the noise's magnitude
+is in the denominator), and only the speakers' masks are applied: otherwise an ideal mask would pass
+all the noise. (The seed papers' data are noise-free; this is the usual extension.)
 """
 
 import argparse
@@ -20,10 +24,13 @@ from nnet import io, separated_dir, signal
 from nnet.oracle_masks import MASK_KINDS, oracle_masks
 
 
-def reference_tables(data_dir):
+def reference_tables(data_dir, noise=False):
+    """The speakers' tables spk<c>.scp; with noise, the noise tables noise<n>.scp after them."""
     paths = sorted(glob.glob(os.path.join(data_dir, "spk[0-9]*.scp")))
     if not paths:
         sys.exit(f"{data_dir}: no spk1.scp/spk2.scp: oracle masks need the reference sources")
+    if noise:
+        paths += sorted(glob.glob(os.path.join(data_dir, "noise[0-9]*.scp")))
     return [io.read_table(p) for p in paths], paths
 
 
@@ -35,13 +42,15 @@ def main():
     parser.add_argument("data_dir")
     parser.add_argument("out_dir")
     args = parser.parse_args()
-    refs, ref_paths = reference_tables(args.data_dir)
     if args.collect:
+        refs, _ = reference_tables(args.data_dir)
         n = separated_dir.collect(args.data_dir, args.out_dir, len(refs))
         print(f"separate_oracle.py: {n} utterances in {args.out_dir}")
         return
     if args.mask is None:
         parser.error("--mask is required")
+    refs, ref_paths = reference_tables(args.data_dir, noise=True)
+    num_spk = sum(os.path.basename(p).startswith("spk") for p in ref_paths)
 
     mixtures = io.read_table(os.path.join(args.data_dir, "wav.scp"))
     config = None  # read once, at the first mixture's sample rate
@@ -68,7 +77,7 @@ def main():
             config = signal.read_stft_conf(args.stft_conf, rate)
         mix_spec = signal.stft(torch.from_numpy(mix).double(), config)
         src_spec = signal.stft(torch.from_numpy(np.stack(sources)).double(), config)
-        mask = oracle_masks(mix_spec, src_spec, args.mask)
+        mask = oracle_masks(mix_spec, src_spec, args.mask)[:num_spk]
         estimates = signal.istft(mask * mix_spec, config, len(mix)).numpy()
         separated_dir.write_sources(args.out_dir, utt, estimates, rate)
     print(f"separate_oracle.py: {len(mixtures)} utterances with {args.mask} masks -> {args.out_dir}")
