@@ -296,7 +296,34 @@ DC_LOSSES = {
     "laplacian_shifted": dc_laplacian_shifted,
     "doubly_stochastic_shifted": dc_doubly_stochastic_shifted,
 }
-CHUNK_ELEMENTS = 2**21  # embedding values per chunk of utterances in dc_loss (8 MiB in float32)
+CHUNK_ELEMENTS = 2**21  # embedding values per chunk of utterances on the chunked path (8 MiB in float32)
+# The path rule of dc_loss: the batched path when the temporaries autograd keeps for the whole
+# batch, estimated as SAVED_PER_EMBEDDING float32 values per embedding value, fit in
+# BATCHED_MAX_BYTES; the chunked path otherwise.
+BATCHED_MAX_BYTES = 2**28  # 256 MiB
+SAVED_PER_EMBEDDING = 4  # measured (bench_dc_memory.py --paths): the batched path peaks 4.3 x the embeddings above them
+DC_PATHS = ("auto", "batched", "chunked")
+
+
+def dc_path(batch, bins, emb_dim):
+    """The path dc_loss takes for a batch of `batch` utterances of `bins` TF bins (frames x
+    frequencies) and D = emb_dim: 'batched' when SAVED_PER_EMBEDDING * batch * bins * emb_dim
+    float32 values fit in BATCHED_MAX_BYTES, else 'chunked'.
+
+    Both paths call the same objective function, so they give the same losses and gradients to
+    float rounding. The batched one applies it to the whole batch under plain autograd: one
+    forward pass, but autograd keeps about SAVED_PER_EMBEDDING times the embeddings until backward.
+    The chunked one (_ChunkedRecompute) keeps only its inputs and recomputes the forward pass in
+    backward, CHUNK_ELEMENTS embedding values at a time: the forward pass runs twice, on small
+    tensors. Measured on 2 CPU threads (bench_dc_memory.py --paths chunked,batched, interleaved): at
+    the mini recipe's batch, 16 x 200 frames x 129 bins, D = 10 (66 MB by the estimate), the batched
+    path takes 0.56-0.97 of the chunked one's time, objective by objective (wkm, the recipe's: 0.72);
+    at 32 x 400 x 129, D = 40 (1.06 GB) it adds 1078 MiB over the inputs where the chunked one adds
+    365 (classic; wkm alike), for 1.05 (classic) and 0.68 (wkm) of its time. Above the bound memory
+    decides. doubly_stochastic_shifted keeps more than the estimate at small D (its Sinkhorn
+    iterations' N-vectors: 215 MiB measured at the mini batch), still far below the bound there."""
+    saved = SAVED_PER_EMBEDDING * batch * bins * emb_dim * 4
+    return "batched" if saved <= BATCHED_MAX_BYTES else "chunked"
 
 
 class _ChunkedRecompute(torch.autograd.Function):
@@ -323,15 +350,23 @@ class _ChunkedRecompute(torch.autograd.Function):
         return None, None, grad, None, None
 
 
-def dc_loss(emb, mix_spec, src_spec, valid, objective, weights):
-    """(B,) DC loss per utterance from emb (B, T, F, D) and the batch's spectra."""
+def dc_loss(emb, mix_spec, src_spec, valid, objective, weights, path="auto"):
+    """(B,) DC loss per utterance from emb (B, T, F, D) and the batch's spectra. path: 'auto' (the
+    rule of dc_path), or 'batched' / 'chunked' to force one (tests, bench_dc_memory.py)."""
     if emb.dtype in (torch.float16, torch.bfloat16):
         emb = emb.float()  # the solves and cancellations want float32
     V = emb.flatten(1, 2)
     Y = ideal_binary_assignment(src_spec).flatten(1, 2).to(V.dtype)
     w = dc_weights(mix_spec, src_spec, valid, weights).flatten(1).to(V.dtype)
+    fn = DC_LOSSES[objective]
+    if path == "auto":
+        path = dc_path(*V.shape)
+    if path == "batched":
+        return fn(V, Y, w)
+    if path != "chunked":
+        raise ValueError(f"unknown DC loss path '{path}': use one of {', '.join(DC_PATHS)}")
     chunk = max(1, CHUNK_ELEMENTS // max(1, V.shape[1] * V.shape[2]))
-    return _ChunkedRecompute.apply(DC_LOSSES[objective], chunk, V, Y, w)
+    return _ChunkedRecompute.apply(fn, chunk, V, Y, w)
 
 
 # ---------------------------------------------------------------------------------------------

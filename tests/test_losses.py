@@ -278,23 +278,67 @@ def test_dc_weights_from_their_definitions():
         losses.dc_weights(mix, None, valid, "va")
 
 
-def test_chunked_dc_loss_gradient_equals_the_whole_batch_gradient(monkeypatch):
-    """dc_loss recomputes the backward pass one chunk of utterances at a time: with chunks of one
-    utterance, every utterance's gradient must equal the direct autograd gradient."""
-    outputs, batch = make_batch([6, 5, 4], bins=5, num_spk=2, emb_dim=3, seed=3)
-    V = outputs["emb"].flatten(1, 2)
-    Y = losses.ideal_binary_assignment(batch["src_spec"]).flatten(1, 2)
-    w = losses.dc_weights(batch["mix_spec"], batch["src_spec"], batch["valid"], "mr").flatten(1)
-    scale = torch.tensor([1.0, 2.0, 3.0], dtype=F64)
-    direct = V.clone().requires_grad_()
-    (losses.dc_wkm(direct, Y, w) * scale).sum().backward()
-    monkeypatch.setattr(losses, "CHUNK_ELEMENTS", V.shape[1] * V.shape[2])  # one utterance per chunk
+def dc_loss_and_gradient(outputs, batch, objective, weights, path):
+    """dc_loss on one path: the (B,) losses and the gradient of sum_b b * loss_b (a distinct weight
+    per utterance, so that a gradient routed to the wrong utterance shows)."""
     emb = outputs["emb"].clone().requires_grad_()
-    (losses.dc_loss(emb, batch["mix_spec"], batch["src_spec"], batch["valid"], "wkm", "mr") * scale).sum().backward()
-    got = emb.grad.flatten(1, 2)
-    for b in range(3):
-        assert got[b].abs().sum() > 0
-        assert torch.allclose(got[b], direct.grad[b], rtol=1e-8, atol=1e-12), b
+    loss = losses.dc_loss(emb, batch["mix_spec"], batch["src_spec"], batch["valid"], objective, weights, path=path)
+    (loss * torch.arange(1, len(loss) + 1, dtype=loss.dtype)).sum().backward()
+    return loss.detach(), emb.grad
+
+
+@pytest.mark.parametrize("weights", losses.DC_WEIGHTS)
+@pytest.mark.parametrize("objective", losses.DC_OBJECTIVES)
+def test_batched_and_chunked_paths_equal_the_dense_form(monkeypatch, objective, weights):
+    """dc_loss's two paths (losses.dc_path): the same losses and gradients as each other and as the
+    dense N x N form of each utterance alone, differentiated by autograd; the chunked path with one
+    utterance per chunk, so that its chunks are exercised."""
+    outputs, batch = make_batch([6, 5, 4], bins=5, num_spk=2, emb_dim=4, seed=11)
+    batch["mix_spec"][:, :2, :2] *= 1e-3  # a quiet corner, so that va weights are not all ones
+    batch["src_spec"][:, :, :2, :2] *= 1e-3
+    monkeypatch.setattr(losses, "CHUNK_ELEMENTS", outputs["emb"][0].numel())
+    batched, grad_batched = dc_loss_and_gradient(outputs, batch, objective, weights, "batched")
+    chunked, grad_chunked = dc_loss_and_gradient(outputs, batch, objective, weights, "chunked")
+    assert torch.allclose(batched, chunked, rtol=1e-10, atol=1e-12)
+    assert torch.allclose(grad_batched, grad_chunked, rtol=1e-8, atol=1e-12)
+    for b, n in enumerate(batch["lengths"].tolist()):
+        V = outputs["emb"][b, :n].reshape(-1, 4).clone().requires_grad_()
+        Y = dense_assignment(batch["src_spec"][b, :, :n])
+        w = dense_weights(batch["mix_spec"][b, :n], batch["src_spec"][b, :, :n], weights)
+        want = dense_dc(objective, V, Y, w)
+        ((b + 1) * want).backward()
+        assert torch.isclose(batched[b], want, rtol=1e-5, atol=1e-9), (b, batched[b].item(), want.item())
+        assert grad_batched[b, :n].abs().sum() > 0
+        scale = V.grad.abs().max()  # wkm's ridge (1e-6 of V^T W V) moves small entries by ~1e-6 of the largest
+        assert torch.allclose(grad_batched[b, :n].reshape(-1, 4), V.grad, rtol=1e-5, atol=1e-5 * scale), b
+        assert grad_batched[b, n:].abs().sum() == 0  # padding gets no gradient
+
+
+def test_the_path_rule_at_the_mini_recipe_and_wsj0_batches():
+    """Batched where its autograd temporaries fit in BATCHED_MAX_BYTES: the mini recipe's batch
+    (16 x 200 frames x 129 bins, D = 10: 66 MB by the estimate); chunked at wsj0-2mix's
+    (32 x 400 x 129, D = 40: 1.06 GB)."""
+    assert losses.dc_path(16, 200 * 129, 10) == "batched"
+    assert losses.dc_path(32, 400 * 129, 40) == "chunked"
+    # the bound itself: 4 values x 4 bytes x 16 x 200 x 129 x 40 is 264 MB, under 2**28 = 268 MB
+    assert losses.dc_path(16, 200 * 129, 40) == "batched" and losses.dc_path(17, 200 * 129, 40) == "chunked"
+
+
+def test_dc_loss_takes_the_path_of_the_rule(monkeypatch):
+    outputs, batch = make_batch([6, 5], bins=5, num_spk=2, emb_dim=4, seed=1)
+    emb = outputs["emb"].clone().requires_grad_()
+
+    def taken():
+        loss = losses.dc_loss(emb, batch["mix_spec"], batch["src_spec"], batch["valid"], "classic", "mr")
+        return "chunked" if "ChunkedRecompute" in type(loss.grad_fn).__name__ else "batched"
+
+    bytes_needed = losses.SAVED_PER_EMBEDDING * emb.numel() * 4
+    monkeypatch.setattr(losses, "BATCHED_MAX_BYTES", bytes_needed)
+    assert taken() == "batched"
+    monkeypatch.setattr(losses, "BATCHED_MAX_BYTES", bytes_needed - 1)
+    assert taken() == "chunked"
+    with pytest.raises(ValueError, match="unknown DC loss path 'dense'"):
+        losses.dc_loss(emb, batch["mix_spec"], batch["src_spec"], batch["valid"], "classic", "mr", path="dense")
 
 
 def test_ideal_binary_assignment_picks_the_loudest_source():
@@ -439,14 +483,15 @@ def test_gradcheck_objectives(name):
     assert torch.autograd.gradcheck(lambda e, m: objective({"emb": e, "masks": m}, batch)[0], (emb, masks))
 
 
+@pytest.mark.parametrize("path", ["batched", "chunked"])
 @pytest.mark.parametrize("weights", losses.DC_WEIGHTS)
 @pytest.mark.parametrize("objective", losses.DC_OBJECTIVES)
-def test_gradcheck_dc_objectives(objective, weights):
+def test_gradcheck_dc_objectives(objective, weights, path):
     outputs, batch = make_batch([3, 2], bins=3, num_spk=2, emb_dim=2, seed=6)
     emb = outputs["emb"].clone().requires_grad_()
 
     def fn(e):
-        return losses.dc_loss(e, batch["mix_spec"], batch["src_spec"], batch["valid"], objective, weights)
+        return losses.dc_loss(e, batch["mix_spec"], batch["src_spec"], batch["valid"], objective, weights, path=path)
 
     assert torch.autograd.gradcheck(fn, (emb,))
 
