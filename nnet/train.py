@@ -13,7 +13,7 @@ history.tsv has each loss term (dc, mi, ...) per epoch, train and valid, after t
 import contextlib
 import math
 import os
-import shutil
+import re
 import socket
 import sys
 import tempfile
@@ -21,6 +21,7 @@ import time
 
 import torch
 import torch.distributed as dist
+import yaml
 from nnet import config as configs, features, io, losses, models, signal, training_data
 from nnet.config import ConfigError, load_config
 
@@ -60,7 +61,8 @@ class Trainer:
             if num_spk is not None and data.num_spk != num_spk:  # C sources: masks, permutations, clusters
                 raise TrainingError(
                     f"{data.data_dir} has {data.num_spk} references (spk1.scp .. spk{data.num_spk}.scp) but "
-                    f"model.num_spk is {num_spk}: set model.num_spk: {data.num_spk} in the config"
+                    f"model.num_spk is {num_spk}: set model.num_spk: {data.num_spk} in the config, or train "
+                    f"with --num-spk {data.num_spk} (run.sh --num-spk {data.num_spk})"
                 )
         torch.manual_seed(self.opts["seed"])
         self.model = models.build_model(config["model"]).to(device)
@@ -321,8 +323,20 @@ SHAPE_KEYS = {
     "chimera": ("num_bins", "num_spk", "layers", "units", "emb_dim"),
     "def": ("num_bins", "num_spk", "dc_layers", "dc_units", "emb_dim", "layers", "units"),
 }
-# a dc checkpoint starts the DC part of a def model: its keys under their def names
-DC_IN_DEF = {"num_bins": "num_bins", "layers": "dc_layers", "units": "dc_units", "emb_dim": "emb_dim"}
+# a dc checkpoint starts the DC part of a def model: its keys under their def names; num_spk shapes
+# no dc weight, but a chain member must separate as many sources as the system it starts from
+DC_IN_DEF = {
+    "num_bins": "num_bins",
+    "layers": "dc_layers",
+    "units": "dc_units",
+    "emb_dim": "emb_dim",
+    "num_spk": "num_spk",
+}
+DEFAULT_NUM_SPK = 2  # a dc config without model.num_spk: 2 k-means clusters (nnet/separator.py)
+
+
+def _model_value(model_config, key):
+    return model_config.get(key, DEFAULT_NUM_SPK if key == "num_spk" else None)
 
 
 def load_initial_weights(model, model_config, path):
@@ -346,11 +360,11 @@ def load_initial_weights(model, model_config, path):
             "takes a system of the same model type, or a dc system for a def model)"
         )
     differ = [
-        f"model.{mine} {source.get(theirs)} in {path}, {model_config.get(mine)} here"
+        f"model.{mine} {_model_value(source, theirs)} in {path}, {_model_value(model_config, mine)} here"
         if mine == theirs
         else f"model.{theirs} {source.get(theirs)} in {path}, model.{mine} {model_config.get(mine)} here"
         for theirs, mine in keys.items()
-        if source.get(theirs) != model_config.get(mine)
+        if _model_value(source, theirs) != _model_value(model_config, mine)
     ]
     if differ:
         raise TrainingError(
@@ -507,10 +521,40 @@ def _train(rank, world_size, ngpu, args):
     Trainer(config, args["train_dir"], args["valid_dir"], args["exp_dir"], device, rank, world_size).run()
 
 
-def train(config_path, train_dir, valid_dir, exp_dir, ngpu=0, num_procs=1, num_threads=0):
+def with_num_spk(text, num_spk, path):
+    """The config text (of the file at path) with model.num_spk set to num_spk (train.py --num-spk):
+    the value of the `num_spk:` line under `model:` replaced, or that line added as the section's first
+    key; the comments and the other keys stay as they are. Checked by reading the result back."""
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if re.match(r"model:\s*(#.*)?$", line)), None)
+    if start is not None:
+        end = next((j for j in range(start + 1, len(lines)) if re.match(r"[^\s#]", lines[j])), len(lines))
+        keys = [j for j in range(start + 1, end) if re.match(r"\s+[^\s#]", lines[j])]
+        found = [j for j in keys if re.match(r"\s+num_spk\s*:", lines[j])]
+        if found:
+            lines[found[0]] = re.sub(r"^(\s+num_spk\s*:\s*)[^\s#]+", rf"\g<1>{num_spk}", lines[found[0]])
+        else:
+            indent = re.match(r"\s+", lines[keys[0]]).group() if keys else "  "
+            lines.insert(start + 1, f"{indent}num_spk: {num_spk}  # C: set by train.py --num-spk\n")
+    result = "".join(lines)
+    expected = yaml.safe_load(text)
+    expected["model"]["num_spk"] = num_spk
+    if start is None or yaml.safe_load(result) != expected:
+        raise TrainingError(
+            f"{path}: cannot set model.num_spk for --num-spk {num_spk} in this file: write the model: "
+            "section in block style (one key per line), or set model.num_spk there and leave out --num-spk"
+        )
+    return result
+
+
+def train(config_path, train_dir, valid_dir, exp_dir, ngpu=0, num_procs=1, num_threads=0, num_spk=0):
     """Train into exp_dir (resuming from its last.pt). num_procs > 1 runs DDP: one process per GPU
     when ngpu > 0, else CPU processes over gloo. Under torchrun the environment decides.
-    num_threads > 0 overrides the config's training.num_threads (the recipe's share of the cores)."""
+    num_threads > 0 overrides the config's training.num_threads (the recipe's share of the cores);
+    num_spk > 0 the config's model.num_spk (C: a recipe's --num-spk), in exp_dir/config.yaml too, which
+    a resumed run reads."""
+    if num_spk and num_spk < 2:
+        raise TrainingError(f"--num-spk {num_spk}: a mixture has 2 or more sources (0: model.num_spk of the config)")
     config = load_config(config_path)
     init = configs.init_checkpoint(config, exp_dir)
     if init and not os.path.isfile(init) and not os.path.isfile(os.path.join(exp_dir, "last.pt")):
@@ -520,9 +564,14 @@ def train(config_path, train_dir, valid_dir, exp_dir, ngpu=0, num_procs=1, num_t
         )
     check_exp_dir(exp_dir)
     copy = os.path.join(exp_dir, "config.yaml")
-    if os.path.abspath(config_path) != os.path.abspath(copy):
-        with open(config_path, encoding="utf-8") as src, io.atomic_write(copy) as dst:
-            shutil.copyfileobj(src, dst)
+    if os.path.abspath(config_path) != os.path.abspath(copy) or num_spk:
+        with open(config_path, encoding="utf-8") as src:
+            text = src.read()
+        if num_spk:
+            text = with_num_spk(text, num_spk, config_path)
+            config["model"]["num_spk"] = num_spk
+        with io.atomic_write(copy, encoding="utf-8") as dst:
+            dst.write(text)
     args = {
         "config": copy,
         "train_dir": train_dir,

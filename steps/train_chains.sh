@@ -15,11 +15,14 @@ Options:
   --ngpu <n>              GPUs per system (default: 0, the CPU)
   --train-jobs <n>        chains trained at once (default: 1); on the CPU each job gets
                           nproc / n threads (one BLSTM job scales poorly past 1 thread)
-  --retrain <true|false>  move a finished system to <exp-root>/old/ and train it again (default: false)"
+  --retrain <true|false>  move a finished system to <exp-root>/old/ and train it again (default: false)
+  --num-spk <n>           sources per mixture C of every system, a chain's members alike: overrides
+                          each config's model.num_spk (default: 0, the configs')"
 cmd=
 ngpu=0
 train_jobs=1
 retrain=false
+num_spk=0
 . "$(dirname "$0")/../path.sh"
 . "$COCKTAIL_ROOT/utils/parse_options.sh"
 . "$COCKTAIL_ROOT/utils/background_jobs.sh"
@@ -46,7 +49,7 @@ train_system() {
     mv "$exp/$system" "$exp/old/$system.$(date +%Y%m%d-%H%M%S)"
   fi
   echo "$0: training $system"
-  "$COCKTAIL_ROOT/steps/train.sh" --cmd "$cmd" --ngpu "$ngpu" --num-threads "$threads" \
+  "$COCKTAIL_ROOT/steps/train.sh" --cmd "$cmd" --ngpu "$ngpu" --num-threads "$threads" --num-spk "$num_spk" \
     "$tuning/$system.yaml" "$train" "$valid" "$exp/$system"
 }
 

@@ -7,8 +7,9 @@ import subprocess
 import pytest
 import torch
 
-from nnet import config as configs
-from test_train import ROOT, data, train, write_config  # noqa: F401 (data is a fixture)
+from nnet import config as configs, models
+from nnet import train as nnet_train
+from test_train import ROOT, data, data3, train, write_config  # noqa: F401 (data, data3 are fixtures)
 
 CHAINS = os.path.join(ROOT, "steps", "train_chains.sh")
 
@@ -18,9 +19,11 @@ def with_init_from(path, source):
     return str(path)
 
 
-def train_chains(tuning, systems, data, exp):
+def train_chains(tuning, systems, data, exp, *options):
     return subprocess.run(
-        ["bash", CHAINS, str(tuning), systems, data["tr"], data["cv"], str(exp)], capture_output=True, text=True
+        ["bash", CHAINS, *options, str(tuning), systems, data["tr"], data["cv"], str(exp)],
+        capture_output=True,
+        text=True,
     )
 
 
@@ -134,3 +137,25 @@ def test_branches_train_after_their_common_source(tmp_path):
         write_config(tuning / f"{name}.yaml", "def")
         with_init_from(tuning / f"{name}.yaml", "a")
     assert configs.chains(str(tuning), "exp", ["c", "b", "a"]) == [["a", "c", "b"]]
+
+
+def test_num_spk_reaches_every_member_of_a_chain(tmp_path, data3):
+    """train_chains.sh --num-spk 3 (run.sh's --num-spk) on three-speaker data: the dc source (no
+    model.num_spk in its config) and the def that starts from it (model.num_spk: 2 in its config) both
+    train with C = 3; a def of another C than its source is refused, naming model.num_spk."""
+    tuning, exp = tmp_path / "tuning", tmp_path / "exp"
+    tuning.mkdir()
+    write_config(tuning / "a.yaml", "dc", epochs=1)
+    write_config(tuning / "b.yaml", "def", epochs=1)
+    with_init_from(tuning / "b.yaml", "a")
+    proc = train_chains(tuning, "a b", data3, exp, "--num-spk", "3")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "--num-spk 3" in proc.stdout  # train.sh's command line
+    for system in ("a", "b"):
+        assert torch.load(exp / system / "best.pt", weights_only=True)["config"]["model"]["num_spk"] == 3, system
+    assert torch.load(exp / "b" / "best.pt", weights_only=True)["model"]["mi.mask.linear.weight"].shape[0] == 3 * 129
+    # a def of C = 2 from the C = 3 source: the weights would fit, the number of sources does not
+    config = configs.load_config(str(tuning / "b.yaml"))["model"]
+    best = exp / "a" / "best.pt"
+    with pytest.raises(nnet_train.TrainingError, match=f"model.num_spk 3 in {best}, 2 here"):
+        nnet_train.load_initial_weights(models.build_model(config), config, str(best))

@@ -1,16 +1,21 @@
-"""Training: the files of an experiment, resume == uninterrupted, the DL-DEF chain, DDP on CPU."""
+"""Training: the files of an experiment, resume == uninterrupted, the DL-DEF chain, DDP on CPU,
+--num-spk (C = 3 from a config that says 2)."""
 
 import os
+import shutil
 import signal as os_signal
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
 import yaml
 
-from synth import make_data_dir
+from nnet import io
+from nnet import train as nnet_train
+from synth import make_data_dir, voice
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYTHON = sys.executable
@@ -59,27 +64,45 @@ TINY = {
 }
 
 
+def make_features(d, root):
+    run = subprocess.run(
+        ["bash", os.path.join(ROOT, "steps/make_feats.sh"), "--nj", "1", d, str(root / "log"), str(root / "feats")],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+
+
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("train_data")
     dirs = {}
     for name, count, seed in (("tr", 6, 0), ("cv", 2, 1)):
         d = make_data_dir(str(root / name), num_utts=count, seed=seed, seconds=(0.8, 1.2))
-        run = subprocess.run(
-            [
-                "bash",
-                os.path.join(ROOT, "steps/make_feats.sh"),
-                "--nj",
-                "1",
-                d,
-                str(root / name / "log"),
-                str(root / name / "feats"),
-            ],
-            capture_output=True,
-            text=True,
-        )
-        assert run.returncode == 0, run.stderr
+        make_features(d, root / name)
         dirs[name] = d
+    return dirs
+
+
+@pytest.fixture(scope="module")
+def data3(data, tmp_path_factory):
+    """`data` with a third reference, spk3.scp: a voice as long as each mixture. The mixtures and their
+    features stay those of s1 + s2 (made once, for the module): enough for the shapes that C = 3 takes
+    in training, not for separating."""
+    root = tmp_path_factory.mktemp("train_data3")
+    rng = np.random.default_rng(5)
+    dirs = {}
+    for name, src in data.items():
+        d = root / name
+        d.mkdir()
+        for table in ("wav.scp", "spk1.scp", "spk2.scp", "utt2spk", "spk2utt", "utt2num_samples", "feats.scp", "cmvn"):
+            shutil.copy(os.path.join(src, table), d / table)
+        spk3 = {}
+        for utt, length in io.read_table(d / "utt2num_samples").items():
+            spk3[utt] = str(d / "s3" / f"{utt}.wav")
+            io.write_wav(spk3[utt], voice(rng, 2.0, 8000, 330)[: int(length)], 8000)  # utterances: 0.8-1.2 s
+        io.write_table(d / "spk3.scp", spk3)
+        dirs[name] = str(d)
     return dirs
 
 
@@ -255,3 +278,29 @@ def test_config_errors_name_the_key(tmp_path, data):
     write_config(path, "chimera", segmnet_frames=10)
     run = train(str(path), data, tmp_path / "exp", check=False)
     assert run.returncode != 0 and "training.segmnet_frames is not a training key; known: " in run.stderr
+
+
+def test_num_spk_option_trains_three_sources_where_the_config_says_two(tmp_path, data3, capsys):
+    """train.py --num-spk 3 on three-speaker data with a config of model.num_spk: 2: C = 3 masks, in the
+    checkpoints and in <exp>/config.yaml (comments kept, so a resume reads C = 3 too); without the
+    option the config's 2 is refused against the data's 3 references."""
+    config = tmp_path / "c.yaml"
+    write_config(config, "chimera", epochs=1)
+    config.write_text("# three sources from a two-source config\n" + config.read_text())
+    exp = tmp_path / "exp"
+    run = train(str(config), data3, exp / "c3", "--num-spk", "3")  # the command line, once
+    assert "epoch 1 train_loss" in run.stdout
+    best = torch.load(exp / "c3" / "best.pt", weights_only=True)
+    assert best["config"]["model"]["num_spk"] == 3
+    assert best["model"]["mask.linear.weight"].shape[0] == 3 * 129  # one mask per source
+    copy = (exp / "c3" / "config.yaml").read_text()
+    assert copy.startswith("# three sources from a two-source config\n")
+    assert yaml.safe_load(copy) == {**yaml.safe_load(config.read_text()), "model": best["config"]["model"]}
+    assert "num_spk: 2" in config.read_text()  # the config itself is left as it is
+    # in this process (no second start of torch): the copy alone says C = 3, nothing to redo
+    nnet_train.train(str(exp / "c3" / "config.yaml"), data3["tr"], data3["cv"], str(exp / "c3"))
+    assert "already finished" in capsys.readouterr().out
+    with pytest.raises(nnet_train.TrainingError, match="set model.num_spk: 3 in the config, or train with --num-spk 3"):
+        nnet_train.train(str(config), data3["tr"], data3["cv"], str(exp / "plain"))  # the config's 2: refused
+    with pytest.raises(nnet_train.TrainingError, match="--num-spk 1: a mixture has 2 or more sources"):
+        nnet_train.train(str(config), data3["tr"], data3["cv"], str(exp / "c1"), num_spk=1)
