@@ -28,7 +28,7 @@ seed=1                    # corpus seed
 corpus_opts=              # more options of local/make_mini_2mix.sh, e.g. "--num-tr 100"
 wav_dir=                  # stage 1 reads <wav-dir>/{tr,cv,tt}/{mix,s1,s2}/ (default: $corpus/wav8k/min)
 mixlists=                 # stage 1 checks each set's count against <mixlists>/mix_2_spk_<set>.txt (default: $corpus/mixlists; none: no lists)
-num_spk=2                 # stage 1: sources per mixture, s1 .. sN (3: set model.num_spk: 3 in the configs too)
+num_spk=2                 # sources per mixture, s1 .. sN: stage 1's data dirs and stage 3's model.num_spk (overrides the configs')
 speakers=wsj0-2mix        # stage 1's speaker rule: wsj0-2mix (MERL's names), mixture, or a '<name> <speaker>' file (local/data_prep.sh)
 tuning=conf/tuning        # the systems' configs: $tuning/<system>.yaml
 retrain=false             # stage 3: retrain a system that finished training
@@ -73,7 +73,7 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   train_cmd_=$train_cmd
   [ "$ngpu" -eq 0 ] || train_cmd_=$cuda_cmd
   steps/train_chains.sh --cmd "$train_cmd_" --ngpu "$ngpu" --train-jobs "$train_jobs" --retrain "$retrain" \
-    "$tuning" "$systems" data/tr data/cv exp
+    --num-spk "$num_spk" "$tuning" "$systems" data/tr data/cv exp
   stage_end
 fi
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# wsj0-2mix: deep clustering, uPIT, chimera++ and the DL-DEF chain, beside the oracle masks.
+# wsj0-2mix: deep clustering, uPIT, chimera++ and the DL-DEF chain, beside the oracle masks
+# (wsj0-3mix with --num-spk 3).
 #   stage 0  create wsj0-2mix from WSJ0 and MERL's mix lists     -> $wsj0_2mix/wav8k/min/{tr,cv,tt}
 #   stage 1  Kaldi data dirs                                       -> data/{tr,cv,tt}
 #   stage 2  log-magnitude feature archives, global CMVN stats     -> feats/, data/*/feats.scp
@@ -8,6 +9,7 @@
 #            and the variants: run-time inference, Griffin-Lim, MISI -> separate_<set>_{rti,gl,misi}/
 #   stage 5  score, gather RESULTS.md                              -> exp/<system>/score_<set>[_<variant>]/
 # e.g. ./run.sh --wsj0 /data/WSJ0 --stage 0; ./run.sh --stage 3 --stop-stage 5 --systems "dc_w_mr chimerapp"
+#      ./run.sh --num-spk 3 --wsj0 /data/WSJ0        (wsj0-3mix in wsj0-3mix/, every system with C = 3)
 set -euo pipefail
 
 stage=0                   # first stage to run
@@ -22,8 +24,9 @@ rti_systems="dc_classic_mr dc_lda_va dc_s_mr dc_l_va dc_w_mr"
 phase_systems="chimerapp"
 test_sets="cv tt"         # cv: closed speakers (CSC), tt: open speakers (OSC), as Table 1
 wsj0=                     # the WSJ0 corpus (the folder holding wsj0/, or wsj0/ itself)
-mixlists=                 # MERL's mix_2_spk_{tr,cv,tt}.txt (default: downloaded into downloads/)
-wsj0_2mix=wsj0-2mix       # where stage 0 writes the mixtures (a complete tree is used as it is)
+num_spk=2                 # speakers per mixture: 2 (wsj0-2mix) or 3 (wsj0-3mix); stages 0, 1 and 3 (model.num_spk)
+mixlists=                 # MERL's mix_<num_spk>_spk_{tr,cv,tt}.txt (default: downloaded into downloads/mixlists)
+wsj0_2mix=                # where stage 0 writes the mixtures, a complete tree used as it is (default: wsj0-<num_spk>mix)
 sample_rate=8k            # 8k | 16k
 min_or_max=min            # min | max
 retrain=false             # stage 3: retrain a system that finished training
@@ -40,25 +43,27 @@ $(options_help "$0")"
 . utils/parse_options.sh
 utils/check_stages.sh "$stage" "$stop_stage" 5
 
+case $num_spk in 2 | 3) ;; *) echo "$0: --num-spk $num_spk: use 2 (wsj0-2mix) or 3 (wsj0-3mix)" >&2; exit 1 ;; esac
+wsj0_2mix=${wsj0_2mix:-wsj0-${num_spk}mix}
 wav_dir=$wsj0_2mix/wav$sample_rate/$min_or_max
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
-  stage_start 0 "wsj0-2mix in $wav_dir"
+  stage_start 0 "wsj0-${num_spk}mix in $wav_dir"
   if [ -z "$mixlists" ]; then
     mixlists=downloads/mixlists
-    local/download_mixlists.sh "$mixlists"
+    local/download_mixlists.sh --num-spk "$num_spk" "$mixlists"
   fi
   [ -n "$wsj0" ] || { echo "$0: stage 0 needs --wsj0 <dir> (the WSJ0 corpus)" >&2; exit 1; }
   log=exp/create_wsj0_2mix/log
   $train_cmd JOB=1:"$nj" "$log/create.JOB.log" \
-    python3 local/create_wsj0_2mix.py --wsj0 "$wsj0" --mixlists "$mixlists" --out "$wsj0_2mix" \
+    python3 local/create_wsj0_2mix.py --num-spk "$num_spk" --wsj0 "$wsj0" --mixlists "$mixlists" --out "$wsj0_2mix" \
       --sample-rates "$sample_rate" --modes "$min_or_max" --job JOB --num-jobs "$nj"
   stage_end
 fi
 
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   stage_start 1 "data dirs data/{tr,cv,tt} from $wav_dir"
-  local/data_prep.sh --mixlists "${mixlists:-downloads/mixlists}" "$wav_dir" data
+  local/data_prep.sh --mixlists "${mixlists:-downloads/mixlists}" --num-spk "$num_spk" "$wav_dir" data
   stage_end
 fi
 
@@ -75,7 +80,7 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   train_cmd_=$train_cmd
   [ "$ngpu" -eq 0 ] || train_cmd_=$cuda_cmd
   steps/train_chains.sh --cmd "$train_cmd_" --ngpu "$ngpu" --train-jobs "$train_jobs" --retrain "$retrain" \
-    "$tuning" "$systems" data/tr data/cv exp
+    --num-spk "$num_spk" "$tuning" "$systems" data/tr data/cv exp
   stage_end
 fi
 
