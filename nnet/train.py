@@ -64,6 +64,13 @@ class Trainer:
                     f"model.num_spk is {num_spk}: set model.num_spk: {data.num_spk} in the config, or train "
                     f"with --num-spk {data.num_spk} (run.sh --num-spk {data.num_spk})"
                 )
+        num_bins = config["model"].get("num_bins")
+        if num_bins != self.stft.num_bins:  # F: the features' bins follow the sample rate and the STFT
+            raise TrainingError(
+                f"{train_dir}: its features have {self.stft.num_bins} bins ({rate} Hz, {self.stft.n_fft}-point "
+                f"FFT) but model.num_bins is {num_bins}: set model.num_bins: {self.stft.num_bins} in the config, "
+                f"or train with --num-bins {self.stft.num_bins} (run.sh derives it from --sample-rate)"
+            )
         torch.manual_seed(self.opts["seed"])
         self.model = models.build_model(config["model"]).to(device)
         init = configs.init_checkpoint(config, exp_dir)
@@ -521,38 +528,46 @@ def _train(rank, world_size, ngpu, args):
     Trainer(config, args["train_dir"], args["valid_dir"], args["exp_dir"], device, rank, world_size).run()
 
 
-def with_num_spk(text, num_spk, path):
-    """The config text (of the file at path) with model.num_spk set to num_spk (train.py --num-spk):
-    the value of the `num_spk:` line under `model:` replaced, or that line added as the section's first
-    key; the comments and the other keys stay as they are. Checked by reading the result back."""
+# train.py options that override a model key of every config (a recipe's --num-spk, its sample rate)
+MODEL_OVERRIDES = {"num_spk": "--num-spk", "num_bins": "--num-bins"}
+
+
+def with_model_values(text, values, path):
+    """The config text (of the file at path) with model.<key> set to each of values {key: value}
+    (train.py --num-spk, --num-bins): the value of the `<key>:` line under `model:` replaced, or that
+    line added as the section's first key; the comments and the other keys stay as they are. Checked by
+    reading the result back."""
     lines = text.splitlines(keepends=True)
     start = next((i for i, line in enumerate(lines) if re.match(r"model:\s*(#.*)?$", line)), None)
     if start is not None:
-        end = next((j for j in range(start + 1, len(lines)) if re.match(r"[^\s#]", lines[j])), len(lines))
-        keys = [j for j in range(start + 1, end) if re.match(r"\s+[^\s#]", lines[j])]
-        found = [j for j in keys if re.match(r"\s+num_spk\s*:", lines[j])]
-        if found:
-            lines[found[0]] = re.sub(r"^(\s+num_spk\s*:\s*)[^\s#]+", rf"\g<1>{num_spk}", lines[found[0]])
-        else:
-            indent = re.match(r"\s+", lines[keys[0]]).group() if keys else "  "
-            lines.insert(start + 1, f"{indent}num_spk: {num_spk}  # C: set by train.py --num-spk\n")
+        for key, value in values.items():
+            end = next((j for j in range(start + 1, len(lines)) if re.match(r"[^\s#]", lines[j])), len(lines))
+            keys = [j for j in range(start + 1, end) if re.match(r"\s+[^\s#]", lines[j])]
+            found = [j for j in keys if re.match(rf"\s+{key}\s*:", lines[j])]
+            if found:
+                lines[found[0]] = re.sub(rf"^(\s+{key}\s*:\s*)[^\s#]+", rf"\g<1>{value}", lines[found[0]])
+            else:
+                indent = re.match(r"\s+", lines[keys[0]]).group() if keys else "  "
+                lines.insert(start + 1, f"{indent}{key}: {value}  # set by train.py {MODEL_OVERRIDES[key]}\n")
     result = "".join(lines)
     expected = yaml.safe_load(text)
-    expected["model"]["num_spk"] = num_spk
+    expected["model"].update(values)
     if start is None or yaml.safe_load(result) != expected:
+        options = " ".join(f"{MODEL_OVERRIDES[k]} {v}" for k, v in values.items())
         raise TrainingError(
-            f"{path}: cannot set model.num_spk for --num-spk {num_spk} in this file: write the model: "
-            "section in block style (one key per line), or set model.num_spk there and leave out --num-spk"
+            f"{path}: cannot set {', '.join('model.' + k for k in values)} for {options} in this file: write "
+            "the model: section in block style (one key per line), or set the keys there and leave out the options"
         )
     return result
 
 
-def train(config_path, train_dir, valid_dir, exp_dir, ngpu=0, num_procs=1, num_threads=0, num_spk=0):
+def train(config_path, train_dir, valid_dir, exp_dir, ngpu=0, num_procs=1, num_threads=0, num_spk=0, num_bins=0):
     """Train into exp_dir (resuming from its last.pt). num_procs > 1 runs DDP: one process per GPU
     when ngpu > 0, else CPU processes over gloo. Under torchrun the environment decides.
     num_threads > 0 overrides the config's training.num_threads (the recipe's share of the cores);
-    num_spk > 0 the config's model.num_spk (C: a recipe's --num-spk), in exp_dir/config.yaml too, which
-    a resumed run reads."""
+    num_spk > 0 the config's model.num_spk (C: a recipe's --num-spk) and num_bins > 0 its model.num_bins
+    (F: n_fft / 2 + 1 of the recipe's sample rate and STFT), in exp_dir/config.yaml too, which a resumed
+    run reads."""
     if num_spk and num_spk < 2:
         raise TrainingError(f"--num-spk {num_spk}: a mixture has 2 or more sources (0: model.num_spk of the config)")
     config = load_config(config_path)
@@ -564,12 +579,15 @@ def train(config_path, train_dir, valid_dir, exp_dir, ngpu=0, num_procs=1, num_t
         )
     check_exp_dir(exp_dir)
     copy = os.path.join(exp_dir, "config.yaml")
-    if os.path.abspath(config_path) != os.path.abspath(copy) or num_spk:
+    if num_bins < 0:
+        raise TrainingError(f"--num-bins {num_bins}: the STFT bins F (n_fft / 2 + 1; 0: model.num_bins of the config)")
+    overrides = {key: value for key, value in (("num_spk", num_spk), ("num_bins", num_bins)) if value}
+    if os.path.abspath(config_path) != os.path.abspath(copy) or overrides:
         with open(config_path, encoding="utf-8") as src:
             text = src.read()
-        if num_spk:
-            text = with_num_spk(text, num_spk, config_path)
-            config["model"]["num_spk"] = num_spk
+        if overrides:
+            text = with_model_values(text, overrides, config_path)
+            config["model"].update(overrides)
         with io.atomic_write(copy, encoding="utf-8") as dst:
             dst.write(text)
     args = {

@@ -14,12 +14,15 @@ Options:
                      to the job's share of the cores (--train-jobs)
   --num-spk <n>      sources per mixture C: overrides the config's model.num_spk, in
                      <exp-dir>/config.yaml too (default: 0, the config's); run.sh passes its --num-spk
+  --num-bins <n>     STFT bins F (n_fft / 2 + 1): overrides the config's model.num_bins likewise
+                     (default: 0, the config's); run.sh passes the bins of its --sample-rate
 A config with init_from: <system> starts from <exp-dir>/../<system>/best.pt (the DL-DEF chain)."
 cmd=
 ngpu=0
 num_procs=1
 num_threads=0
 num_spk=0
+num_bins=0
 . "$(dirname "$0")/../path.sh"
 . "$COCKTAIL_ROOT/utils/parse_options.sh"
 [ $# -eq 4 ] || { echo "$help_message" >&2; exit 1; }
@@ -33,7 +36,7 @@ procs=$(( num_procs > ngpu ? num_procs : ngpu )); [ "$procs" -ge 1 ] || procs=1
 [ "$num_threads" -eq 0 ] || runner_opt+=(--num-threads $((num_threads * procs)))  # Slurm/SGE slots
 if ! $cmd "${runner_opt[@]}" "$exp/log/train.log" \
   python3 -m nnet.bin.train --ngpu "$ngpu" --num-procs "$num_procs" --num-threads "$num_threads" \
-    --num-spk "$num_spk" "$config" "$train" "$valid" "$exp"; then
+    --num-spk "$num_spk" --num-bins "$num_bins" "$config" "$train" "$valid" "$exp"; then
   # train.py's own errors are the log's lines that start with "train.py: " (its progress lines start with a date)
   grep '^train.py: ' "$exp/log/train.log" | sed "s|^|$0: |" >&2 || true
   exit 1

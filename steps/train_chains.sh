@@ -17,12 +17,15 @@ Options:
                           nproc / n threads (one BLSTM job scales poorly past 1 thread)
   --retrain <true|false>  move a finished system to <exp-root>/old/ and train it again (default: false)
   --num-spk <n>           sources per mixture C of every system, a chain's members alike: overrides
-                          each config's model.num_spk (default: 0, the configs')"
+                          each config's model.num_spk (default: 0, the configs')
+  --num-bins <n>          STFT bins F of every system: overrides each config's model.num_bins
+                          (default: 0, the configs')"
 cmd=
 ngpu=0
 train_jobs=1
 retrain=false
 num_spk=0
+num_bins=0
 . "$(dirname "$0")/../path.sh"
 . "$COCKTAIL_ROOT/utils/parse_options.sh"
 . "$COCKTAIL_ROOT/utils/background_jobs.sh"
@@ -49,7 +52,7 @@ train_system() {
     mv "$exp/$system" "$exp/old/$system.$(date +%Y%m%d-%H%M%S)"
   fi
   echo "$0: training $system"
-  "$COCKTAIL_ROOT/steps/train.sh" --cmd "$cmd" --ngpu "$ngpu" --num-threads "$threads" --num-spk "$num_spk" \
+  "$COCKTAIL_ROOT/steps/train.sh" --cmd "$cmd" --ngpu "$ngpu" --num-threads "$threads" --num-spk "$num_spk" --num-bins "$num_bins" \
     "$tuning/$system.yaml" "$train" "$valid" "$exp/$system"
 }
 

@@ -304,3 +304,24 @@ def test_num_spk_option_trains_three_sources_where_the_config_says_two(tmp_path,
         nnet_train.train(str(config), data3["tr"], data3["cv"], str(exp / "plain"))  # the config's 2: refused
     with pytest.raises(nnet_train.TrainingError, match="--num-spk 1: a mixture has 2 or more sources"):
         nnet_train.train(str(config), data3["tr"], data3["cv"], str(exp / "c1"), num_spk=1)
+
+
+def test_num_bins_option_trains_16k_features_where_the_config_says_129(tmp_path):
+    """16 kHz data: the 32 ms frames are a 512-point FFT, 257 bins. A config of model.num_bins: 129 is
+    refused with the fix named; train.py --num-bins 257 (run.sh --sample-rate 16k) trains it, and
+    <exp>/config.yaml and best.pt say 257."""
+    dirs = {}
+    for name, count, seed in (("tr", 3, 0), ("cv", 1, 1)):
+        d = make_data_dir(str(tmp_path / name), num_utts=count, seed=seed, rate=16000, seconds=(0.6, 0.8))
+        make_features(d, tmp_path / name)
+        dirs[name] = d
+    config = write_config(tmp_path / "c.yaml", "chimera", epochs=1)
+    with pytest.raises(
+        nnet_train.TrainingError, match="have 257 bins .16000 Hz, 512-point FFT. but model.num_bins is 129"
+    ):
+        nnet_train.train(config, dirs["tr"], dirs["cv"], str(tmp_path / "plain"))
+    nnet_train.train(config, dirs["tr"], dirs["cv"], str(tmp_path / "exp"), num_bins=257)
+    best = torch.load(tmp_path / "exp" / "best.pt", weights_only=True)
+    assert best["config"]["model"]["num_bins"] == 257
+    assert best["model"]["mask.linear.weight"].shape[0] == 2 * 257
+    assert yaml.safe_load((tmp_path / "exp" / "config.yaml").read_text())["model"]["num_bins"] == 257

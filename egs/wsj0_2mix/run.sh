@@ -75,12 +75,16 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   stage_end
 fi
 
+# F of the configs follows the rate: conf/stft.conf's 32 ms frames are a 256 (8k) or 512 (16k) point
+# FFT, n_fft / 2 + 1 = 129 or 257 bins (train.py --num-bins overrides each config's model.num_bins)
+num_bins=$(( ${sample_rate%k} * 16 + 1 ))
+
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   stage_start 3 "training $systems"
   train_cmd_=$train_cmd
   [ "$ngpu" -eq 0 ] || train_cmd_=$cuda_cmd
   steps/train_chains.sh --cmd "$train_cmd_" --ngpu "$ngpu" --train-jobs "$train_jobs" --retrain "$retrain" \
-    --num-spk "$num_spk" "$tuning" "$systems" data/tr data/cv exp
+    --num-spk "$num_spk" --num-bins "$num_bins" "$tuning" "$systems" data/tr data/cv exp
   stage_end
 fi
 

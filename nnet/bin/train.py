@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Train a separation system (DC, uPIT, chimera++, DEF chain) from a YAML config.
 
-usage: python3 -m nnet.bin.train [--ngpu N] [--num-procs N] [--num-threads N] [--num-spk C]
+usage: python3 -m nnet.bin.train [--ngpu N] [--num-procs N] [--num-threads N] [--num-spk C] [--num-bins F]
            <config.yaml> <train-dir> <valid-dir> <exp-dir>
 
 Resumes from <exp-dir>/last.pt when it exists. A config with `init_from: <system>` starts from
 <exp-dir>/../<system>/best.pt (the DL-DEF chain). --num-procs > 1 trains with
 DistributedDataParallel (one process per GPU, or gloo on CPU with --ngpu 0); under torchrun the
 environment decides. --num-spk C trains every config for C sources (wsj0-3mix: 3) without editing
-it: <exp-dir>/config.yaml and the checkpoints say model.num_spk: C.
+it, --num-bins F for another sample rate (16 kHz: 257): <exp-dir>/config.yaml and the checkpoints
+say model.num_spk: C, model.num_bins: F.
 """
 
 import argparse
@@ -34,6 +35,12 @@ def main():
         default=0,
         help="sources per mixture C, the data's spk*.scp count (0: model.num_spk of the config)",
     )
+    parser.add_argument(
+        "--num-bins",
+        type=int,
+        default=0,
+        help="STFT bins F of the features, n_fft / 2 + 1: 129 at 8 kHz, 257 at 16 kHz (0: the config's)",
+    )
     parser.add_argument("config")
     parser.add_argument("train_dir")
     parser.add_argument("valid_dir")
@@ -52,6 +59,7 @@ def main():
             num_procs=max(args.num_procs, args.ngpu, 1),
             num_threads=args.num_threads,
             num_spk=args.num_spk,
+            num_bins=args.num_bins,
         )
     except (train.TrainingError, config.ConfigError, training_data.DataError) as err:  # names the file and the remedy
         sys.exit(f"train.py: {train.error_message(err)}")
