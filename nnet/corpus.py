@@ -151,9 +151,3 @@ def mix_sources(sources, mode):
         raise ValueError("the mixture is silent: every source is zero over the mixed length")
     scale = PEAK / peak
     return mix * scale, [s * scale for s in sources]
-
-
-def mix_two(s1, s2, mode):
-    """(mix, s1, s2): mix_sources of two sources (kept for the callers that unpack three arrays)."""
-    mix, (s1, s2) = mix_sources([s1, s2], mode)
-    return mix, s1, s2
