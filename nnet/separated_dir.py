@@ -1,9 +1,15 @@
 """The separated-output directory shared by oracle and model separation.
 
 <out>/s<c>/<utt>.wav for each source c = 1..C, and <out>/spk<c>.scp listing them.
+
+usage: python3 -m nnet.separated_dir <data-dir> <out-dir>
+Once every separation job has finished (steps/separate.sh, separate_oracle.sh), writes
+<out-dir>/spk<c>.scp for the C folders s1..sC the jobs wrote, or names the missing files. It needs
+no model and no torch: a process that starts in a fraction of a second.
 """
 
 import os
+import sys
 
 import numpy as np
 
@@ -27,10 +33,22 @@ def write_sources(out_dir, utt, estimates, sample_rate):
         io.write_wav(source_wav(out_dir, utt, index), unclipped(samples), sample_rate)
 
 
-def collect(data_dir, out_dir, num_spk):
-    """Write <out>/spk<c>.scp for every utterance of data_dir; error naming the missing ones."""
+def num_sources(out_dir):
+    """C of a separated dir: its folders s1, s2, .. (consecutive from s1)."""
+    count = 0
+    while os.path.isdir(os.path.join(out_dir, f"s{count + 1}")):
+        count += 1
+    return count
+
+
+def collect(data_dir, out_dir, num_spk=None):
+    """Write <out>/spk<c>.scp for every utterance of data_dir (num_spk: the s<c> folders there by
+    default); error naming the missing ones."""
     utts = list(io.read_table(os.path.join(data_dir, "wav.scp")))
     out_dir = os.path.abspath(out_dir)
+    num_spk = num_spk or num_sources(out_dir)
+    if num_spk == 0:
+        raise FileNotFoundError(f"{out_dir}: no s1/ folder: the separation jobs wrote nothing; read their logs")
     missing = [utt for utt in utts for c in range(1, num_spk + 1) if not os.path.isfile(source_wav(out_dir, utt, c))]
     if missing:
         raise FileNotFoundError(
@@ -40,3 +58,18 @@ def collect(data_dir, out_dir, num_spk):
     for c in range(1, num_spk + 1):
         io.write_table(os.path.join(out_dir, f"spk{c}.scp"), {utt: source_wav(out_dir, utt, c) for utt in utts})
     return len(utts)
+
+
+def main(argv=None):
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        sys.exit(__doc__)
+    try:
+        count = collect(*args)
+    except FileNotFoundError as err:
+        sys.exit(f"separated_dir.py: {err}")
+    print(f"separated_dir.py: {count} utterances, {num_sources(args[1])} sources in {args[1]}")
+
+
+if __name__ == "__main__":
+    main()

@@ -13,7 +13,6 @@ import math
 import shlex
 
 import numpy as np
-import scipy.signal
 import torch
 
 LOG_FLOOR = 1e-8  # keeps log() finite on digital silence
@@ -150,6 +149,8 @@ def resample(samples, from_rate, to_rate):
     """Resample along the last axis, in float64, as MATLAB's resample(x, p, q) does: a polyphase
     Kaiser-windowed (beta 5) sinc lowpass of 2*10*max(p, q)+1 taps, ceil(n*p/q) samples out.
     MERL's wsj0-2mix scripts resample with MATLAB, so the corpus made here matches theirs."""
+    import scipy.signal  # here, not at the top: it takes 0.8 s to import, and most processes never resample
+
     samples = np.asarray(samples, dtype=np.float64)
     if from_rate == to_rate:
         return samples

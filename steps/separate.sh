@@ -49,6 +49,7 @@ gpu_opt=()
 ! $use_gpu || gpu_opt=(--gpu 1)
 mkdir -p "$out/log"
 rm -f "$out"/spk*.scp  # listed again only once every job has finished
+rm -rf -- "${out:?}"/s[0-9]*/  # the jobs write every source again; a folder left by another C would be counted
 $cmd "${gpu_opt[@]}" JOB=1:"$nj" "$out/log/separate.JOB.log" \
   python3 -m nnet.bin.separate "${opts[@]}" "$exp" "$data/split$nj/JOB" "$out"
-python3 -m nnet.bin.separate --collect "$exp" "$data" "$out"
+python3 -m nnet.separated_dir "$data" "$out"

@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -152,3 +153,25 @@ def test_the_noise_of_a_noisy_corpus_is_a_source_of_the_ideal_masks(tmp_path, da
     os.unlink(noisy / "noise1.scp")
     without = mean_sdri(str(noisy), tmp_path / "without")
     assert with_noise > without + 3, (with_noise, without)
+
+
+@pytest.mark.fault
+def test_the_lists_of_a_separated_dir_count_its_source_folders(tmp_path, data):
+    """python3 -m nnet.separated_dir (the last step of separate.sh and separate_oracle.sh, no torch):
+    spk<c>.scp for each folder s1..sC; a missing file or a dir without s1/ is named, with no list."""
+    from nnet import separated_dir
+
+    utts = list(io.read_table(os.path.join(data, "wav.scp")))
+    out = tmp_path / "sep"
+    for c in (1, 2, 3):
+        for utt in utts:
+            io.write_wav(out / f"s{c}" / f"{utt}.wav", np.zeros(10), 8000)
+    assert separated_dir.collect(data, str(out)) == len(utts)
+    assert [sorted(io.read_table(out / f"spk{c}.scp")) for c in (1, 2, 3)] == [sorted(utts)] * 3
+    os.unlink(out / "s2" / f"{utts[1]}.wav")
+    with pytest.raises(FileNotFoundError, match=f"1 separated files missing, e.g. utterance '{utts[1]}'"):
+        separated_dir.collect(data, str(out))
+    run = subprocess.run(
+        [sys.executable, "-m", "nnet.separated_dir", data, str(tmp_path / "empty")], capture_output=True, text=True
+    )
+    assert run.returncode == 1 and "no s1/ folder: the separation jobs wrote nothing" in run.stderr

@@ -2,7 +2,6 @@
 """Separate the mixtures of a data dir with a trained system.
 
 usage: separate.py [options] <exp-dir> <data-dir> <out-dir>
-       separate.py --collect <exp-dir> <data-dir> <out-dir>   (write <out-dir>/spk*.scp)
 
 Writes <out-dir>/s<c>/<utt>.wav for every utterance of <data-dir>/wav.scp.
 """
@@ -33,7 +32,6 @@ def main():
     parser.add_argument(
         "--num-threads", type=int, default=1, help="torch CPU threads (fixed so that any --nj gives the same wavs)"
     )
-    parser.add_argument("--collect", action="store_true")
     parser.add_argument("exp_dir")
     parser.add_argument("data_dir")
     parser.add_argument("out_dir")
@@ -49,10 +47,6 @@ def main():
         separator = Separator(args.exp_dir, device, args.head, args.phase, args.iters, args.matched_inference == "true")
     except (OSError, ValueError, PackError) as err:  # a missing best.pt, a damaged pack, a head the model lacks
         sys.exit(f"separate.py: {err}")
-    if args.collect:
-        count = separated_dir.collect(args.data_dir, args.out_dir, separator.num_spk)
-        print(f"separate.py: {count} utterances in {args.out_dir}")
-        return
     mixtures = io.read_table(os.path.join(args.data_dir, "wav.scp"))
     for utt, path in mixtures.items():
         try:

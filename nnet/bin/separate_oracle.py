@@ -2,7 +2,6 @@
 """Separate the mixtures of a data dir with ideal masks computed from the references.
 
 usage: separate_oracle.py --mask ibm|irm|psm [--stft-conf FILE] <data-dir> <out-dir>
-       separate_oracle.py --collect <data-dir> <out-dir>     (write <out-dir>/spk*.scp)
 
 The masks are applied to the mixture STFT and resynthesized with the mixture phase: the ceiling of
 mask-based separation (Table 2 of the chimera++ paper). <data-dir> holds wav.scp and spk<c>.scp.
@@ -36,19 +35,11 @@ def reference_tables(data_dir, noise=False):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mask", choices=MASK_KINDS)
+    parser.add_argument("--mask", choices=MASK_KINDS, required=True)
     parser.add_argument("--stft-conf")
-    parser.add_argument("--collect", action="store_true")
     parser.add_argument("data_dir")
     parser.add_argument("out_dir")
     args = parser.parse_args()
-    if args.collect:
-        refs, _ = reference_tables(args.data_dir)
-        n = separated_dir.collect(args.data_dir, args.out_dir, len(refs))
-        print(f"separate_oracle.py: {n} utterances in {args.out_dir}")
-        return
-    if args.mask is None:
-        parser.error("--mask is required")
     refs, ref_paths = reference_tables(args.data_dir, noise=True)
     num_spk = sum(os.path.basename(p).startswith("spk") for p in ref_paths)
 
