@@ -42,8 +42,6 @@ import os
 import random
 import sys
 
-import soundfile
-
 from nnet import io, librimix
 
 MODES = ("min", "max")
@@ -63,26 +61,15 @@ def find_root(path, option, child, what):
 
 
 def read_audio(path, first_channel=False):
-    """16 kHz float64 samples; WHAM!'s two-channel noise gives its first channel."""
-    try:
-        info = soundfile.info(path)
-        samples, rate = soundfile.read(path, dtype="float64", always_2d=True)
-    except (RuntimeError, ValueError) as e:
-        raise io.AudioError(path, f"not a readable audio file ({e})") from None
-    if samples.shape[1] != 1 and not first_channel:
-        raise io.AudioError(path, f"{samples.shape[1]} channels; LibriSpeech is single-channel")
+    """16 kHz float64 samples (io.read_wav's checks); WHAM!'s two-channel noise gives its first channel."""
+    samples, rate = io.read_wav(path, dtype="float64", first_channel=first_channel)
     if rate != librimix.RATE:
         raise io.AudioError(path, f"sample rate {rate} Hz; LibriSpeech and WHAM! noise are {librimix.RATE} Hz")
-    if info.frames == 0:
-        raise io.AudioError(path, "holds no samples")
-    return samples[:, 0]
+    return samples
 
 
 def num_samples(path):
-    try:
-        return soundfile.info(path).frames
-    except (RuntimeError, ValueError) as e:
-        raise io.AudioError(path, f"not a readable audio file ({e})") from None
+    return io.wav_info(path, first_channel=True).num_samples
 
 
 def csv_name(num_spk, subset):
@@ -211,17 +198,29 @@ def write_mixtures(args, librispeech, wham, subset):
     if noisy and "mix_both" in args.types and not wham:
         raise CreationError("mix_both needs the noise: give --wham the wham_noise folder (or --types mix_clean)")
     mine = rows[args.job - 1 :: args.num_jobs]
+
+    def files_of(name):
+        """{(rate, mode): {kind: path}} of one mixture."""
+        return {
+            (rate, mode): {
+                k: os.path.join(output_dir(args, rate, mode, subset), k, name + ".wav")
+                for k in kinds(args.num_spk, args.types, noisy)
+            }
+            for rate in args.sample_rates
+            for mode in args.modes
+        }
+
+    # what a killed run of this job left, all at once: one listing of each folder, not one a mixture
+    io.remove_temporaries(
+        f for _, row in mine for files in files_of(row["mixture_ID"]).values() for f in files.values()
+    )
     written = 0
     for lineno, row in mine:
-        name = row["mixture_ID"]
-        todo = []
-        for rate in args.sample_rates:
-            for mode in args.modes:
-                folder = output_dir(args, rate, mode, subset)
-                files = {k: os.path.join(folder, k, name + ".wav") for k in kinds(args.num_spk, args.types, noisy)}
-                io.remove_temporaries(files.values())
-                if not all(os.path.isfile(f) for f in files.values()):
-                    todo.append((rate, mode, files))
+        todo = [
+            (rate, mode, files)
+            for (rate, mode), files in files_of(row["mixture_ID"]).items()
+            if not all(os.path.isfile(f) for f in files.values())
+        ]
         if not todo:
             continue
         where = f"{path}:{lineno}"

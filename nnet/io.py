@@ -152,7 +152,7 @@ def _check_complete(path):
         )
 
 
-def _open_checked(path):
+def _open_checked(path, first_channel=False):
     if not os.path.isfile(path):
         raise AudioError(path, "no such file" if not os.path.exists(path) else "not a regular file")
     try:
@@ -160,7 +160,7 @@ def _open_checked(path):
     except (RuntimeError, ValueError) as e:  # soundfile's LibsndfileError is a RuntimeError
         raise AudioError(path, f"not a readable audio file ({e})") from None
     _check_complete(path)
-    if info.channels != 1:
+    if info.channels != 1 and not first_channel:
         raise AudioError(path, f"{info.channels} channels; cocktail separates single-channel audio")
     if info.frames == 0:
         raise AudioError(path, "holds no samples (an empty recording); remove the utterance or create the file again")
@@ -170,19 +170,20 @@ def _open_checked(path):
 AudioInfo = collections.namedtuple("AudioInfo", "num_samples sample_rate")
 
 
-def wav_info(path):
+def wav_info(path, first_channel=False):
     """AudioInfo of an audio file from its header, with read_wav's checks but without reading the samples."""
-    info = _open_checked(os.fspath(path))
+    info = _open_checked(os.fspath(path), first_channel)
     return AudioInfo(info.frames, info.samplerate)
 
 
-def read_wav(path, dtype="float32"):
-    """Return (samples, sample_rate) of a single-channel audio file.
+def read_wav(path, dtype="float32", first_channel=False):
+    """Return (samples, sample_rate) of a single-channel audio file (first_channel: the first channel
+    of a file of any number, e.g. WHAM!'s two-channel noise).
 
-    Raises AudioError naming the file for a missing, unreadable, multi-channel, truncated or empty
-    file and for non-finite (NaN, inf) samples."""
+    Raises AudioError naming the file for a missing, unreadable, multi-channel (unless first_channel),
+    truncated or empty file and for non-finite (NaN, inf) samples."""
     path = os.fspath(path)
-    _open_checked(path)
+    _open_checked(path, first_channel)
     try:
         data, rate = soundfile.read(path, dtype=dtype, always_2d=True)
     except (RuntimeError, ValueError) as e:

@@ -361,3 +361,22 @@ def test_librimix_recipe_runs_stages_0_to_5(trees, tmp_path):
     # a second run finds the corpus complete and keeps it
     again = subprocess.run(["./run.sh", *args, "--stop-stage", "0"], cwd=work, capture_output=True, text=True)
     assert again.returncode == 0 and "is complete" in again.stdout, again.stdout + again.stderr
+
+
+@pytest.mark.fault
+def test_a_rerun_removes_what_a_killed_run_left(trees, tmp_path):
+    """A killed mixtures job leaves io.atomic_write's temporaries and some of a mixture's files: the
+    rerun removes the temporaries and writes the missing files."""
+    librispeech, wham = trees
+    row = official_csv(tmp_path / "md", librispeech, wham)
+    out = tmp_path / "Libri2Mix"
+    common = ["--num-spk", "2", "--metadata", str(tmp_path / "md"), "--subsets", "dev-clean", "--out", str(out)]
+    folder = out / "wav8k" / "min" / "dev"
+    (folder / "s1").mkdir(parents=True)
+    stale = folder / "s1" / f".tmp.k1ll3d.{row[0]}.wav"
+    stale.write_bytes(b"RIFF")
+    other = folder / "s1" / ".tmp.k1ll3d.someone-else.wav"  # not this job's: kept
+    other.write_bytes(b"RIFF")
+    run(CREATE, ["mixtures", "--librispeech", librispeech, "--wham", wham] + common)
+    assert not stale.exists() and other.exists()
+    assert all((folder / k / f"{row[0]}.wav").is_file() for k in ("s1", "s2", "noise", "mix_clean", "mix_both"))
