@@ -214,17 +214,13 @@ def create_mixture(tree, list_path, entry, out, rates, modes, subset):
 def remove_temporaries(out, rates, modes, subset, names, num_spk=2):
     """Delete the unfinished writes (io.atomic_write's `.tmp.<random>.<name>.wav`) that a killed run left
     of these mixtures: only this job's, since other jobs may be writing theirs right now."""
-    suffixes = {f".{name}.wav" for name in names}
-    for rate in rates:
-        for mode in modes:
-            for kind in kinds(num_spk):
-                folder = os.path.join(out, f"wav{rate}", mode, subset, kind)
-                if not os.path.isdir(folder):
-                    continue
-                for file in os.listdir(folder):
-                    dot = file.find(".", len(".tmp."))
-                    if file.startswith(".tmp.") and dot > 0 and file[dot:] in suffixes:
-                        os.unlink(os.path.join(folder, file))
+    io.remove_temporaries(
+        path
+        for name in names
+        for rate in rates
+        for mode in modes
+        for path in output_paths(out, rate, mode, subset, name, num_spk).values()
+    )
 
 
 def parse_list(value, allowed, option):
