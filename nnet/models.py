@@ -19,6 +19,8 @@ from nnet import config
 
 # the heads of each model type's network, the one separation uses by default first (MI when there is one)
 HEADS_OF = {"dc": ("dc",), "mi": ("mi",), "chimera": ("mi", "dc"), "def": ("mi",)}
+# C of a dc config without model.num_spk (its network has no C): the k-means clusters at separation
+DEFAULT_NUM_SPK = 2
 
 
 def build_model(cfg):

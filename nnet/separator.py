@@ -44,7 +44,7 @@ class Separator:
         if phase not in PHASES:
             raise ValueError(f"unknown phase '{phase}': use one of {', '.join(PHASES)}")
         self.phase, self.iters, self.matched = phase, iters, matched_inference
-        self.num_spk = self.config["model"].get("num_spk", 2)
+        self.num_spk = self.config["model"].get("num_spk", models.DEFAULT_NUM_SPK)
 
     @property
     def sample_rate(self):

@@ -339,11 +339,10 @@ DC_IN_DEF = {
     "emb_dim": "emb_dim",
     "num_spk": "num_spk",
 }
-DEFAULT_NUM_SPK = 2  # a dc config without model.num_spk: 2 k-means clusters (nnet/separator.py)
 
 
 def _model_value(model_config, key):
-    return model_config.get(key, DEFAULT_NUM_SPK if key == "num_spk" else None)
+    return model_config.get(key, models.DEFAULT_NUM_SPK if key == "num_spk" else None)
 
 
 def load_initial_weights(model, model_config, path):
