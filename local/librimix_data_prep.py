@@ -86,10 +86,8 @@ def prepare(src, subset, name, args, data_root):
     try:
         for table, values in tables.items():
             io.write_table(os.path.join(tmp, table), values)
-        spk2utt = {}
-        for utt, spk in tables["utt2spk"].items():
-            spk2utt.setdefault(spk, []).append(utt)
-        io.write_table(os.path.join(tmp, "spk2utt"), {s: " ".join(sorted(u)) for s, u in spk2utt.items()})
+        spk2utt = datadir.spk2utt_from_utt2spk(tables["utt2spk"])
+        io.write_table(os.path.join(tmp, "spk2utt"), {spk: " ".join(utts) for spk, utts in spk2utt.items()})
         problems, num_utts, num_spks = datadir.check_data_dir(tmp, "ignore", True, True)
         if problems:
             for problem in problems:

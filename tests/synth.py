@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-from nnet import io
+from nnet import datadir, io
 
 
 def voice(rng, seconds, rate, f0):
@@ -37,8 +37,6 @@ def make_data_dir(root, num_utts=3, rate=8000, seconds=(1.0, 1.6), seed=0):
         tables["utt2num_samples"][utt] = str(len(mix))
     for name, table in tables.items():
         io.write_table(os.path.join(data, name), table)
-    spk2utt = {}
-    for utt, spk in tables["utt2spk"].items():
-        spk2utt.setdefault(spk, []).append(utt)
-    io.write_table(os.path.join(data, "spk2utt"), {s: " ".join(sorted(u)) for s, u in spk2utt.items()})
+    spk2utt = datadir.spk2utt_from_utt2spk(tables["utt2spk"])
+    io.write_table(os.path.join(data, "spk2utt"), {spk: " ".join(utts) for spk, utts in spk2utt.items()})
     return data
