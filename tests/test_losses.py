@@ -161,6 +161,21 @@ def test_whitened_kmeans_is_the_papers_projection_residual():
     assert torch.isclose(got[0], (residual**2).sum(), rtol=1e-5)
 
 
+def test_whitened_kmeans_gradients_of_a_soft_assignment():
+    """dc_wkm's own backward (_WhitenedKMeans): the embeddings' and the relaxed assignment's
+    gradients (matched inference differentiates Y), checked by finite differences in float64,
+    with a cluster that is nearly empty; the weights are refused."""
+    torch.manual_seed(3)
+    V = torch.nn.functional.normalize(torch.randn(2, 12, 3, dtype=F64), dim=-1).requires_grad_()
+    Y = torch.softmax(torch.randn(2, 12, 3, dtype=F64), -1)
+    Y[1, :, 2] = 1e-3
+    Y = Y.requires_grad_()
+    w = torch.rand(2, 12, dtype=F64) + 0.1
+    assert torch.autograd.gradcheck(lambda v, y: losses.dc_wkm(v, y, w), (V, Y))
+    with pytest.raises(ValueError, match="does not differentiate the bin weights"):
+        losses.dc_wkm(V, Y, w.requires_grad_())
+
+
 def test_doubly_stochastic_shifted_scaling_converges():
     outputs, batch = make_batch([8], bins=6, num_spk=2, emb_dim=4)
     V = outputs["emb"][0].reshape(-1, 4)
@@ -344,6 +359,8 @@ def test_dc_loss_takes_the_path_of_the_rule(monkeypatch):
 def test_ideal_binary_assignment_picks_the_loudest_source():
     src = torch.tensor([[[3.0, 0.1]], [[1.0, 2.0]], [[0.5, 0.2]]]) * 1j  # (C=3, T=1, F=2)
     assert losses.ideal_binary_assignment(src).tolist() == [[[1, 0, 0], [0, 1, 0]]]
+    tie = torch.tensor([[[1.0, 2.0]], [[3.0, 2.0]], [[3.0, 2.0]]]) * 1j  # the first loudest source wins
+    assert losses.ideal_binary_assignment(tie).tolist() == [[[0, 1, 0], [1, 0, 0]]]
 
 
 # ---------------------------------------------------------------------------------------------
