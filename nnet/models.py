@@ -4,7 +4,8 @@ and deep embedding features (def: a DC network whose embeddings feed a uPIT netw
 Every model takes `feats` (B, T, F) normalized log magnitudes and `lengths` (B,) valid frames, and
 returns a dict: `emb` (B, T, F, D), unit length along D on valid frames (dc, chimera, def), and
 `masks` (B, C, T, F) (mi, chimera, def). Both are zero on padded frames. The BLSTMs see packed
-sequences, so padding never reaches a shorter utterance's recurrence.
+sequences, so padding never reaches a shorter utterance's recurrence. A batch without padding (every
+training batch of equal segments) skips the packing and the zeroing, which change nothing there.
 
 `build_model(cfg)` builds one from the `model:` section of a system's YAML; its keys are described
 and checked in nnet/config.py.
@@ -75,9 +76,14 @@ def _check_input(feats, lengths, num_bins):
     return lengths
 
 
-def _frame_mask(lengths, frames, device):
-    """(B, T) float: 1 on valid frames."""
-    return (torch.arange(frames)[None, :] < lengths[:, None]).to(device, torch.float32)
+def _zero_padding(x, lengths, time_dim):
+    """x with its padded frames (along time_dim; batch first) set to zero; x itself when no frame is
+    padded (every training batch of full segments), which saves a pass over the outputs."""
+    frames = x.shape[time_dim]
+    if not lengths.numel() or lengths.min() == frames:
+        return x
+    valid = (torch.arange(frames)[None, :] < lengths[:, None]).to(x.device, x.dtype)
+    return x * valid.view(valid.shape + (1,) * (x.dim() - 2)).movedim(1, time_dim)
 
 
 class BLSTMStack(nn.Module):
@@ -96,6 +102,8 @@ class BLSTMStack(nn.Module):
         self.output_dim = 2 * units
 
     def forward(self, x, lengths):
+        if not lengths.numel() or lengths.min() == x.shape[1]:
+            return self.lstm(x)[0]  # nothing padded: the packed run's outputs, without its copies
         packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
         out, _ = self.lstm(packed)
         out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
@@ -112,7 +120,9 @@ class EmbeddingHead(nn.Module):
 
     def forward(self, hidden):
         emb = torch.tanh(self.linear(hidden)).unflatten(-1, (self.num_bins, self.emb_dim))
-        return nn.functional.normalize(emb, dim=-1, eps=1e-8)
+        # emb / max(|emb|, 1e-8) as a product with the reciprocal norm: F.normalize divides by an
+        # expanded norm, 1.6x slower forward and backward at the mini batch (3200 frames x 1290)
+        return emb * emb.square().sum(-1, keepdim=True).clamp_min(1e-16).rsqrt()
 
 
 class MaskHead(nn.Module):
@@ -143,9 +153,8 @@ class DeepClusteringNet(nn.Module):
 
     def forward(self, feats, lengths):
         lengths = _check_input(feats, lengths, self.num_bins)
-        valid = _frame_mask(lengths, feats.shape[1], feats.device)
         emb = self.embedding(self.blstm(feats, lengths))
-        return {"emb": emb * valid[:, :, None, None]}
+        return {"emb": _zero_padding(emb, lengths, 1)}
 
 
 class MaskInferenceNet(nn.Module):
@@ -159,9 +168,8 @@ class MaskInferenceNet(nn.Module):
 
     def forward(self, feats, lengths):
         lengths = _check_input(feats, lengths, self.input_dim)
-        valid = _frame_mask(lengths, feats.shape[1], feats.device)
         masks = self.mask(self.blstm(feats, lengths))
-        return {"masks": masks * valid[:, None, :, None]}
+        return {"masks": _zero_padding(masks, lengths, 2)}
 
 
 class ChimeraNet(nn.Module):
@@ -176,11 +184,10 @@ class ChimeraNet(nn.Module):
 
     def forward(self, feats, lengths):
         lengths = _check_input(feats, lengths, self.num_bins)
-        valid = _frame_mask(lengths, feats.shape[1], feats.device)
         hidden = self.blstm(feats, lengths)
         return {
-            "emb": self.embedding(hidden) * valid[:, :, None, None],
-            "masks": self.mask(hidden) * valid[:, None, :, None],
+            "emb": _zero_padding(self.embedding(hidden), lengths, 1),
+            "masks": _zero_padding(self.mask(hidden), lengths, 2),
         }
 
 
