@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Training speed of this tree against another commit, side by side: one epoch of a config, trained
+# by each tree's own nnet/train.py on the same data dirs, alternating A B A B so that both see the
+# same machine load. Prints each run's frames/s (train.py's figure: training steps only) and
+# training loss, then the ratio of the means. Shared machines drift: note a calibration figure before and after.
+#
+#   bench/compare_training.sh [--rounds 2] [--threads 1] [--config egs/mini_2mix/conf/tuning/chimerapp.yaml] \
+#       <commit> <train-data-dir> <valid-data-dir>
+#
+# e.g. after egs/mini_2mix/run.sh --stop-stage 2:
+#   bench/compare_training.sh dd3f64d egs/mini_2mix/data/tr egs/mini_2mix/data/cv
+#
+# The other commit is checked out with `git worktree` in a temporary folder. Each run starts in its
+# own tree with that tree's path.sh sourced (its PYTHONPATH and environment, e.g. GLIBC_TUNABLES),
+# and the Python of this tree's .venv. The config's epochs is set to 1 in a copy; the loss of the
+# two trees should be equal where a change is only about speed.
+set -euo pipefail
+
+rounds=2
+threads=1
+root=$(cd "$(dirname "$0")/.." && pwd)
+config=$root/egs/mini_2mix/conf/tuning/chimerapp.yaml
+while [ $# -gt 0 ]; do
+  case $1 in
+    --rounds) rounds=$2; shift 2 ;;
+    --threads) threads=$2; shift 2 ;;
+    --config) config=$(readlink -f "$2"); shift 2 ;;
+    --*) echo "$0: unknown option $1" >&2; exit 1 ;;
+    *) break ;;
+  esac
+done
+if [ $# -ne 3 ]; then
+  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2
+  exit 1
+fi
+commit=$1
+train_dir=$(readlink -f "$2")
+valid_dir=$(readlink -f "$3")
+python=$root/.venv/bin/python
+[ -x "$python" ] || { echo "$0: $python is missing: run $root/setup.sh first" >&2; exit 1; }
+[ -f "$config" ] || { echo "$0: no config $config" >&2; exit 1; }
+for d in "$train_dir" "$valid_dir"; do
+  [ -f "$d/feats.scp" ] || { echo "$0: $d/feats.scp is missing: run the recipe's stages 1-2 first" >&2; exit 1; }
+done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/compare_training.XXXXXX")
+other=$work/tree
+cleanup() { git -C "$root" worktree remove --force "$other" >/dev/null 2>&1 || true; rm -rf "$work"; }
+trap cleanup EXIT
+git -C "$root" worktree add --detach "$other" "$commit" >/dev/null 2>&1 \
+  || { echo "$0: cannot check out '$commit' (git worktree add failed)" >&2; exit 1; }
+sed 's/^\(  epochs:\) *[0-9]*/\1 1/' "$config" > "$work/config.yaml"
+grep -q '^  epochs: 1' "$work/config.yaml" || { echo "$0: $config has no '  epochs:' line" >&2; exit 1; }
+
+declare -A sums
+for round in $(seq "$rounds"); do
+  for tree in "$other" "$root"; do
+    name=$([ "$tree" = "$root" ] && echo this || echo "$commit")
+    out=$work/exp_${round}_$([ "$tree" = "$root" ] && echo this || echo other)
+    # cd first: python -m puts the current folder ahead of PYTHONPATH
+    ( cd "$tree" && unset GLIBC_TUNABLES && . ./path.sh 2>/dev/null \
+      && "$python" -m nnet.bin.train --ngpu 0 --num-threads "$threads" "$work/config.yaml" \
+        "$train_dir" "$valid_dir" "$out" ) > "$out.log" 2>&1 \
+      || { echo "$0: training with $name failed; its log:" >&2; tail -5 "$out.log" >&2; exit 1; }
+    line=$(grep -o 'epoch 1 train_loss [0-9.]*.*frames_per_s [0-9]*' "$out.log")
+    fps=${line##* }
+    loss=$(echo "$line" | awk '{print $4}')
+    echo "round $round $name: $fps frames/s, train_loss $loss"
+    sums[$name]=$(( ${sums[$name]:-0} + fps ))
+  done
+done
+awk -v a="${sums[this]}" -v b="${sums[$commit]}" -v n="$rounds" -v c="$commit" \
+  'BEGIN { printf "mean frames/s over %d rounds: this tree %.0f, %s %.0f: ratio %.2f\n", n, a / n, c, b / n, a / b }'
