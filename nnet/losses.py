@@ -281,7 +281,9 @@ def dc_wkm(V, Y, w):
     ||U - P_Y U||_F^2 = D - tr((V^T W V)^-1 V^T W Y (Y^T W Y)^-1 Y^T W V),
     P_Y = W^1/2 Y (Y^T W Y)^-1 Y^T W^1/2. Ranges over [D - C, D]. Differentiated by hand
     (_WhitenedKMeans): the gradient needs one N x (D + C) product where autograd takes five."""
-    return _WhitenedKMeans.apply(V, Y, w)
+    if w.requires_grad and torch.is_grad_enabled():
+        raise ValueError("dc_wkm does not differentiate the bin weights")
+    return _WhitenedKMeans.apply(V, Y.to(V.dtype), w.to(V.dtype))
 
 
 class _WhitenedKMeans(torch.autograd.Function):
@@ -295,10 +297,8 @@ class _WhitenedKMeans(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, V, Y, w):
-        if ctx.needs_input_grad[2]:
-            raise ValueError("dc_wkm does not differentiate the bin weights")
         dim = V.shape[-1]
-        X = torch.cat([V, Y.to(V.dtype)], -1)  # (B, N, D + C)
+        X = torch.cat([V, Y], -1)  # (B, N, D + C)
         gram = _gram(V * w[..., None], X)  # (B, D, D + C) = [V^T W V | V^T W Y], one pass over the bins
         vv, vy = gram[..., :dim], gram[..., dim:]
         mass = (Y * w[..., None]).sum(1)  # (B, C): Y^T W Y is diagonal for a one-hot Y
@@ -311,6 +311,7 @@ class _WhitenedKMeans(torch.autograd.Function):
         return dim - per_cluster.sum(-1)
 
     @staticmethod
+    @torch.autograd.function.once_differentiable
     def backward(ctx, grad_loss):
         X, w, solved, P, q_over_m = ctx.saved_tensors
         dim = solved.shape[1]

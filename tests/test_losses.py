@@ -174,6 +174,11 @@ def test_whitened_kmeans_gradients_of_a_soft_assignment():
     assert torch.autograd.gradcheck(lambda v, y: losses.dc_wkm(v, y, w), (V, Y))
     with pytest.raises(ValueError, match="does not differentiate the bin weights"):
         losses.dc_wkm(V, Y, w.requires_grad_())
+    with torch.no_grad():  # no gradient asked for: the same value
+        assert torch.allclose(losses.dc_wkm(V, Y, w), losses.dc_wkm(V.detach(), Y.detach(), w.detach()))
+    mixed = losses.dc_wkm(V.float(), Y.detach(), w.detach())  # float64 targets with float32 embeddings
+    mixed.sum().backward()
+    assert mixed.dtype == torch.float32 and V.grad.dtype == torch.float64 and V.grad.abs().sum() > 0
 
 
 def test_doubly_stochastic_shifted_scaling_converges():
