@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Training speed of this tree against another commit, side by side: one epoch of a config, trained
-# by each tree's own nnet/train.py on the same data dirs, alternating A B A B so that both see the
-# same machine load. Prints each run's frames/s (train.py's figure: training steps only) and
-# training loss, then the ratio of the means. Shared machines drift: note a calibration figure before and after.
+# by each tree's own nnet/train.py on the same data dirs, alternating A B B A so that both see the
+# same machine load and go first equally often. Prints each run's frames/s (train.py's figure:
+# training steps only), training loss and the nnet package it ran, then the ratio of the means. Shared machines drift: note a calibration figure before and after.
 #
 #   bench/compare_training.sh [--rounds 2] [--threads 1] [--config egs/mini_2mix/conf/tuning/chimerapp.yaml] \
 #       <commit> <train-data-dir> <valid-data-dir>
@@ -49,23 +49,34 @@ cleanup() { git -C "$root" worktree remove --force "$other" >/dev/null 2>&1 || t
 trap cleanup EXIT
 git -C "$root" worktree add --detach "$other" "$commit" >/dev/null 2>&1 \
   || { echo "$0: cannot check out '$commit' (git worktree add failed)" >&2; exit 1; }
+for f in path.sh nnet/bin/train.py; do
+  [ -f "$other/$f" ] || { echo "$0: $commit has no $f: it predates this comparison" >&2; exit 1; }
+done
 sed 's/^\(  epochs:\) *[0-9]*/\1 1/' "$config" > "$work/config.yaml"
 grep -q '^  epochs: 1' "$work/config.yaml" || { echo "$0: $config has no '  epochs:' line" >&2; exit 1; }
 
 declare -A sums
 for round in $(seq "$rounds"); do
-  for tree in "$other" "$root"; do
+  order=("$other" "$root")
+  [ $((round % 2)) -eq 0 ] && order=("$root" "$other")
+  for tree in "${order[@]}"; do
     name=$([ "$tree" = "$root" ] && echo this || echo "$commit")
     out=$work/exp_${round}_$([ "$tree" = "$root" ] && echo this || echo other)
-    # cd first: python -m puts the current folder ahead of PYTHONPATH
+    # cd first: python -m puts the current folder ahead of PYTHONPATH. path.sh's only complaint
+    # here is the worktree's missing .venv (this tree's Python is used).
     ( cd "$tree" && unset GLIBC_TUNABLES && . ./path.sh 2>/dev/null \
+      && "$python" -c 'import nnet.bin.train as m; print("code:", m.__file__)' \
       && "$python" -m nnet.bin.train --ngpu 0 --num-threads "$threads" "$work/config.yaml" \
         "$train_dir" "$valid_dir" "$out" ) > "$out.log" 2>&1 \
       || { echo "$0: training with $name failed; its log:" >&2; tail -5 "$out.log" >&2; exit 1; }
-    line=$(grep -o 'epoch 1 train_loss [0-9.]*.*frames_per_s [0-9]*' "$out.log")
+    code=$(sed -n 's/^code: //p' "$out.log")
+    [ "${code#"$tree"/}" != "$code" ] \
+      || { echo "$0: the $name run imported $code, not $tree's code" >&2; exit 1; }
+    line=$(grep -o 'epoch 1 train_loss [0-9.]*.*frames_per_s [0-9]*' "$out.log") \
+      || { echo "$0: no 'epoch 1 ... frames_per_s' line in $out.log:" >&2; tail -5 "$out.log" >&2; exit 1; }
     fps=${line##* }
     loss=$(echo "$line" | awk '{print $4}')
-    echo "round $round $name: $fps frames/s, train_loss $loss"
+    echo "round $round $name: $fps frames/s, train_loss $loss, code ${code%/nnet/bin/train.py}"
     sums[$name]=$(( ${sums[$name]:-0} + fps ))
   done
 done

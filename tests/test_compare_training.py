@@ -62,6 +62,7 @@ def worktrees():
     return subprocess.run(["git", "-C", ROOT, "worktree", "list"], capture_output=True, text=True).stdout
 
 
+@pytest.mark.skipif(not os.path.isdir(os.path.join(ROOT, ".git")), reason="needs a git checkout")
 def test_one_epoch_of_each_tree_and_the_ratio(data, tmp_path):
     config = tmp_path / "tiny.yaml"
     config.write_text(CONFIG)
@@ -74,8 +75,14 @@ def test_one_epoch_of_each_tree_and_the_ratio(data, tmp_path):
     )
     assert run.returncode == 0, run.stdout + run.stderr
     lines = run.stdout.splitlines()
-    runs = [re.fullmatch(r"round (\d) (\S+): (\d+) frames/s, train_loss ([\d.]+)", line) for line in lines[:-1]]
-    assert all(runs) and [(m[1], m[2]) for m in runs] == [("1", "HEAD"), ("1", "this"), ("2", "HEAD"), ("2", "this")]
+    runs = [re.fullmatch(r"round (\d) (\S+): (\d+) frames/s, train_loss ([\d.]+), code (\S+)", x) for x in lines[:-1]]
+    assert all(runs), lines
+    # A B B A, each run on its own tree's code: HEAD's from a temporary worktree, this tree's from ROOT
+    assert [(m[1], m[2]) for m in runs] == [("1", "HEAD"), ("1", "this"), ("2", "this"), ("2", "HEAD")]
+    for m in runs:
+        assert (m[5] == ROOT) == (m[2] == "this") and os.path.basename(m[5]) == (
+            "tree" if m[2] == "HEAD" else os.path.basename(ROOT)
+        )
     fps = {name: [int(m[3]) for m in runs if m[2] == name] for name in ("HEAD", "this")}
     assert min(fps["HEAD"] + fps["this"]) > 0
     ratio = sum(fps["this"]) / sum(fps["HEAD"])
@@ -83,11 +90,12 @@ def test_one_epoch_of_each_tree_and_the_ratio(data, tmp_path):
     assert last, lines[-1]
     assert int(last[1]) == pytest.approx(sum(fps["this"]) / 2, abs=1)
     assert float(last[3]) == pytest.approx(ratio, abs=0.006)
-    # each epoch's loss is the same in both rounds: the config was cut to one epoch, same seed
-    assert runs[0][4] == runs[2][4] and runs[1][4] == runs[3][4]
+    # each tree's loss is the same in both rounds: the config was cut to one epoch, same seed
+    assert runs[0][4] == runs[3][4] and runs[1][4] == runs[2][4]
     assert worktrees() == before  # the other commit's checkout is removed
 
 
+@pytest.mark.skipif(not os.path.isdir(os.path.join(ROOT, ".git")), reason="needs a git checkout")
 def test_refusals(data, tmp_path):
     run = subprocess.run(["bash", SCRIPT, "no-such-commit", *data], capture_output=True, text=True)
     assert run.returncode == 1 and "cannot check out 'no-such-commit'" in run.stderr
