@@ -76,11 +76,17 @@ def _check_input(feats, lengths, num_bins):
     return lengths
 
 
+def _unpadded(lengths, frames):
+    """True when every utterance fills all `frames` (every training batch of full segments): the
+    packing of the BLSTMs and the zeroing of padded frames can be skipped."""
+    return not lengths.numel() or bool(lengths.min() == frames)
+
+
 def _zero_padding(x, lengths, time_dim):
     """x with its padded frames (along time_dim; batch first) set to zero; x itself when no frame is
-    padded (every training batch of full segments), which saves a pass over the outputs."""
+    padded, which saves a pass over the outputs."""
     frames = x.shape[time_dim]
-    if not lengths.numel() or lengths.min() == frames:
+    if _unpadded(lengths, frames):
         return x
     valid = (torch.arange(frames)[None, :] < lengths[:, None]).to(x.device, x.dtype)
     return x * valid.view(valid.shape + (1,) * (x.dim() - 2)).movedim(1, time_dim)
@@ -102,7 +108,7 @@ class BLSTMStack(nn.Module):
         self.output_dim = 2 * units
 
     def forward(self, x, lengths):
-        if not lengths.numel() or lengths.min() == x.shape[1]:
+        if _unpadded(lengths, x.shape[1]):
             return self.lstm(x)[0]  # nothing padded: the packed run's outputs, without its copies
         packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
         out, _ = self.lstm(packed)
