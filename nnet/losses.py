@@ -26,6 +26,7 @@ LAPLACIAN_DEGREE_FLOOR = 1e-2  # dc_laplacian's guard for degrees <= 0 (not in t
 STOCHASTIC_ROW_FLOOR = 1e-1  # dc_doubly_stochastic's guards (not in the paper; see there)
 STOCHASTIC_COLUMN_FLOOR = 1e-2
 SINKHORN_ITERATIONS = 10  # doubly_stochastic_shifted's scaling iterations (not the paper's)
+WKM_RIDGE = 1e-6  # dc_wkm's ridge, this fraction of mean diag(V^T W V) (not in the paper; see there)
 EPS = 1e-8
 
 
@@ -287,9 +288,9 @@ def dc_wkm(V, Y, w):
 
 
 class _WhitenedKMeans(torch.autograd.Function):
-    """dc_wkm with A = V^T W V + r I (r = 1e-6 mean diag(V^T W V) + EPS, a ridge that keeps a
+    """dc_wkm with A = V^T W V + r I (r = WKM_RIDGE mean diag(V^T W V) + EPS, a ridge that keeps a
     rank-poor A invertible), B = V^T W Y, M = diag(Y^T W 1): L = D - tr(A^-1 B M^-1 B^T), and
-    dL/dV = 2 W (V S' - Y P^T) with P = A^-1 B M^-1, S = P M P^T and S' = S + 1e-6 tr(S) / D I
+    dL/dV = 2 W (V S' - Y P^T) with P = A^-1 B M^-1, S = P M P^T and S' = S + WKM_RIDGE tr(S) / D I
     (the ridge's share). Y gets one too, for matched run-time inference (inference.matched_assignment
     relaxes Y with V fixed), with M = diag(1^T W Y) as in forward: dL/dY = W (1 r^T - 2 V P),
     r_c = b_c^T A^-1 b_c / m_c^2 (zero where the clamp of m_c holds). The weights get none (they
@@ -302,12 +303,13 @@ class _WhitenedKMeans(torch.autograd.Function):
         gram = _gram(V * w[..., None], X)  # (B, D, D + C) = [V^T W V | V^T W Y], one pass over the bins
         vv, vy = gram[..., :dim], gram[..., dim:]
         mass = (Y * w[..., None]).sum(1)  # (B, C): Y^T W Y is diagonal for a one-hot Y
-        ridge = 1e-6 * vv.diagonal(dim1=1, dim2=2).mean(-1) + EPS
+        ridge = WKM_RIDGE * vv.diagonal(dim1=1, dim2=2).mean(-1) + EPS
         eye = torch.eye(dim, dtype=V.dtype, device=V.device)
         solved = torch.linalg.solve(vv + ridge[:, None, None] * eye, vy)  # A^-1 B
-        P = solved / mass.clamp_min(EPS)[:, None, :]
+        clamped = mass.clamp_min(EPS)
+        P = solved / clamped[:, None, :]
         per_cluster = (vy * P).sum(1)  # q_c = b_c^T A^-1 b_c / m_c
-        ctx.save_for_backward(X, w, solved, P, per_cluster * (mass >= EPS) / mass.clamp_min(EPS))
+        ctx.save_for_backward(X, w, solved, P, per_cluster * (mass >= EPS) / clamped)
         return dim - per_cluster.sum(-1)
 
     @staticmethod
@@ -320,7 +322,7 @@ class _WhitenedKMeans(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             S = solved @ P.transpose(1, 2)  # P M P^T = A^-1 B M^-1 B^T A^-1
             trace = S.diagonal(dim1=1, dim2=2).sum(-1)
-            S = S + (1e-6 / dim) * trace[:, None, None] * torch.eye(dim, dtype=S.dtype, device=S.device)
+            S = S + (WKM_RIDGE / dim) * trace[:, None, None] * torch.eye(dim, dtype=S.dtype, device=S.device)
             K = torch.cat([S, -P.transpose(1, 2)], 1) * (2 * scale)  # (B, D + C, D)
             grad_V = torch.bmm(X, K) * w[..., None]
         if ctx.needs_input_grad[1]:
