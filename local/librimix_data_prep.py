@@ -86,8 +86,7 @@ def prepare(src, subset, name, args, data_root):
     try:
         for table, values in tables.items():
             io.write_table(os.path.join(tmp, table), values)
-        spk2utt = datadir.spk2utt_from_utt2spk(tables["utt2spk"])
-        io.write_table(os.path.join(tmp, "spk2utt"), {spk: " ".join(utts) for spk, utts in spk2utt.items()})
+        datadir.write_spk2utt(os.path.join(tmp, "spk2utt"), tables["utt2spk"])
         problems, num_utts, num_spks = datadir.check_data_dir(tmp, "ignore", True, True)
         if problems:
             for problem in problems:

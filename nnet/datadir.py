@@ -70,6 +70,12 @@ def spk2utt_text(utt2spk):
     return "".join(f"{spk} {' '.join(utts)}\n" for spk, utts in spk2utt_from_utt2spk(utt2spk).items())
 
 
+def write_spk2utt(path, utt2spk):
+    """Write the spk2utt of {utt: spk} to path, atomically."""
+    with io.atomic_write(path, encoding="utf-8") as f:
+        f.write(spk2utt_text(utt2spk))
+
+
 class Problem(collections.namedtuple("Problem", "path lineno message")):
     def __str__(self):
         where = self.path if self.lineno is None else f"{self.path}:{self.lineno}"
@@ -372,8 +378,7 @@ def write_data_dir(dest, tables, utts, src):
     for name, table in tables.items():
         io.write_table(os.path.join(dest, name), {k: v for k, v in table.items() if k in keep})
     utt2spk = {utt: spk for utt, spk in tables["utt2spk"].items() if utt in keep}
-    with io.atomic_write(os.path.join(dest, "spk2utt"), encoding="utf-8") as f:
-        f.write(spk2utt_text(utt2spk))
+    write_spk2utt(os.path.join(dest, "spk2utt"), utt2spk)
 
 
 def make_temp_dir(parent, prefix):

@@ -37,6 +37,5 @@ def make_data_dir(root, num_utts=3, rate=8000, seconds=(1.0, 1.6), seed=0):
         tables["utt2num_samples"][utt] = str(len(mix))
     for name, table in tables.items():
         io.write_table(os.path.join(data, name), table)
-    spk2utt = datadir.spk2utt_from_utt2spk(tables["utt2spk"])
-    io.write_table(os.path.join(data, "spk2utt"), {spk: " ".join(utts) for spk, utts in spk2utt.items()})
+    datadir.write_spk2utt(os.path.join(data, "spk2utt"), tables["utt2spk"])
     return data
