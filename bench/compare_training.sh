@@ -2,7 +2,8 @@
 # Training speed of this tree against another commit, side by side: one epoch of a config, trained
 # by each tree's own nnet/train.py on the same data dirs, alternating A B B A so that both see the
 # same machine load and go first equally often. Prints each run's frames/s (train.py's figure:
-# training steps only), training loss and the nnet package it ran, then the ratio of the means. Shared machines drift: note a calibration figure before and after.
+# training steps only), training loss and the nnet package it ran, then the ratio of the means.
+# Shared machines drift: note a calibration figure before and after.
 #
 #   bench/compare_training.sh [--rounds 2] [--threads 1] [--config egs/mini_2mix/conf/tuning/chimerapp.yaml] \
 #       <commit> <train-data-dir> <valid-data-dir>
@@ -30,7 +31,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 if [ $# -ne 3 ]; then
-  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 1
 fi
 commit=$1
@@ -60,8 +61,8 @@ for round in $(seq "$rounds"); do
   order=("$other" "$root")
   [ $((round % 2)) -eq 0 ] && order=("$root" "$other")
   for tree in "${order[@]}"; do
-    name=$([ "$tree" = "$root" ] && echo this || echo "$commit")
-    out=$work/exp_${round}_$([ "$tree" = "$root" ] && echo this || echo other)
+    if [ "$tree" = "$root" ]; then name=this side=this; else name=$commit side=other; fi
+    out=$work/exp_${round}_$side
     # cd first: python -m puts the current folder ahead of PYTHONPATH. path.sh's only complaint
     # here is the worktree's missing .venv (this tree's Python is used).
     ( cd "$tree" && unset GLIBC_TUNABLES && . ./path.sh 2>/dev/null \
