@@ -173,6 +173,21 @@ def test_matched_inference_is_the_papers_logistic_start():
     assert torch.allclose(masks, want, atol=1e-6)
 
 
+@pytest.mark.parametrize("clusters", [2, 3])
+def test_relaxed_assignment_is_softmax_of_z_and_zero(clusters):
+    """C = 2 takes the logistic form (Y_1 = logistic(Z), Y_2 = 1 - Y_1); it must equal
+    softmax([Z, 0]) in value and in gradient, as C = 3 does by construction."""
+    logits = (torch.randn(2, 50, clusters - 1, generator=torch.Generator().manual_seed(8)) * 4).requires_grad_()
+    Y = inference._relaxed_assignment(logits)
+    want = torch.softmax(torch.nn.functional.pad(logits, (0, 1)), -1)
+    assert Y.shape == (2, 50, clusters)
+    assert torch.allclose(Y, want, atol=1e-6)
+    probe = torch.randn(2, 50, clusters, generator=torch.Generator().manual_seed(9))
+    (grad,) = torch.autograd.grad((Y * probe).sum(), logits)
+    (want_grad,) = torch.autograd.grad((want * probe).sum(), logits)
+    assert torch.allclose(grad, want_grad, atol=1e-6)
+
+
 def test_matched_inference_keeps_best_iterate_and_batches():
     emb, _ = planted(3, 300, 8, 3, 0.4, seed=3)
     weights = torch.ones(3, 300)
