@@ -104,6 +104,18 @@ def test_kmeans_without_voting_bins_and_bad_input():
         inference.kmeans(emb, 2, weights=-weights)
 
 
+def test_kmeans_tie_goes_to_the_first_cluster():
+    """Bins exactly as far from both centroids take label 0, argmin's rule (they weigh 0, so the
+    centroids stay at (1, 0) and (-1, 0)); a last-of-the-ties rule gives them label 1."""
+    emb = torch.tensor([[1.0, 0.0]] * 20 + [[-1.0, 0.0]] * 20 + [[0.0, 1.0]] * 5)[None]
+    weights = torch.tensor([1.0] * 40 + [0.0] * 5)[None]
+    labels, centroids = inference.kmeans(emb, 2, weights=weights)
+    assert labels[0, :20].unique().numel() == 1 and labels[0, 20:40].unique().numel() == 1
+    assert labels[0, 0] != labels[0, 20]
+    assert labels[0, 40:].tolist() == [0] * 5
+    assert sorted(centroids[0, :, 0].tolist()) == [-1.0, 1.0]
+
+
 # ---------------------------------------------------------------------------------------------
 # matched run-time inference
 
