@@ -20,7 +20,7 @@ plan options:
   --seed N                  random seed (default 1)
   --num-tr N --num-cv N --num-tt N       mixtures per set (default 600, 100, 100)
   --num-speakers-tr N       speakers of tr and cv (default 20)
-  --num-speakers-tt N       speakers of tt (default 8)
+  --num-speakers-tt N       speakers of tt (default 24)
   --utts-per-speaker N      sentences per speaker (default 20; a fifth of a tr speaker's go to cv)
   --min-seconds S --max-seconds S        target sentence duration (default 2, 4)
 """
@@ -288,7 +288,7 @@ def main(argv=None):
     p.add_argument("--num-cv", type=int, default=100)
     p.add_argument("--num-tt", type=int, default=100)
     p.add_argument("--num-speakers-tr", type=int, default=20)
-    p.add_argument("--num-speakers-tt", type=int, default=8)
+    p.add_argument("--num-speakers-tt", type=int, default=24)
     p.add_argument("--utts-per-speaker", type=int, default=20)
     p.add_argument("--min-seconds", type=float, default=2.0)
     p.add_argument("--max-seconds", type=float, default=4.0)
