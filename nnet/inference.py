@@ -25,6 +25,12 @@ def _check_embeddings(emb, weights):
             f"weights are {tuple(weights.shape)}, the embeddings {tuple(emb.shape)}: "
             "give one weight per bin, (utterances, bins)"
         )
+    bad = (~torch.isfinite(emb)).flatten(1).any(1)
+    if bad.any():
+        raise ValueError(
+            f"the embeddings of utterance(s) {bad.nonzero().flatten().tolist()} of the batch are not finite "
+            "(NaN or inf): the model's output is broken, e.g. a training that diverged"
+        )
 
 
 def _float(x):

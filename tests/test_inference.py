@@ -104,6 +104,19 @@ def test_kmeans_without_voting_bins_and_bad_input():
         inference.kmeans(emb, 2, weights=-weights)
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_embeddings_that_are_not_finite_are_refused(bad):
+    emb, _ = planted(3, 100, 6, 2, 0.3, seed=2)
+    emb[1, 40, 3] = bad
+    labels = torch.zeros(3, 100, dtype=torch.long)
+    for run in (
+        lambda: inference.kmeans(emb, 2),
+        lambda: inference.matched_inference(emb, labels, torch.ones(3, 100), "wkm"),
+    ):
+        with pytest.raises(ValueError, match=r"utterance\(s\) \[1\] of the batch are not finite"):
+            run()
+
+
 def test_kmeans_tie_goes_to_the_first_cluster():
     """Bins exactly as far from both centroids take label 0, argmin's rule (they weigh 0, so the
     centroids stay at (1, 0) and (-1, 0)); a last-of-the-ties rule gives them label 1."""

@@ -173,6 +173,40 @@ def test_separate_wav_resamples_another_rate(tmp_path, trained):
         np.testing.assert_allclose(est, expected[c - 1], rtol=0, atol=1.01 / 32768)  # within one 16-bit step
 
 
+def test_a_model_with_broken_embeddings_fails_naming_the_utterance(tmp_path, trained):
+    """A model whose weights are NaN (a diverged training) gives NaN embeddings: k-means refuses
+    them (they used to cluster into one-source masks that score like a real result); separate.sh
+    fails naming the utterance and writes no spk1.scp."""
+    exp, data = trained
+    broken = tmp_path / "exp"
+    shutil.copytree(exp, broken)
+    ckpt = torch.load(broken / "best.pt", weights_only=True)
+    ckpt["model"] = {
+        k: torch.full_like(v, float("nan")) if v.is_floating_point() else v for k, v in ckpt["model"].items()
+    }
+    torch.save(ckpt, broken / "best.pt")
+    utt = sorted(line.split()[0] for line in open(os.path.join(data, "wav.scp")))[0]
+    run = subprocess.run(
+        [
+            "bash",
+            os.path.join(ROOT, "steps/separate.sh"),
+            "--nj",
+            "1",
+            "--head",
+            "dc",
+            str(broken),
+            data,
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode != 0
+    logs = "".join(p.read_text() for p in (tmp_path / "out" / "log").glob("*.log"))
+    assert f"utterance '{utt}' ({broken}): the embeddings of utterance(s) [0] of the batch are not finite" in logs
+    assert not (tmp_path / "out" / "spk1.scp").exists()
+
+
 @pytest.mark.fault
 def test_truncated_mixture_is_named_with_its_utterance(tmp_path, trained):
     """A mixture wav cut short: separate.sh fails naming wav.scp, utterance and file; no spk1.scp."""

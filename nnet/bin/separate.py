@@ -58,7 +58,11 @@ def main():
                 f"{args.data_dir}/wav.scp: utterance '{utt}' is {rate} Hz, the model "
                 f"{separator.sample_rate} Hz: prepare the data at the model's rate"
             )
-        separated_dir.write_sources(args.out_dir, utt, separator.separate(samples), rate)
+        try:
+            sources = separator.separate(samples)
+        except ValueError as err:  # e.g. embeddings that are not finite
+            sys.exit(f"separate.py: {args.data_dir}/wav.scp: utterance '{utt}' ({args.exp_dir}): {err}")
+        separated_dir.write_sources(args.out_dir, utt, sources, rate)
     print(f"separate.py: {len(mixtures)} utterances, {separator.head} head, {args.phase} phase -> {args.out_dir}")
 
 

@@ -64,9 +64,10 @@ def main():
         estimates = separate_in_chunks(
             separator.separate, resample(samples, rate, separator.sample_rate), chunk, overlap
         )
-    except ValueError as err:
+    except ValueError as err:  # chunk and overlap that do not fit, embeddings that are not finite
         sys.exit(
-            f"separate_wav.py: --chunk-seconds {args.chunk_seconds} --overlap-seconds {args.overlap_seconds}: {err}"
+            f"separate_wav.py: {args.in_wav} (--chunk-seconds {args.chunk_seconds} "
+            f"--overlap-seconds {args.overlap_seconds}): {err}"
         )
     estimates = resample(estimates, separator.sample_rate, rate)[:, : len(samples)]
     name = os.path.splitext(os.path.basename(args.in_wav))[0]
