@@ -199,7 +199,7 @@ def matched_inference(
         hard = torch.nn.functional.one_hot(labels.detach().clone(), C).to(V.dtype)
         best_Y = hard
         best_loss = function(V, hard, w).detach()
-        start = torch.where(hard > 0, confidence, (1 - confidence) / (C - 1))
+        start = torch.where(hard > 0, confidence, (1 - confidence) / (C - 1)).to(V.dtype)
         logits = (start[..., :-1] / start[..., -1:]).log().requires_grad_()  # Z, (B, N, C - 1)
         optimizer = torch.optim.Adam([logits], lr=lr)
         for step in range(steps + 1):

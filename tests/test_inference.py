@@ -117,6 +117,15 @@ def test_embeddings_that_are_not_finite_are_refused(bad):
             run()
 
 
+def test_matched_inference_in_float64():
+    emb, _ = planted(1, 200, 6, 2, 0.3, seed=4)
+    emb = emb.double()
+    labels, _ = inference.kmeans(emb, 2)
+    masks = inference.matched_inference(emb, labels, torch.ones(1, 200, dtype=torch.float64), "classic", steps=5)
+    assert masks.dtype == torch.float64 and masks.shape == (1, 200, 2)
+    assert torch.allclose(masks.sum(-1), torch.ones(1, 200, dtype=torch.float64))
+
+
 def test_kmeans_tie_goes_to_the_first_cluster():
     """Bins exactly as far from both centroids take label 0, argmin's rule (they weigh 0, so the
     centroids stay at (1, 0) and (-1, 0)); a last-of-the-ties rule gives them label 1."""
