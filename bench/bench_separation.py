@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Separation real-time factor (processing seconds per second of audio) of chimera++ through its
-MI head and of deep clustering through k-means, at a recipe's model sizes with random weights,
-on CPU and, when there is one, on a GPU.
+MI head and of deep clustering through k-means, alone and refined by matched run-time inference,
+at a recipe's model sizes with random weights, on CPU and, when there is one, on a GPU.
 
     python3 bench/bench_separation.py [--recipe egs/wsj0_2mix] [--seconds 6] [--repeats 3]
         [--device cpu|cuda|all]
@@ -58,16 +58,22 @@ def main():
         sys.exit("bench_separation.py: --device cuda but torch sees no GPU")
     rng = np.random.default_rng(0)
     mixture = (0.1 * rng.standard_normal(int(args.seconds * 8000))).astype(np.float32)
-    cases = [("chimerapp", "mi", "mixture"), ("chimerapp", "mi", "misi"), ("dc_w_mr", "dc", "mixture")]
+    # (system, head, phase, matched run-time inference)
+    cases = [
+        ("chimerapp", "mi", "mixture", False),
+        ("chimerapp", "mi", "misi", False),
+        ("dc_w_mr", "dc", "mixture", False),
+        ("dc_w_mr", "dc", "mixture", True),
+    ]
     print(
         f"{os.path.relpath(args.recipe, ROOT)} model sizes, {args.seconds:.1f} s utterance at 8 kHz, "
         f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
     )
-    for system, head, phase in cases:
+    for system, head, phase, matched in cases:
         with tempfile.TemporaryDirectory() as tmp:
             exp = fake_experiment(os.path.join(args.recipe, "conf/tuning", system + ".yaml"), tmp)
             for device in devices:
-                separator = Separator(exp, device, head=head, phase=phase)
+                separator = Separator(exp, device, head=head, phase=phase, matched_inference=matched)
                 separator.separate(mixture)  # warm-up
                 if device == "cuda":
                     torch.cuda.synchronize()
@@ -78,8 +84,10 @@ def main():
                     torch.cuda.synchronize()
                 rtf = (time.perf_counter() - start) / args.repeats / args.seconds
                 label = torch.cuda.get_device_name() if device == "cuda" else "cpu"
+                inference = "k-means + matched" if matched else ("k-means" if head == "dc" else "masks")
                 print(
-                    f"{system:>10} {head} head, {phase:>8} phase, {label:>20}: RTF {rtf:.4f} ({1 / rtf:.1f}x real time)"
+                    f"{system:>10} {head} head, {inference:>17}, {phase:>8} phase, {label:>20}: "
+                    f"RTF {rtf:.4f} ({1 / rtf:.1f}x real time)"
                 )
     if args.device == "all" and "cuda" not in devices:
         print("(no GPU visible: GPU figures skipped)")
