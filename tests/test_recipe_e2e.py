@@ -134,13 +134,11 @@ def test_every_stage_of_the_mini_recipe(recipe, full_run):
         assert f"--num-threads {threads}" in log.splitlines()[0], log.splitlines()[0]
         assert f"threads={threads}" in log, log[-300:]  # the runner's slots
         assert f"1 process(es) x {threads} CPU thread(s)" in log, log[:600]  # torch's
-    # the first two chains of the default --systems start together
-    def_dc, chimerapp = (
-        started_and_finished(recipe / "exp" / system / "log" / "train.log") for system in ("def_dc", "chimerapp")
+    # the first two chains of the default --systems (the DL-DEF chain, then upit) start together
+    def_dc, upit = (
+        started_and_finished(recipe / "exp" / system / "log" / "train.log") for system in ("def_dc", "upit")
     )
-    assert chimerapp[0] < def_dc[1] and def_dc[0] < chimerapp[1], (
-        f"def_dc {def_dc} and chimerapp {chimerapp} did not train side by side"
-    )
+    assert upit[0] < def_dc[1] and def_dc[0] < upit[1], f"def_dc {def_dc} and upit {upit} did not train side by side"
     table = [line for line in (recipe / "RESULTS.md").read_text().splitlines() if line.startswith("| ")]
     assert table[0].startswith("| system | set | SDR | SDRi | SI-SNRi")
     # the |---| line does not start with "| "
