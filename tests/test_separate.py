@@ -89,6 +89,18 @@ def separate_dir(exp, data, out, *options):
     return {c: {utt: io.read_wav(path)[0] for utt, path in io.read_table(out / f"spk{c}.scp").items()} for c in (1, 2)}
 
 
+def failed_separation(exp, data, out, *options):
+    """Runs separate.sh (one job) expecting it to fail: no spk1.scp; returns its jobs' logs."""
+    run = subprocess.run(
+        ["bash", os.path.join(ROOT, "steps/separate.sh"), "--nj", "1", *options, str(exp), str(data), str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode != 0
+    assert not (out / "spk1.scp").exists()
+    return "".join(p.read_text() for p in (out / "log").glob("*.log"))
+
+
 @pytest.mark.parametrize("options", [(), ("--head", "dc", "--matched-inference", "true"), ("--phase", "misi")])
 def test_nj_does_not_change_the_wavs(tmp_path, trained, options):
     exp, data = trained
@@ -186,25 +198,8 @@ def test_a_model_with_broken_embeddings_fails_naming_the_utterance(tmp_path, tra
     }
     torch.save(ckpt, broken / "best.pt")
     utt = sorted(line.split()[0] for line in open(os.path.join(data, "wav.scp")))[0]
-    run = subprocess.run(
-        [
-            "bash",
-            os.path.join(ROOT, "steps/separate.sh"),
-            "--nj",
-            "1",
-            "--head",
-            "dc",
-            str(broken),
-            data,
-            str(tmp_path / "out"),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert run.returncode != 0
-    logs = "".join(p.read_text() for p in (tmp_path / "out" / "log").glob("*.log"))
+    logs = failed_separation(broken, data, tmp_path / "out", "--head", "dc")
     assert f"utterance '{utt}' ({broken}): the embeddings of utterance(s) [0] of the batch are not finite" in logs
-    assert not (tmp_path / "out" / "spk1.scp").exists()
 
 
 @pytest.mark.fault
@@ -220,15 +215,8 @@ def test_truncated_mixture_is_named_with_its_utterance(tmp_path, trained):
     os.truncate(cut, 44 + 2 * 50)
     entries[utt] = str(cut)
     (broken / "wav.scp").write_text("".join(f"{u} {p}\n" for u, p in sorted(entries.items())))
-    run = subprocess.run(
-        ["bash", os.path.join(ROOT, "steps/separate.sh"), "--nj", "1", str(exp), str(broken), str(tmp_path / "out")],
-        capture_output=True,
-        text=True,
-    )
-    assert run.returncode != 0
-    logs = "".join(p.read_text() for p in (tmp_path / "out" / "log").glob("*.log"))
+    logs = failed_separation(exp, broken, tmp_path / "out")
     assert f"wav.scp: utterance '{utt}': {cut}: truncated" in logs  # the job's split of {broken}/wav.scp
-    assert not (tmp_path / "out" / "spk1.scp").exists()
 
 
 @pytest.mark.fault
