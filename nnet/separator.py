@@ -19,7 +19,15 @@ class Separator:
     travel in best.pt; nnet/pack.py)."""
 
     def __init__(
-        self, exp_dir, device="cpu", head=None, phase=None, iters=5, matched_inference=False, checkpoint="best.pt"
+        self,
+        exp_dir,
+        device="cpu",
+        head=None,
+        phase=None,
+        iters=5,
+        matched_inference=False,
+        checkpoint="best.pt",
+        matched_steps=inference.MATCHED_STEPS,
     ):
         ckpt, meta = pack.load_checkpoint(exp_dir, checkpoint)
         self.device = torch.device(device)
@@ -41,9 +49,12 @@ class Separator:
                 f"{exp_dir}: matched run-time inference refines k-means on the DC head; "
                 f"with the {self.head} head it would do nothing: add --head dc"
             )
+        if matched_steps < 0:
+            raise ValueError(f"matched run-time inference steps must be 0 or more, got {matched_steps}")
         if phase not in PHASES:
             raise ValueError(f"unknown phase '{phase}': use one of {', '.join(PHASES)}")
         self.phase, self.iters, self.matched = phase, iters, matched_inference
+        self.matched_steps = matched_steps
         self.num_spk = self.config["model"].get("num_spk", models.DEFAULT_NUM_SPK)
 
     @property
@@ -73,7 +84,12 @@ class Separator:
             # the training weights; W_VA needs the clean sources, so its mixture stand-in here
             weights = voting if kind == "va" else losses.dc_weights(mix_spec[None], None, valid, kind).flatten(1)
             assignment = inference.matched_inference(
-                emb, labels, weights, loss_cfg.get("dc_objective", "classic"), num_clusters=self.num_spk
+                emb,
+                labels,
+                weights,
+                loss_cfg.get("dc_objective", "classic"),
+                steps=self.matched_steps,
+                num_clusters=self.num_spk,
             )
         return assignment[0].T.reshape(self.num_spk, *mix_spec.shape)
 

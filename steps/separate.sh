@@ -13,6 +13,8 @@ Options:
   --head <mi|dc>           masks from the MI head or k-means on the DC embeddings
                            (default: mi when the model has one)
   --matched-inference <true|false>  refine k-means by matched run-time inference (dc head)
+  --matched-steps <n>      Adam steps of matched run-time inference (default: nnet/inference.py's
+                           MATCHED_STEPS, 100; the paper gives no number)
   --phase <mixture|griffin-lim|misi>  phase reconstruction (default: mixture)
   --iters <n>              Griffin-Lim / MISI iterations (default: 5)
   --variant <rti|gl|misi>  a separation variant of Table 1 (Wang et al. 2018), the recipes' stage 4:
@@ -23,6 +25,7 @@ cmd=
 use_gpu=false
 head=
 matched_inference=false
+matched_steps=
 phase=mixture
 iters=5
 variant=
@@ -45,6 +48,7 @@ num_utts=$(wc -l < "$data/wav.scp")
 python3 "$COCKTAIL_ROOT/utils/split_data.py" "$data" "$nj"
 opts=(--use-gpu "$use_gpu" --phase "$phase" --iters "$iters" --matched-inference "$matched_inference")
 [ -z "$head" ] || opts+=(--head "$head")
+[ -z "$matched_steps" ] || opts+=(--matched-steps "$matched_steps")
 gpu_opt=()
 ! $use_gpu || gpu_opt=(--gpu 1)
 mkdir -p "$out/log"

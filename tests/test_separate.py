@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 
-from nnet import io, signal
+from nnet import inference, io, losses, signal
 from nnet.separator import Separator, separate_in_chunks
 from synth import make_data_dir
 
@@ -134,6 +134,34 @@ def test_mi_masks_and_dc_head_masks_are_valid(trained):
         assert masks.shape[0] == 2 and masks.min() >= 0
         if head == "dc":  # hard k-means assignment: one source per bin
             assert torch.equal(masks.sum(0), torch.ones_like(masks[0]))
+
+
+def test_matched_steps_reach_the_matched_inference(tmp_path, trained):
+    """--matched-steps is the number of Adam steps: the DC head's masks equal matched_inference's with
+    that many steps (here one that differs from the default), and separate.sh passes it on."""
+    exp, data = trained
+    mix, _ = io.read_wav(next(iter(io.read_table(os.path.join(data, "wav.scp")).values())))
+    plain = Separator(str(exp), head="dc")
+    mix_spec = signal.stft(torch.from_numpy(mix), plain.stft)
+    emb = plain._network(mix_spec)["emb"].flatten(1, 2)
+    valid = torch.ones(1, mix_spec.shape[0], dtype=torch.bool)
+    voting = losses.mixture_activity(mix_spec[None], valid).flatten(1)
+    labels, _ = inference.kmeans(emb, 2, weights=voting)
+    weights = losses.dc_weights(mix_spec[None], None, valid, "mr").flatten(1)  # the model's W_MR
+    by_steps = {
+        steps: inference.matched_inference(emb, labels, weights, "classic", steps=steps, num_clusters=2)
+        for steps in (3, inference.MATCHED_STEPS)
+    }
+    assert not torch.equal(by_steps[3], by_steps[inference.MATCHED_STEPS])  # the count matters here
+    for steps, expected in by_steps.items():
+        separator = Separator(str(exp), head="dc", matched_inference=True, matched_steps=steps)
+        masks = separator.masks(mix_spec)
+        torch.testing.assert_close(masks, expected[0].T.reshape(2, *mix_spec.shape))
+    with pytest.raises(ValueError, match="matched run-time inference steps must be 0 or more, got -1"):
+        Separator(str(exp), head="dc", matched_inference=True, matched_steps=-1)
+    separate_dir(exp, data, tmp_path / "out", "--nj", "1", "--variant", "rti", "--matched-steps", "3")
+    log = (tmp_path / "out" / "log" / "separate.1.log").read_text()
+    assert "--matched-steps 3" in log and "dc head + 3 steps of matched inference" in log
 
 
 def test_wrong_head_and_missing_model_are_errors(tmp_path, trained):

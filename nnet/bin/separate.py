@@ -12,7 +12,7 @@ import sys
 
 import torch
 
-from nnet import io, separated_dir
+from nnet import inference, io, separated_dir
 from nnet.pack import PackError
 from nnet.separator import HEADS, PHASES, Separator
 
@@ -30,6 +30,12 @@ def main():
         help="refine k-means (dc head) by matched run-time inference",
     )
     parser.add_argument(
+        "--matched-steps",
+        type=int,
+        default=inference.MATCHED_STEPS,
+        help="Adam steps of matched run-time inference (the paper gives no number)",
+    )
+    parser.add_argument(
         "--num-threads", type=int, default=1, help="torch CPU threads (fixed so that any --nj gives the same wavs)"
     )
     parser.add_argument("exp_dir")
@@ -44,7 +50,15 @@ def main():
             sys.exit("separate.py: --use-gpu true but torch sees no GPU: install a CUDA build or use --use-gpu false")
         device = "cuda"
     try:
-        separator = Separator(args.exp_dir, device, args.head, args.phase, args.iters, args.matched_inference == "true")
+        separator = Separator(
+            args.exp_dir,
+            device,
+            args.head,
+            args.phase,
+            args.iters,
+            args.matched_inference == "true",
+            matched_steps=args.matched_steps,
+        )
     except (OSError, ValueError, PackError) as err:  # a missing best.pt, a damaged pack, a head the model lacks
         sys.exit(f"separate.py: {err}")
     mixtures = io.read_table(os.path.join(args.data_dir, "wav.scp"))
@@ -63,7 +77,10 @@ def main():
         except ValueError as err:  # e.g. embeddings that are not finite
             sys.exit(f"separate.py: {args.data_dir}/wav.scp: utterance '{utt}' ({args.exp_dir}): {err}")
         separated_dir.write_sources(args.out_dir, utt, sources, rate)
-    print(f"separate.py: {len(mixtures)} utterances, {separator.head} head, {args.phase} phase -> {args.out_dir}")
+    refined = f" + {separator.matched_steps} steps of matched inference" if separator.matched else ""
+    print(
+        f"separate.py: {len(mixtures)} utterances, {separator.head} head{refined}, {args.phase} phase -> {args.out_dir}"
+    )
 
 
 if __name__ == "__main__":
