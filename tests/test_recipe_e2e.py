@@ -117,7 +117,8 @@ def test_every_stage_of_the_mini_recipe(recipe, full_run):
     assert not (recipe / "exp" / "chimerapp" / "score_cv").exists()  # --test_sets tt
     assert not (recipe / "exp" / "upit" / "separate_tt_rti").exists()  # not in --rti_systems
     for name, expected in (
-        ("dc_w_mr/separate_tt_rti", ["--matched-inference true", "dc head, mixture phase"]),
+        # run.sh's --rti_steps (50) reaches the matched inference
+        ("dc_w_mr/separate_tt_rti", ["--matched-steps 50", "dc head + 50 steps of matched inference, mixture phase"]),
         ("chimerapp/separate_tt_gl", ["--iters 5", "mi head, griffin-lim phase"]),
         ("chimerapp/separate_tt_misi", ["--iters 5", "mi head, misi phase"]),
         ("chimerapp/separate_tt", ["mi head, mixture phase"]),
