@@ -68,17 +68,18 @@ def main():
         second = (
             [score(args.second_exp, row, "tt", args.metric) for row in (better, worse)] if args.second_exp else [None]
         )
-        second_margin = f"{second[0] - second[1]:+.2f}" if None not in second else ""
-        if None not in second:
-            if (second[0] - second[1] > 0) != (margin > 0):
+        second_margin = second[0] - second[1] if None not in second else None
+        if second_margin is not None:
+            if (second_margin > 0) != (margin > 0):
                 verdict = "not held: the seeds disagree"
             else:
                 verdict += ", with both seeds"
         elif abs(margin) < args.margin:
             verdict += f" (under {args.margin} dB: needs a second seed)"
+        second_cell = f"{second_margin:+.2f}" if second_margin is not None else ""
         print(
             f"| {claim} | {better} vs {worse} | {tt[0]:.2f} vs {tt[1]:.2f} | {margin:+.2f} | {cv_margin} "
-            f"| {second_margin} | {verdict} |"
+            f"| {second_cell} | {verdict} |"
         )
 
 
