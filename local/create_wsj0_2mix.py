@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """Create wsj0-2mix (or wsj0-3mix) from WSJ0 and MERL's mix lists, as MERL's create_wav_2speakers.m
-(create_wav_3speakers.m) does.
+(create_wav_3speakers.m) does; or any corpus from mix lists in MERL's format over other recordings
+(local/make_mixtures.py draws such lists).
 
 usage: local/create_wsj0_2mix.py --wsj0 DIR --mixlists DIR --out DIR [options]
  e.g.: local/create_wsj0_2mix.py --wsj0 /data/csr_1 --mixlists data/local/mixlists \\
            --out /data/wsj0-mix/2speakers --sample-rates 8k --modes min --job 1 --num-jobs 4
        local/create_wsj0_2mix.py --num-spk 3 --wsj0 /data/csr_1 --mixlists data/local/mixlists \\
            --out /data/wsj0-mix/3speakers
+       local/create_wsj0_2mix.py --source-root /data/speechocean762 --mixlists corpus/mixlists \\
+           --out corpus --sample-rates 8k --modes min
 
 Each line `<wav1> <snr1> <wav2> <snr2>` of <mixlists>/mix_2_spk_{tr,cv,tt}.txt (with --num-spk 3:
 `<wav1> <snr1> <wav2> <snr2> <wav3> <snr3>` of mix_3_spk_{tr,cv,tt}.txt) gives one mixture: every
@@ -15,14 +18,19 @@ source is brought to unit active speech level (ITU-T P.56, measured at 8 kHz), s
 together so that the largest absolute sample of mix and the sources is 0.9. Written as 16-bit wav:
   <out>/wav{8k,16k}/{min,max}/{tr,cv,tt}/{mix,s1,s2}/<utt1>_<snr1>_<utt2>_<snr2>.wav
   <out>/wav{8k,16k}/{min,max}/{tr,cv,tt}/{mix,s1,s2,s3}/<utt1>_<snr1>_<utt2>_<snr2>_<utt3>_<snr3>.wav
-Sources: the list's `wsj0/...` paths resolve under --wsj0 (the dir holding wsj0/, the wsj0 folder
-itself, or an LDC disc tree holding <disc>/wsj0/). A `.wav` next to the listed `.wv1` is read as is;
-a `.wv1` (shorten-compressed SPHERE) is decoded with `sph2pipe -f wav`, which must be on PATH.
+Sources: the list's paths resolve under --wsj0 (--source-root, the same option): for WSJ0 the dir
+holding wsj0/, the wsj0 folder itself, or an LDC disc tree holding <disc>/wsj0/. A `.wav` or `.flac`
+next to the listed file is read first (a WSJ0 converted to wav; a corpus copied to FLAC, such as
+speechocean762's 8 kHz copy of its .WAV files), then the listed file itself; a `.wv1` (shorten-
+compressed SPHERE) is decoded with `sph2pipe -f wav`, which must be on PATH. Sources at any rate of
+8 kHz or more are taken: each is resampled to 8 kHz for its level (MERL's rule; a 16 kHz WSJ0 gives
+MERL's corpus) and to each output rate, which must not exceed the source's own.
 Mixtures whose files (mix and every source) exist already are skipped, so an interrupted run can be
 restarted: it writes the missing ones and removes the unfinished temporaries the interrupted run left.
 
 options:
-  --wsj0 DIR             root of the WSJ0 source tree (required)
+  --wsj0 DIR             root of the WSJ0 source tree, or of the recordings the lists name (required;
+                         --source-root DIR is the same option)
   --mixlists DIR         folder of mix_<N>_spk_{tr,cv,tt}.txt (required; local/download_mixlists.sh)
   --out DIR              output root (required)
   --num-spk N            sources per mixture: 2 (wsj0-2mix) or 3 (wsj0-3mix) (default: 2)
@@ -53,7 +61,8 @@ class CreationError(Exception):
 
 
 class SourceTree:
-    """Finds the files that a mix list names (`wsj0/si_tr_s/40n/40na010x.wv1`) under a WSJ0 root."""
+    """Finds the files that a mix list names (`wsj0/si_tr_s/40n/40na010x.wv1`) under a WSJ0 root, or
+    under the root of other recordings (`WAVE/SPEAKER0001/000010011.WAV`)."""
 
     def __init__(self, root):
         if not os.path.isdir(root):
@@ -72,8 +81,8 @@ class SourceTree:
         self.root = root
 
     def candidates(self, listed):
-        stem, ext = os.path.splitext(listed)
-        names = [stem + ".wav", listed] if ext.lower() != ".wav" else [listed]
+        stem, _ = os.path.splitext(listed)
+        names = list(dict.fromkeys([stem + ".wav", stem + ".flac", listed]))  # converted copies first
         paths = []
         for base, strip in self.bases:
             for name in names:
@@ -90,8 +99,8 @@ class SourceTree:
 
 
 def read_source(path):
-    """16 kHz samples (float64) of a wav file or of a .wv1 through sph2pipe."""
-    if path.lower().endswith(".wav"):
+    """(samples (float64), rate) of an audio file soundfile reads (wav, flac) or of a .wv1 through sph2pipe."""
+    if not path.lower().endswith((".wv1", ".sph")):
         samples, rate = io.read_wav(path, dtype="float64")
     else:
         sph2pipe = shutil.which("sph2pipe")
@@ -108,9 +117,7 @@ def read_source(path):
         if samples.shape[1] != 1:
             raise CreationError(f"{path}: {samples.shape[1]} channels; WSJ0 .wv1 files are single-channel")
         samples = samples[:, 0]
-    if rate != corpus.WSJ0_RATE:
-        raise CreationError(f"{path}: sample rate {rate} Hz; WSJ0 sources are {corpus.WSJ0_RATE} Hz")
-    return samples
+    return samples, rate
 
 
 def list_name(num_spk, subset):
@@ -193,15 +200,23 @@ def create_mixture(tree, list_path, entry, out, rates, modes, subset):
             raise CreationError(
                 f"{list_path}:{lineno}: source {listed} not found (looked for {looked}); pass "
                 "--wsj0 the directory that contains wsj0/ (or the wsj0 folder itself), with "
-                ".wv1 files (sph2pipe on PATH) or .wav files converted from them"
+                ".wv1 files (sph2pipe on PATH) or .wav files converted from them; for lists of "
+                "other recordings, --source-root the directory their paths start from"
             )
         try:
-            samples = read_source(path)
-            at_8k = signal.resample(samples, corpus.WSJ0_RATE, 8000)
+            samples, source_rate = read_source(path)
+            too_high = [r for r in rates if corpus.RATES[r] > source_rate]
+            if too_high:
+                raise CreationError(
+                    f"sample rate {source_rate} Hz, below the {too_high[0]} asked for: choose "
+                    f"--sample-rates of {source_rate // 1000}k or less"
+                )
+            at_8k = signal.resample(samples, source_rate, 8000)
             gain = corpus.source_gain(at_8k, float(snr))
         except (CreationError, ValueError, RuntimeError) as e:  # soundfile raises RuntimeError
             raise CreationError(f"{list_path}:{lineno}: {path}: {e}") from None
-        sources.append({"8k": at_8k * gain, "16k": samples * gain})
+        at_rate = {r: at_8k if r == "8k" else signal.resample(samples, source_rate, corpus.RATES[r]) for r in rates}
+        sources.append({r: x * gain for r, x in at_rate.items()})
     for rate, mode in todo:
         mix, scaled = corpus.mix_sources([s[rate] for s in sources], mode)
         paths = output_paths(out, rate, mode, subset, name, num_spk)
@@ -235,7 +250,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__, usage=argparse.SUPPRESS, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--wsj0", required=True)
+    parser.add_argument("--wsj0", "--source-root", dest="wsj0", required=True)
     parser.add_argument("--mixlists", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--num-spk", type=int, default=2)

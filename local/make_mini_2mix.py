@@ -101,7 +101,6 @@ VARIANTS = {
 PITCH_RANGE = (30, 70)  # espeak-ng -p (0-99, 50 is the voice's own)
 RATE_RANGE = (135, 185)  # espeak-ng -s, words per minute
 ESPEAK_RATE = 22050
-SNR_MAX_DB = 2.5  # wsj0-2mix: the sources are at +x and -x dB, x uniform in [0, 2.5]
 TT_DIRS = ("si_dt_05", "si_et_05")
 
 
@@ -159,25 +158,14 @@ def draw_utterances(rng, speakers, utts_per_speaker, seconds, words):
 
 
 def draw_mix_list(rng, utterances, num_mixtures, subset):
-    """[(path1, snr1, path2, snr2)] pairing utterances of two different speakers, names unique."""
+    """[(path1, snr1, path2, snr2)] by wsj0-2mix's rules (corpus.draw_mix_list), names unique."""
     by_speaker = {}
     for spk, _, path, *_ in utterances:
         by_speaker.setdefault(spk, []).append(path)
-    speakers = sorted(by_speaker)
-    if len(speakers) < 2:
-        raise MiniError(f"{subset}: {len(speakers)} speaker(s); two-speaker mixtures need at least 2")
-    lines, names = [], set()
-    while len(lines) < num_mixtures:
-        a, b = rng.choice(len(speakers), size=2, replace=False)
-        p1 = by_speaker[speakers[a]][rng.integers(len(by_speaker[speakers[a]]))]
-        p2 = by_speaker[speakers[b]][rng.integers(len(by_speaker[speakers[b]]))]
-        snr = f"{rng.uniform(0, SNR_MAX_DB):.4f}"
-        line = (p1, snr, p2, "-" + snr)
-        name = (os.path.basename(p1), snr, os.path.basename(p2))
-        if name not in names:
-            names.add(name)
-            lines.append(line)
-    return lines
+    try:
+        return corpus.draw_mix_list(rng, by_speaker, num_mixtures)
+    except ValueError as e:
+        raise MiniError(f"{subset}: {e}") from None
 
 
 def plan(args):

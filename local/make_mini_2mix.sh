@@ -48,37 +48,8 @@ out=$(cd "$out" && pwd -P)
 python3 "$COCKTAIL_ROOT/local/make_mini_2mix.py" plan --seed "$seed" --num-tr "$num_tr" --num-cv "$num_cv" \
   --num-tt "$num_tt" --num-speakers-tr "$num_speakers_tr" --num-speakers-tt "$num_speakers_tt" \
   --utts-per-speaker "$utts_per_speaker" --min-seconds "$min_seconds" --max-seconds "$max_seconds" "$out"
-# Prints the first set that lacks files (none: the corpus is complete).
-missing_files() {
-  local set kind expected found
-  for set in tr cv tt; do
-    expected=$(awk 'NF' "$out/mixlists/mix_2_spk_$set.txt" | wc -l)
-    for kind in mix s1 s2; do
-      found=0
-      [ ! -d "$out/wav8k/min/$set/$kind" ] ||
-        found=$(find "$out/wav8k/min/$set/$kind" -maxdepth 1 -name '[!.]*.wav' | wc -l)
-      [ "$found" -eq "$expected" ] || { echo "$out/wav8k/min/$set/$kind has $found of $expected wav files"; return; }
-    done
-  done
-}
-if [ -f "$out/.done" ]; then
-  problem=$(missing_files)
-  if [ -z "$problem" ]; then
-    echo "$0: $out is complete already"
-    exit 0
-  fi
-  echo "$0: $out/.done is there but $problem: making the missing files" >&2
-  rm "$out/.done"
-fi
-
+# synth skips the utterances that are there; the creation returns at once on a complete corpus
 $cmd JOB=1:"$nj" "$out/log/synth.JOB.log" \
   python3 "$COCKTAIL_ROOT/local/make_mini_2mix.py" synth --job JOB --num-jobs "$nj" "$out"
-$cmd JOB=1:"$nj" "$out/log/create.JOB.log" \
-  python3 "$COCKTAIL_ROOT/local/create_wsj0_2mix.py" --wsj0 "$out" --mixlists "$out/mixlists" --out "$out" \
-    --sample-rates 8k --modes min --job JOB --num-jobs "$nj"
-
-problem=$(missing_files)
-[ -z "$problem" ] || { echo "$0: $problem; read $out/log/create.*.log" >&2; exit 1; }
-date > "$out/.done.tmp"
-mv "$out/.done.tmp" "$out/.done"
+"$COCKTAIL_ROOT/local/create_from_mixlists.sh" --nj "$nj" --cmd "$cmd" "$out" "$out/mixlists" "$out"
 echo "$0: mini corpus in $out: $num_tr/$num_cv/$num_tt tr/cv/tt mixtures under $out/wav8k/min"

@@ -19,6 +19,7 @@ threshold, linearly interpolated between the two thresholds that bracket the cro
 
 import functools
 import math
+import os
 
 import numpy as np
 import scipy.ndimage
@@ -32,6 +33,9 @@ PADDING_S = 0.35  # zeros appended so the hangover of the last word is counted
 NUM_BINS = 20  # thresholds a factor 2 in power apart: a 60 dB range
 BAND_HZ = (200.0, 5500.0)  # -0.25 dB points of the input bandpass filter
 PEAK = 0.9  # wsj0-2mix, wsj0-3mix: largest absolute sample of mix, s1, s2 (, s3)
+# wsj0-2mix's level rule: "SNRs between 0 dB and 5 dB" (Hershey et al. 2016), written in MERL's lists
+# as +x for the first source and -x for the second, x uniform in [0, 2.5]
+SNR_MAX_DB = 2.5
 WSJ0_RATE = 16000
 RATES = {"8k": 8000, "16k": 16000}
 
@@ -151,3 +155,33 @@ def mix_sources(sources, mode):
         raise ValueError("the mixture is silent: every source is zero over the mixed length")
     scale = PEAK / peak
     return mix * scale, [s * scale for s in sources]
+
+
+def draw_mix_list(rng, by_speaker, num_mixtures, num_spk=2):
+    """[(path1, snr1, .., pathN, snrN)]: num_mixtures lines of a mix list in MERL's format, drawn by
+    wsj0-2mix's rules from {speaker: [recording path]} with the numpy Generator rng.
+
+    Each mixture takes num_spk distinct speakers (uniformly), one recording of each (uniformly), and
+    the levels +x, -x with x uniform in [0, SNR_MAX_DB], as strings of 4 decimals; a third source
+    (wsj0-3mix) gets y uniform in [-SNR_MAX_DB, SNR_MAX_DB]: MERL publish their 3-speaker lists but
+    not how they drew them, so that draw is ours. Names (mixture_name's recordings and first level)
+    are unique: a repeat is drawn again. Raises ValueError when there are fewer than num_spk
+    speakers, or when the recordings cannot make num_mixtures distinct mixtures."""
+    speakers = sorted(by_speaker)
+    if len(speakers) < num_spk:
+        raise ValueError(f"{len(speakers)} speaker(s); {num_spk}-speaker mixtures need at least {num_spk}")
+    lines, names, repeats = [], set(), 0
+    while len(lines) < num_mixtures:
+        chosen = rng.choice(len(speakers), size=num_spk, replace=False)
+        paths = [by_speaker[speakers[c]][rng.integers(len(by_speaker[speakers[c]]))] for c in chosen]
+        x = f"{rng.uniform(0, SNR_MAX_DB):.4f}"
+        snrs = [x, "-" + x] + [f"{rng.uniform(-SNR_MAX_DB, SNR_MAX_DB):.4f}" for _ in range(num_spk - 2)]
+        name = (tuple(os.path.basename(p) for p in paths), x)
+        if name in names:
+            repeats += 1
+            if repeats > 100 * num_mixtures:
+                raise ValueError(f"cannot draw {num_mixtures} distinct mixtures from these recordings")
+            continue
+        names.add(name)
+        lines.append(tuple(v for pair in zip(paths, snrs) for v in pair))
+    return lines
