@@ -243,6 +243,17 @@ KEYS = [
     Key("training", "num_workers", None, (), "int", ">= 0", 2, "data loader processes"),
     Key("training", "seed", None, (), "int", None, 777, "random seed (segment order, initialization, dropout)"),
     Key("training", "amp", None, (), "bool", None, False, "bf16 autocast on GPU (no effect on CPU)"),
+    Key(
+        "training",
+        "dynamic_mixing",
+        None,
+        (),
+        "bool",
+        None,
+        False,
+        "new training mixtures each epoch, drawn by the corpus's rules from <train-dir>/sources/ (the "
+        "training speakers' recordings), as many segments as the static set; cv stays fixed",
+    ),
     Key("training", "num_threads", None, (), "int", ">= 0", 0, "torch CPU threads per process (0: cores / processes)"),
 ]
 SECTIONS = ("model", "loss", "training")

@@ -56,6 +56,15 @@ class Trainer:
         self.mean, self.std = torch.from_numpy(mean).to(device), torch.from_numpy(std).to(device)
         self.train_set = training_data.SeparationSet(train_dir, self.stft, self.opts["segment_frames"])
         self.valid_set = training_data.SeparationSet(valid_dir, self.stft, None)
+        if self.opts["dynamic_mixing"]:  # as many segments (steps) per epoch as the static set
+            self.train_set = training_data.DynamicMixingSet(
+                os.path.join(train_dir, "sources"),
+                self.stft,
+                self.opts["segment_frames"],
+                self.train_set.num_spk,
+                len(self.train_set),
+                self.opts["seed"],
+            )
         num_spk = config["model"].get("num_spk")
         for data in (self.train_set, self.valid_set):
             if num_spk is not None and data.num_spk != num_spk:  # C sources: masks, permutations, clusters
@@ -116,6 +125,8 @@ class Trainer:
 
     def train_epoch(self, epoch):
         self.net.train()
+        if isinstance(self.train_set, training_data.DynamicMixingSet):
+            self.train_set.set_epoch(epoch)
         batches = training_data.shuffled_batches(
             len(self.train_set), self.opts["batch_size"], self.opts["seed"], epoch, self.rank, self.world_size
         )
@@ -254,7 +265,10 @@ class Trainer:
         self.log(f"{path} {have}, the best epoch is {best_epoch}: re-saved it from {last}")
 
     # -- the loop -------------------------------------------------------------------------------
-    def run(self):
+    def run(self, after_epoch=None):
+        """Train until the epochs or early stopping end it. after_epoch(trainer), when given, is
+        called once each epoch is saved; a true result stops the training there, unfinished
+        (bench/learning_curve.py scores the test set after each epoch and stops at its budget)."""
         last = os.path.join(self.exp_dir, "last.pt")
         if os.path.isfile(last):
             self.resume(last)
@@ -305,6 +319,9 @@ class Trainer:
             )
             if self.rank == 0:
                 self.save(improved)
+            if after_epoch is not None and after_epoch(self) and not stop:
+                self.log(f"stopped after epoch {epoch} by the caller")
+                return
             if stop:
                 self.log(f"early stop: no better validation loss for {self.state['bad_epochs']} epochs")
                 break

@@ -4,6 +4,9 @@ from which the training device computes the STFT targets.
 An item is (features (frames, bins), waveforms (1 + C, samples)): row 0 of waveforms is the
 mixture, rows 1..C the references, cut so that `signal.stft(..., center=False)` gives exactly the
 item's frames (see `signal.padded_segment`).
+
+DynamicMixingSet makes the same items from mixtures it draws anew each epoch from the training
+speakers' single-speaker recordings (dynamic mixing), by the rules of the static corpus.
 """
 
 import glob
@@ -13,7 +16,7 @@ import kaldiio
 import numpy as np
 import torch
 
-from nnet import io, signal
+from nnet import corpus, io, signal
 
 
 class DataError(ValueError):
@@ -85,6 +88,100 @@ class SeparationSet(torch.utils.data.Dataset):
             raise DataError(f"{self.data_dir}: utterance '{utt}': mixture and references differ in length")
         waves = signal.padded_segment(np.stack(waves), start, length, self.config)
         return torch.from_numpy(np.array(feats, dtype=np.float32)), torch.from_numpy(waves)
+
+
+class DynamicMixingSet(torch.utils.data.Dataset):
+    """Training items from mixtures drawn anew each epoch (set_epoch) out of single-speaker recordings.
+
+    sources_dir is a Kaldi dir of the training speakers' recordings (wav.scp, utt2spk: what
+    local/make_mixtures.py writes to <corpus>/sources/tr and the recipe's stage 1 copies to
+    data/tr/sources). Each epoch draws its mix list as the static corpus was drawn
+    (corpus.draw_mix_list: distinct speakers, +x / -x dB, x uniform in [0, 2.5]) from (seed, epoch),
+    and mixes as local/create_wsj0_2mix.py does: each source resampled to the training rate, at unit
+    P.56 active level (measured at 8 kHz, once per recording) times 10^(snr/20), cut to the shortest
+    (min) or padded to the longest (max), one gain bringing the largest absolute sample to 0.9. Mixtures are cut into
+    segments as SeparationSet cuts the static ones, and drawn until the epoch has num_items segments:
+    the static set's count, so that an epoch has as many steps either way. The features are the
+    log-magnitude STFT of the segment, computed here with the same STFT (normalized by the trainer
+    with the static set's CMVN). Unlike the corpus files, mixtures are not rounded to 16 bits.
+    """
+
+    def __init__(self, sources_dir, stft_config, segment_frames, num_spk, num_items, seed, mode="min"):
+        self.data_dir, self.config, self.segment_frames = sources_dir, stft_config, segment_frames
+        self.num_spk, self.num_items, self.seed, self.mode = num_spk, num_items, seed, mode
+        tables = {}
+        for name in ("wav.scp", "utt2spk"):
+            path = os.path.join(sources_dir, name)
+            if not os.path.isfile(path):
+                raise DataError(
+                    f"{path} not found: dynamic mixing (training.dynamic_mixing: true) draws its mixtures "
+                    "from the training speakers' single-speaker recordings in <train-dir>/sources/ (wav.scp, "
+                    "utt2spk), which the recipes made with local/make_mixtures.sh write at stage 1; "
+                    "set training.dynamic_mixing: false for a corpus without them"
+                )
+            tables[name] = io.read_table(path)
+        wavs, utt2spk = tables["wav.scp"], tables["utt2spk"]
+        self.samples, self.levels, self.by_speaker = {}, {}, {}
+        for utt, path in wavs.items():
+            if utt not in utt2spk:
+                raise DataError(f"{sources_dir}/utt2spk: no line for utterance '{utt}' of wav.scp: add it")
+            try:
+                samples, rate = io.read_wav(path, dtype="float64")
+            except io.AudioError as err:
+                raise DataError(f"{sources_dir}/wav.scp: utterance '{utt}': {err}") from None
+            if rate < stft_config.sample_rate:
+                raise DataError(
+                    f"{sources_dir}/wav.scp: utterance '{utt}': {path} is {rate} Hz, below the training "
+                    f"mixtures' {stft_config.sample_rate} Hz: give sources at the corpus's rate or higher"
+                )
+            samples = signal.resample(samples, rate, stft_config.sample_rate)  # as the corpus creation
+            level, _ = corpus.activlev(signal.resample(samples, stft_config.sample_rate, 8000), 8000)
+            if level <= 0:
+                raise DataError(f"{sources_dir}/wav.scp: utterance '{utt}': {path} is silent")
+            self.samples[utt], self.levels[utt] = samples.astype(np.float32), level
+            self.by_speaker.setdefault(utt2spk[utt], []).append(utt)
+        if len(self.by_speaker) < num_spk:
+            raise DataError(
+                f"{sources_dir}: {len(self.by_speaker)} speaker(s); {num_spk}-speaker mixtures need {num_spk}"
+            )
+        self.mixtures, self.segments = [], []
+        self.set_epoch(1)
+
+    def set_epoch(self, epoch):
+        """Draw epoch's mixtures: the same for the same (seed, epoch), so a resumed run sees them again."""
+        rng = np.random.default_rng([self.seed, epoch])
+        self.mixtures, self.segments = [], []
+        while len(self.segments) < self.num_items:
+            # a batch of mix list lines at a time; duplicates within a batch are drawn again
+            for line in corpus.draw_mix_list(rng, self.by_speaker, max(64, self.num_items // 8), self.num_spk):
+                utts, snrs = line[0::2], [float(x) for x in line[1::2]]
+                lengths = [len(self.samples[u]) for u in utts]
+                n = min(lengths) if self.mode == "min" else max(lengths)
+                index, name = len(self.mixtures), "+".join(utts)  # the name messages give (_check_finite)
+                self.mixtures.append((utts, snrs))
+                total = signal.num_frames(n, self.config)
+                cuts = _cut(total, self.segment_frames)
+                self.segments.extend((name, start, length, index) for start, length in cuts)
+                if len(self.segments) >= self.num_items:
+                    break
+        del self.segments[self.num_items :]
+
+    def __len__(self):
+        return self.num_items
+
+    def mixture(self, index):
+        """(mix, [s1, .., sC]) of the epoch's mixture index, float64, as the corpus creation makes them."""
+        utts, snrs = self.mixtures[index]
+        scaled = [self.samples[u] * (10 ** (x / 20) / np.sqrt(self.levels[u])) for u, x in zip(utts, snrs)]
+        return corpus.mix_sources(scaled, self.mode)
+
+    def __getitem__(self, index):
+        _, start, length, mixture = self.segments[index]
+        mix, sources = self.mixture(mixture)
+        waves = signal.padded_segment(np.stack([mix, *sources]).astype(np.float32), start, length, self.config)
+        spec = signal.stft(torch.from_numpy(waves[0]), self.config, center=False)
+        feats = signal.log_magnitude(spec)
+        return feats, torch.from_numpy(waves)
 
 
 def _cut(total, segment_frames):

@@ -2,6 +2,7 @@
 envelopes, written as real wav files and Kaldi tables."""
 
 import os
+import subprocess
 
 import numpy as np
 
@@ -38,4 +39,19 @@ def make_data_dir(root, num_utts=3, rate=8000, seconds=(1.0, 1.6), seed=0):
     for name, table in tables.items():
         io.write_table(os.path.join(data, name), table)
     datadir.write_spk2utt(os.path.join(data, "spk2utt"), tables["utt2spk"])
+    return data
+
+
+def make_featured_data_dir(root, num_utts=3, seed=0, seconds=(1.0, 1.6), rate=8000):
+    """make_data_dir under root, with features by steps/make_feats.sh into root/feats (a feats dir
+    of its own: make_feats names the archives after the data dir, 'data' for every such dir)."""
+    data = make_data_dir(str(root), num_utts=num_utts, rate=rate, seed=seed, seconds=seconds)
+    top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    make_feats = os.path.join(top, "steps", "make_feats.sh")
+    run = subprocess.run(
+        ["bash", make_feats, "--nj", "1", data, os.path.join(root, "log"), os.path.join(root, "feats")],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
     return data

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from synth import make_data_dir
+from synth import make_featured_data_dir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "bench", "compare_training.sh")
@@ -39,21 +39,7 @@ def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("compare_data")
     dirs = []
     for name, count, seed in (("tr", 4, 0), ("cv", 2, 1)):
-        d = make_data_dir(str(root / name), num_utts=count, seed=seed, seconds=(0.8, 1.2))
-        run = subprocess.run(
-            [
-                "bash",
-                os.path.join(ROOT, "steps/make_feats.sh"),
-                "--nj",
-                "1",
-                d,
-                str(root / name / "log"),
-                str(root / name / "feats"),
-            ],
-            capture_output=True,
-            text=True,
-        )
-        assert run.returncode == 0, run.stderr
+        d = make_featured_data_dir(root / name, num_utts=count, seed=seed, seconds=(0.8, 1.2))
         dirs.append(d)
     return dirs
 

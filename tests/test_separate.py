@@ -15,7 +15,7 @@ import yaml
 
 from nnet import inference, io, losses, signal
 from nnet.separator import Separator, separate_in_chunks
-from synth import make_data_dir
+from synth import make_featured_data_dir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYTHON = sys.executable
@@ -27,21 +27,7 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("sep")
     dirs = {}
     for name, count, seed in (("tr", 4, 0), ("cv", 2, 1), ("tt", 3, 2)):
-        dirs[name] = make_data_dir(str(root / name), num_utts=count, seed=seed, seconds=(0.8, 1.1))
-        run = subprocess.run(
-            [
-                "bash",
-                os.path.join(ROOT, "steps/make_feats.sh"),
-                "--nj",
-                "1",
-                dirs[name],
-                str(root / name / "log"),
-                str(root / name / "feats"),
-            ],
-            capture_output=True,
-            text=True,
-        )
-        assert run.returncode == 0, run.stderr
+        dirs[name] = make_featured_data_dir(root / name, num_utts=count, seed=seed, seconds=(0.8, 1.1))
     config = {
         "model": {
             "type": "chimera",

@@ -15,7 +15,7 @@ import yaml
 
 from nnet import io
 from nnet import train as nnet_train
-from synth import make_data_dir, voice
+from synth import make_featured_data_dir, voice
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYTHON = sys.executable
@@ -64,23 +64,12 @@ TINY = {
 }
 
 
-def make_features(d, root):
-    run = subprocess.run(
-        ["bash", os.path.join(ROOT, "steps/make_feats.sh"), "--nj", "1", d, str(root / "log"), str(root / "feats")],
-        capture_output=True,
-        text=True,
-    )
-    assert run.returncode == 0, run.stderr
-
-
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("train_data")
     dirs = {}
     for name, count, seed in (("tr", 6, 0), ("cv", 2, 1)):
-        d = make_data_dir(str(root / name), num_utts=count, seed=seed, seconds=(0.8, 1.2))
-        make_features(d, root / name)
-        dirs[name] = d
+        dirs[name] = make_featured_data_dir(root / name, num_utts=count, seed=seed, seconds=(0.8, 1.2))
     return dirs
 
 
@@ -312,8 +301,7 @@ def test_num_bins_option_trains_16k_features_where_the_config_says_129(tmp_path)
     <exp>/config.yaml and best.pt say 257."""
     dirs = {}
     for name, count, seed in (("tr", 3, 0), ("cv", 1, 1)):
-        d = make_data_dir(str(tmp_path / name), num_utts=count, seed=seed, rate=16000, seconds=(0.6, 0.8))
-        make_features(d, tmp_path / name)
+        d = make_featured_data_dir(tmp_path / name, num_utts=count, seed=seed, rate=16000, seconds=(0.6, 0.8))
         dirs[name] = d
     config = write_config(tmp_path / "c.yaml", "chimera", epochs=1)
     with pytest.raises(
