@@ -26,31 +26,8 @@ timeout=20
 dir=$1
 mkdir -p "$dir"
 
-# fetch <url> <file>: the archive from --archives, else downloaded next to <file> and renamed when whole
-fetch() {
-  local url=$1 file=$2 name
-  name=$(basename "$file")
-  if [ -n "$archives" ] && [ -s "$archives/$name" ]; then
-    echo "$0: using $archives/$name"; ln -sf "$(readlink -f "$archives/$name")" "$file"; return
-  fi
-  [ -s "$file" ] && return
-  echo "$0: downloading $url"
-  if command -v curl > /dev/null; then
-    curl -fSL --connect-timeout "$timeout" -o "$file.part" "$url" || fail "$url" "$name"
-  elif command -v wget > /dev/null; then
-    wget -q --timeout="$timeout" --tries=2 -O "$file.part" "$url" || fail "$url" "$name"
-  else
-    echo "$0: neither curl nor wget is installed" >&2; fail "$url" "$name"
-  fi
-  mv "$file.part" "$file"
-}
-fail() {
-  rm -f "$dir/$2.part"
-  echo "$0: could not download $1" >&2
-  echo "  Download $2 where there is network access and give --archives <the folder holding it>," >&2
-  echo "  or unpack it yourself and pass run.sh --librispeech / --wham the unpacked folders." >&2
-  exit 1
-}
+# the archive from --archives, else downloaded (utils/fetch.sh says what to do when that fails)
+fetch() { "$COCKTAIL_ROOT/utils/fetch.sh" --archives "$archives" --timeout "$timeout" "$1" "$2"; }
 
 for subset in $subsets; do
   if [ -d "$dir/LibriSpeech/$subset" ] && [ -f "$dir/LibriSpeech/.$subset.done" ]; then

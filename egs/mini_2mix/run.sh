@@ -67,65 +67,8 @@ if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   stage_end
 fi
 
-if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
-  stage_start 2 "features"
-  for x in tr cv tt; do
-    steps/make_feats.sh --nj "$nj" --cmd "$train_cmd" --stft-conf conf/stft.conf data/$x exp/make_feats/$x feats
-  done
-  stage_end
-fi
-
-if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
-  stage_start 3 "training $systems"
-  train_cmd_=$train_cmd
-  [ "$ngpu" -eq 0 ] || train_cmd_=$cuda_cmd
-  steps/train_chains.sh --cmd "$train_cmd_" --ngpu "$ngpu" --train-jobs "$train_jobs" --retrain "$retrain" \
-    --num-spk "$num_spk" "$tuning" "$systems" data/tr data/cv exp
-  stage_end
-fi
-
-# The separation variants of a system, Table 1's rows that reuse a trained system (stages 4, 5):
-# separate_<set>_<variant>/ and score_<set>_<variant>/ (steps/separate.sh --variant).
-variants() {
-  case " $rti_systems " in *" $1 "*) echo rti ;; esac
-  case " $phase_systems " in *" $1 "*) echo gl misi ;; esac
-}
-
-if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
-  stage_start 4 "separate $test_sets with $systems"
-  for system in $systems; do
-    for x in $test_sets; do
-      echo "stage 4: separating $x with $system"
-      case $system in
-        oracle_*) steps/separate_oracle.sh --nj "$nj" --cmd "$decode_cmd" --mask "${system#oracle_}" \
-                    data/$x exp/$system/separate_$x ;;
-        *) steps/separate.sh --nj "$nj" --cmd "$decode_cmd" exp/$system data/$x exp/$system/separate_$x ;;
-      esac
-      for v in $(variants $system); do
-        echo "stage 4: separating $x with $system +$v"
-        steps_opt=()
-        [ "$v" != rti ] || steps_opt=(--matched-steps "$rti_steps")
-        steps/separate.sh --nj "$nj" --cmd "$decode_cmd" --variant "$v" "${steps_opt[@]}" \
-          exp/$system data/$x exp/$system/separate_${x}_$v
-      done
-    done
-  done
-  stage_end
-fi
-
-if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
-  stage_start 5 "score $test_sets, RESULTS.md"
-  for x in $test_sets; do
-    echo "stage 5: scoring $x"
-    steps/score.sh --nj "$nj" --cmd "$decode_cmd" --mixture true data/$x - exp/mixture/score_$x
-    for system in $systems; do
-      steps/score.sh --nj "$nj" --cmd "$decode_cmd" data/$x exp/$system/separate_$x exp/$system/score_$x
-      for v in $(variants $system); do
-        steps/score.sh --nj "$nj" --cmd "$decode_cmd" data/$x exp/$system/separate_${x}_$v exp/$system/score_${x}_$v
-      done
-    done
-  done
-  utils/show_results.py --exp exp --out RESULTS.md
-  cat RESULTS.md
-  stage_end
-fi
+# stages 2-5: the same in every recipe
+steps/separation_recipe.sh --stage "$stage" --stop-stage "$stop_stage" --nj "$nj" --ngpu "$ngpu" \
+  --systems "$systems" --rti-systems "$rti_systems" --rti-steps "$rti_steps" --phase-systems "$phase_systems" \
+  --test-sets "$test_sets" --tuning "$tuning" --num-spk "$num_spk" \
+  --train-jobs "$train_jobs" --retrain "$retrain"

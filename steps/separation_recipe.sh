@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Stages 2-5 of every recipe (features, training, separation, scoring), the same for every corpus:
+# a recipe's run.sh makes its corpus and data dirs (stages 0-1) and calls this with its options.
+#   stage 2  log-magnitude feature archives, global CMVN stats     -> feats/, data/*/feats.scp
+#   stage 3  train the systems, chains side by side                -> exp/<system>/
+#   stage 4  separate the test sets (oracle masks too)             -> exp/<system>/separate_<set>/
+#            and the variants: run-time inference, Griffin-Lim, MISI -> separate_<set>_{rti,gl,misi}/
+#   stage 5  score, gather RESULTS.md                              -> exp/<system>/score_<set>[_<variant>]/
+set -euo pipefail
+help_message="Usage: $0 [options]   (run in a recipe dir, after its stages 0-1 made data/{tr,cv,...})
+ e.g.: $0 --stage 2 --stop-stage 5 --systems \"oracle_irm dc_w_mr chimerapp\" --rti-systems dc_w_mr
+Options:
+  --stage <n> --stop-stage <n>  the stages to run; those below 2 are the recipe's own (default: 2 5)
+  --nj <n>                parallel jobs of stages 2, 4, 5 (default: 2)
+  --ngpu <n>              GPUs for training (0: CPU); > 1: DistributedDataParallel (default: 0)
+  --systems <list>        the systems of stages 3-5: <tuning>/<system>.yaml, or oracle_{ibm,irm,psm}
+  --rti-systems <list>    DC systems also separated with k-means + matched run-time inference
+  --rti-steps <n>         Adam steps of that inference (default: 100, steps/separate.sh's)
+  --phase-systems <list>  systems also separated with Griffin-Lim and MISI (5 iterations each)
+  --test-sets <list>      the sets of stages 4-5 (default: \"cv tt\")
+  --train-set <name> --valid-set <name>   data/<name> of training and validation (default: tr cv)
+  --tuning <dir>          the systems' configs (default: conf/tuning)
+  --stft-conf <file>      STFT of stage 2 (default: conf/stft.conf)
+  --num-spk <n>           sources per mixture C of every system (0: the configs') (default: 0)
+  --num-bins <n>          STFT bins F of every system (0: the configs') (default: 0)
+  --train-jobs <n>        stage 3: chains trained at once, each on nproc / n cores (default: 1)
+  --retrain <true|false>  stage 3: retrain a system that finished training (default: false)
+  --train-cmd, --decode-cmd, --cuda-cmd <runner>   job runners (default: cmd.sh's \$train_cmd, ...)"
+stage=2
+stop_stage=5
+nj=2
+ngpu=0
+systems=
+rti_systems=
+rti_steps=100
+phase_systems=
+test_sets="cv tt"
+train_set=tr
+valid_set=cv
+tuning=conf/tuning
+stft_conf=conf/stft.conf
+num_spk=0
+num_bins=0
+train_jobs=1
+retrain=false
+train_cmd=${train_cmd:-utils/run.py}
+decode_cmd=${decode_cmd:-utils/run.py}
+cuda_cmd=${cuda_cmd:-utils/run.py --gpu 1}
+. utils/recipe.sh
+. utils/parse_options.sh
+[ $# -eq 0 ] || { echo "$help_message" >&2; exit 1; }
+
+in_stages() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
+
+if in_stages 2; then
+  stage_start 2 "features"
+  # shellcheck disable=SC2086
+  for x in $(printf '%s\n' $train_set $valid_set $test_sets | awk '!seen[$0]++'); do
+    steps/make_feats.sh --nj "$nj" --cmd "$train_cmd" --stft-conf "$stft_conf" data/$x exp/make_feats/$x feats
+  done
+  stage_end
+fi
+
+if in_stages 3; then
+  stage_start 3 "training $systems"
+  cmd=$train_cmd
+  [ "$ngpu" -eq 0 ] || cmd=$cuda_cmd
+  steps/train_chains.sh --cmd "$cmd" --ngpu "$ngpu" --train-jobs "$train_jobs" --retrain "$retrain" \
+    --num-spk "$num_spk" --num-bins "$num_bins" "$tuning" "$systems" data/$train_set data/$valid_set exp
+  stage_end
+fi
+
+# The separation variants of a system, Table 1's rows that reuse a trained system (stages 4, 5):
+# separate_<set>_<variant>/ and score_<set>_<variant>/ (steps/separate.sh --variant).
+variants() {
+  case " $rti_systems " in *" $1 "*) echo rti ;; esac
+  case " $phase_systems " in *" $1 "*) echo gl misi ;; esac
+}
+
+if in_stages 4; then
+  stage_start 4 "separate $test_sets with $systems"
+  for system in $systems; do
+    for x in $test_sets; do
+      echo "stage 4: separating $x with $system"
+      case $system in
+        oracle_*) steps/separate_oracle.sh --nj "$nj" --cmd "$decode_cmd" --mask "${system#oracle_}" \
+                    data/$x exp/$system/separate_$x ;;
+        *) steps/separate.sh --nj "$nj" --cmd "$decode_cmd" exp/$system data/$x exp/$system/separate_$x ;;
+      esac
+      for v in $(variants "$system"); do
+        echo "stage 4: separating $x with $system +$v"
+        steps_opt=()
+        [ "$v" != rti ] || steps_opt=(--matched-steps "$rti_steps")
+        steps/separate.sh --nj "$nj" --cmd "$decode_cmd" --variant "$v" "${steps_opt[@]}" \
+          exp/$system data/$x exp/$system/separate_${x}_$v
+      done
+    done
+  done
+  stage_end
+fi
+
+if in_stages 5; then
+  stage_start 5 "score $test_sets, RESULTS.md"
+  for x in $test_sets; do
+    echo "stage 5: scoring $x"
+    steps/score.sh --nj "$nj" --cmd "$decode_cmd" --mixture true data/$x - exp/mixture/score_$x
+    for system in $systems; do
+      steps/score.sh --nj "$nj" --cmd "$decode_cmd" data/$x exp/$system/separate_$x exp/$system/score_$x
+      for v in $(variants "$system"); do
+        steps/score.sh --nj "$nj" --cmd "$decode_cmd" data/$x exp/$system/separate_${x}_$v exp/$system/score_${x}_$v
+      done
+    done
+  done
+  utils/show_results.py --exp exp --out RESULTS.md
+  cat RESULTS.md
+  stage_end
+fi
