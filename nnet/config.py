@@ -231,6 +231,17 @@ KEYS = [
     ),
     Key(
         "training",
+        "lr_decay_from",
+        None,
+        (),
+        "int",
+        ">= 0",
+        0,
+        "from the end of this epoch on, the learning rate is also multiplied by lr_factor after every "
+        "epoch, plateau or not: the annealing of a fixed budget of epochs (0: on a plateau only)",
+    ),
+    Key(
+        "training",
         "early_stop_patience",
         None,
         (),

@@ -292,6 +292,9 @@ class Trainer:
             valid_loss, valid_terms = self.validate()
             lr = self.optimizer.param_groups[0]["lr"]
             self.scheduler.step(valid_loss)
+            if 0 < self.opts["lr_decay_from"] <= epoch:  # a fixed budget's annealing, on top of the plateau rule
+                for group in self.optimizer.param_groups:
+                    group["lr"] *= self.opts["lr_factor"]
             improved = valid_loss < self.state["best_valid"]
             self.state["best_valid"] = min(valid_loss, self.state["best_valid"])
             self.state["bad_epochs"] = 0 if improved else self.state["bad_epochs"] + 1

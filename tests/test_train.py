@@ -218,6 +218,15 @@ def test_resumed_training_ends_with_the_weights_of_an_uninterrupted_one(tmp_path
     assert torch.equal(whole["cpu_rng"], again["cpu_rng"])
 
 
+def test_lr_decay_from_anneals_every_epoch_after_it(tmp_path, data):
+    """lr_decay_from 2: epochs 1-2 at lr, then lr_factor more each epoch (the plateau rule kept out of
+    the way by its patience)."""
+    config = write_config(tmp_path / "c.yaml", "dc", epochs=4, lr=0.01, lr_factor=0.5, lr_patience=10, lr_decay_from=2)
+    train(config, data, tmp_path / "exp")
+    rows = [line.split("\t") for line in (tmp_path / "exp/history.tsv").read_text().splitlines()[1:]]
+    assert [float(row[3]) for row in rows] == pytest.approx([0.01, 0.01, 0.005, 0.0025])
+
+
 def test_def_starts_from_the_dc_weights_and_keeps_them_frozen(tmp_path, data):
     exp = tmp_path / "exp"
     train(write_config(tmp_path / "dc.yaml", "dc", epochs=1), data, exp / "dc")
