@@ -53,7 +53,13 @@ def cut(outputs, batch, b):
 
 # ---------------------------------------------------------------------------------------------
 # dense N x N definitions, one utterance: V (N, D), Y (N, C) one-hot or relaxed (rows summing to 1),
-# w (N,).
+# w (N,). The guards' constants are written here, not read from nnet.losses, so that a change of
+# one there shows as a failure here.
+
+DEGREE_FLOOR = 0.01  # dc_laplacian: each degree >= 0.01 sum(w)
+ROW_FLOOR = 0.1  # dc_doubly_stochastic: |row sum| >= 0.1
+COLUMN_FLOOR = 0.01  # dc_doubly_stochastic: column mass >= 0.01 sum(w) / D
+SINKHORN_STEPS = 10  # dc_doubly_stochastic_shifted's scaling iterations
 
 
 def dense_weights(mix, src, kind):
@@ -106,13 +112,13 @@ def dense_dc(objective, V, Y, w):
         return pair_weighted_sq(V @ V.T - Y @ Y.T, w) / w.sum() ** 2
     if objective == "laplacian":  # eq. (2) on A = V V^T, degrees with the bins' masses w
         A = V @ V.T
-        d = torch.clamp(A @ w, min=losses.LAPLACIAN_DEGREE_FLOOR * w.sum())
+        d = torch.clamp(A @ w, min=DEGREE_FLOOR * w.sum())
         return pair_weighted_sq(A / torch.sqrt(torch.outer(d, d)) - degree_normalized(Y @ Y.T, w), w)
     if objective == "doubly_stochastic":  # eq. (3): V_bar = diag(V 1)^-1 V, V_s = V_bar diag(1^T W V_bar)^-1/2
         rows = V.sum(1)
-        rows = torch.where(rows < 0, -1.0, 1.0) * rows.abs().clamp(min=losses.STOCHASTIC_ROW_FLOOR)
+        rows = torch.where(rows < 0, -1.0, 1.0) * rows.abs().clamp(min=ROW_FLOOR)
         V_bar = torch.diag(1 / rows) @ V
-        cols = torch.clamp(w @ V_bar, min=losses.STOCHASTIC_COLUMN_FLOOR * w.sum() / V.shape[1])
+        cols = torch.clamp(w @ V_bar, min=COLUMN_FLOOR * w.sum() / V.shape[1])
         S_v = V_bar @ torch.diag(1 / cols) @ V_bar.T
         return pair_weighted_sq(S_v - stochastic_target(Y, w), w)
     if objective == "laplacian_shifted":
@@ -124,7 +130,7 @@ def dense_dc(objective, V, Y, w):
     if objective == "doubly_stochastic_shifted":
         A = shifted_affinity(V)
         s = torch.ones_like(w)
-        for _ in range(losses.SINKHORN_ITERATIONS):
+        for _ in range(SINKHORN_STEPS):
             s = torch.sqrt(s / (A @ (w * s)))
         return pair_weighted_sq(s[:, None] * A * s[None, :] - stochastic_target(Y, w), w)
     if objective == "lda":  # eq. (5)'s first line, W^1/2 on V, Y and 1
