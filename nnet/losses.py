@@ -580,6 +580,13 @@ def build_objective(cfg):
     chimera, joint, dl), the DC objective and weights, the MI target and norm, and the weights
     alpha, lambda, gamma of the combined objectives.
 
+    Its `selects_on` names the validation figure of model selection (and of the learning-rate
+    schedule): "mi", the stat of the best permutation's MI loss (the uPIT term), or "loss", the
+    whole objective. chimera++ selects on "mi" (Wang et al. 2018 Sec. 5.1: "we only use the MI loss
+    during validation for model selection"); so does dl, whose objective subtracts gamma x (the
+    other permutations' losses) and would rank a model better the worse its wrong permutations
+    get (with lambda > 0 its DC term is left out too, as chimera++'s is); dc, mi and joint (DEF)
+    select on the whole objective.
     """
     return Objective(cfg)
 
@@ -596,9 +603,9 @@ class Objective:
             self.dc_weight = 1.0 if self.kind == "dc" else 0.0
         self.uses_dc = self.dc_weight > 0 or self.kind in ("chimera", "joint")
         self.uses_mi = self.kind != "dc"
-        # what the validation loss of model selection is: chimera++ selects on the MI loss alone
-        # (Wang et al. 2018, Sec. 5.1); the rest, DEF joint training too, on the whole objective.
-        self.selects_on = "mi" if self.kind == "chimera" else "loss"
+        # the validation figure of model selection (see build_objective): the best permutation's MI
+        # loss for chimera++ (Sec. 5.1) and dl (not its -gamma x others reward); else the whole objective
+        self.selects_on = "mi" if self.kind in ("chimera", "dl") else "loss"
         # the names of the per-term stats a call returns besides "loss" (history.tsv's columns)
         self.terms = (
             (("dc",) if self.uses_dc else ())

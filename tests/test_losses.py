@@ -548,6 +548,38 @@ def test_discriminative_loss_is_best_minus_gamma_others(num_spk):
     assert stats["dl"] == pytest.approx(loss.item()) and stats["mi_others"] > stats["mi"]
 
 
+@pytest.mark.parametrize("name", ["dl", "dl+dc"])
+def test_discriminative_learning_selects_on_the_best_permutation(name):
+    """Model selection reads stats[selects_on] ("mi", the uPIT term; Trainer.validate) for dl, not
+    the dl objective, best - gamma x others: here a model whose masks overshoot (1.5 x the ideal
+    ones) has the lower dl loss only because its wrong permutation is far worse; its best
+    permutation is worse than a blurred model's, and that is what selection must see."""
+    outputs, batch = make_batch([5, 4], num_spk=2, seed=12)
+    cfg = dict(CONFIGS[name], mi_target="psa", mi_norm="l2")
+    objective = losses.build_objective(cfg)
+    assert objective.selects_on == "mi" and "mi" in objective.terms
+    mix, src = batch["mix_spec"], batch["src_spec"]
+    ideal = (losses.mi_targets(mix, src, "psa") / mix.abs().unsqueeze(1)).clamp(0, 1)
+    overshoot = dict(outputs, masks=1.5 * ideal)
+    blurred = dict(outputs, masks=0.8 * ideal + 0.2 * ideal.flip(1))
+    loss_over, stats_over = objective(overshoot, batch)
+    loss_blur, stats_blur = objective(blurred, batch)
+    assert loss_over < loss_blur  # the dl objective prefers the overshoot
+    assert stats_blur[objective.selects_on] < stats_over[objective.selects_on]  # selection does not
+    best = [
+        dense_permutation_losses(blurred["masks"][b, :, :n], mix[b, :n], src[b, :, :n], "psa", "l2").min()
+        for b, n in enumerate(batch["lengths"].tolist())
+    ]
+    assert stats_blur[objective.selects_on] == pytest.approx(torch.stack(best).mean().item())
+
+
+def test_selection_figures_of_the_other_objectives():
+    """chimera++ on the MI loss alone (Sec. 5.1); dc, mi and DEF joint training on the whole objective."""
+    assert losses.build_objective(CONFIGS["chimera"]).selects_on == "mi"
+    for name in ("dc", "mi", "joint"):
+        assert losses.build_objective(CONFIGS[name]).selects_on == "loss"
+
+
 def test_weighted_sums_of_parts():
     outputs, batch = make_batch([5, 4], num_spk=2, seed=11)
     dc, _ = losses.build_objective(CONFIGS["dc"])(outputs, batch)
