@@ -181,7 +181,7 @@ def _laplacian_target(Y, w):
     """Q = W^1/2 D_Y^-1/2 Y with D_Y = diag(Y Y^T W 1), eq. (2)'s normalized target for any Y: bin i's
     degree is y_i . (Y^T W 1), its assignment dotted with the clusters' masses. For a one-hot Y that
     is its cluster's mass and Q is _stochastic_target's; for a relaxed Y it is not (and ||Q^T Q||^2,
-    eq. (2)'s constant C, is then below C)."""
+    eq. (2)'s constant C for a one-hot Y, is then at most C)."""
     mass = (Y * w[..., None]).sum(1)  # (B, C)
     degree = (Y * mass[:, None, :]).sum(-1)  # Y Y^T W 1, (B, N)
     # sqrt(w) apart from the degree, so that a bin with w = 0 gets no NaN gradient through Y
@@ -390,7 +390,7 @@ DC_LOSSES = {
 # as the paper writes it for a Y that is not one-hot. dc_lda and dc_wkm above use Y^T W Y =
 # diag(1^T W Y), true for a one-hot Y only; on a relaxed Y they compute another function, minus a
 # sum of quadratic-over-linear terms b_c^T A^-1 b_c / m_c, concave in Y, whose minimum over the
-# relaxation is at a binary Y: the masks could not leave the hard assignment. Here Y^T W Y is kept
+# relaxation is at a binary Y: minimizing it keeps the masks binary. Here Y^T W Y is kept
 # in full (C x C) and the graph targets take D_Y per bin. Every objective is prepared once on an
 # utterance's embeddings (what depends on V alone), after which an evaluation at a new Y costs
 # O(N C (D + C)): products of Y with N x D prepared embeddings, and Y^T W Y. On a one-hot Y each
@@ -455,14 +455,15 @@ def _continuous_wkm(V, w):
     """Eq. (6) for any Y: D - tr((V^T W V)^-1 V^T W Y (Y^T W Y)^-1 Y^T W V), Y^T W Y in full, with
     dc_wkm's ridge on V^T W V. Whitening with any square root gives the same projector
     V (V^T W V)^-1 V^T, so V is whitened once per utterance as V L^-T, L the Cholesky factor of the
-    ridged V^T W V (in float64: it is D x D), and an evaluation is D - tr(B^T B (Y^T W Y)^-1) with
+    ridged V^T W V (all in float64, once), and an evaluation is D - tr(B^T B (Y^T W Y)^-1) with
     B = L^-1 V^T W Y."""
     dim = V.shape[-1]
-    gram = _gram(V, V * w[..., None]).double()  # V^T W V
+    exact = V.double()
+    gram = _gram(exact, exact * w.double()[..., None])  # V^T W V
     ridge = WKM_RIDGE * gram.diagonal(dim1=1, dim2=2).mean(-1) + EPS
     eye = torch.eye(dim, dtype=gram.dtype, device=gram.device)
     factor = torch.linalg.cholesky(gram + ridge[:, None, None] * eye)
-    whitened = torch.linalg.solve_triangular(factor, V.double().transpose(1, 2), upper=False)
+    whitened = torch.linalg.solve_triangular(factor, exact.transpose(1, 2), upper=False)
     whitened = whitened.transpose(1, 2).to(V.dtype)  # V L^-T, (B, N, D)
 
     def loss(Y):
