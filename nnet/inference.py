@@ -137,11 +137,13 @@ def kmeans(emb, num_clusters, weights=None, iters=KMEANS_ITERATIONS, restarts=KM
 
 
 def _objective_function(objective):
+    """prepare(V, w) -> (Y -> (B,) losses): the objective of a relaxed assignment, named (the
+    paper's formula for any Y, losses.continuous_dc_loss) or a function f(V, Y, w)."""
     if callable(objective):
-        return objective
-    if objective not in losses.DC_LOSSES:
+        return lambda V, w: lambda Y: objective(V, Y, w)
+    if objective not in losses.CONTINUOUS_DC_LOSSES:
         raise ValueError(f"unknown DC objective '{objective}': use one of {', '.join(losses.DC_OBJECTIVES)}")
-    return losses.DC_LOSSES[objective]
+    return losses.CONTINUOUS_DC_LOSSES[objective]
 
 
 def _relaxed_assignment(logits):
@@ -171,6 +173,10 @@ def matched_inference(
     losses.DC_LOSSES or a function f(V, Y, w) -> (B,). num_clusters C defaults to labels.max() + 1
     (at least 2): pass it when a cluster may be empty.
 
+    A named objective is evaluated as the paper writes it for a continuous Y
+    (losses.continuous_dc_loss), not with the training forms' one-hot identities: on a relaxed Y
+    those of lda and wkm are concave in Y and would keep the masks binary.
+
     Relaxation, as the paper's "Y = logistic(Z)": for C = 2, Y_1 = logistic(Z) and Y_2 = 1 - Y_1,
     one unconstrained Z per bin; for C > 2 its extension Y = softmax([Z_1 .. Z_C-1, 0]) (C - 1
     logits per bin, the same thing at C = 2). "We initialize ... using the binary mask obtained from
@@ -180,15 +186,16 @@ def matched_inference(
     algorithm such as Adam"), the embeddings fixed.
 
     Returns masks (B, N, C) in [0, 1] summing to 1 over C: per utterance the assignment of lowest
-    objective among the hard k-means assignment itself, the relaxed start and every iterate, so the
-    objective never ends above its k-means value (a diverged step is never kept).
+    objective among the hard k-means assignment itself, the relaxed start and every iterate, all
+    scored by the same function, so the objective never ends above its k-means value (a diverged
+    step is never kept).
     """
     _check_embeddings(emb, weights)
     if tuple(labels.shape) != tuple(emb.shape[:2]):
         raise ValueError(f"labels are {tuple(labels.shape)}, the embeddings {tuple(emb.shape)}")
     if not 0.5 <= confidence < 1:
         raise ValueError(f"confidence must be in [0.5, 1), got {confidence}")
-    function = _objective_function(objective)
+    prepare = _objective_function(objective)
     C = num_clusters if num_clusters is not None else max(int(labels.max()) + 1, 2)
     if int(labels.min()) < 0 or int(labels.max()) >= C:
         raise ValueError(f"labels must lie in [0, {C}), got [{int(labels.min())}, {int(labels.max())}]")
@@ -197,14 +204,16 @@ def matched_inference(
         V = _float(emb).detach().clone()
         w = weights.detach().to(V.dtype).clone()
         hard = torch.nn.functional.one_hot(labels.detach().clone(), C).to(V.dtype)
+        # what depends on the fixed embeddings alone is computed once: a step then costs O(N C (D + C))
+        objective_of = prepare(V, w)
         best_Y = hard
-        best_loss = function(V, hard, w).detach()
+        best_loss = objective_of(hard).detach()
         start = torch.where(hard > 0, confidence, (1 - confidence) / (C - 1)).to(V.dtype)
         logits = (start[..., :-1] / start[..., -1:]).log().requires_grad_()  # Z, (B, N, C - 1)
         optimizer = torch.optim.Adam([logits], lr=lr)
         for step in range(steps + 1):
             Y = _relaxed_assignment(logits)
-            loss = function(V, Y, w)
+            loss = objective_of(Y)
             better = loss.detach() < best_loss  # False on NaN: a diverged step is never kept
             best_loss = torch.where(better, loss.detach(), best_loss)
             best_Y = torch.where(better[:, None, None], Y.detach(), best_Y)

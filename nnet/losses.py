@@ -9,6 +9,8 @@ of Wang, Le Roux and Hershey (ICASSP 2018), cited by equation number in its docs
 tests/test_losses.py writes the paper's dense N x N form independently and checks both agree.
 Weights enter every objective as the paper says for the classic one, eq. (7): the squared
 differences of the pairs are summed with w_i w_j (graph objectives: bins are nodes of mass w_i).
+Training takes the one-hot Y; matched run-time inference relaxes it, and continuous_dc_loss gives
+each objective's formula for a relaxed Y (dc_lda and dc_wkm use identities of a one-hot Y).
 
 The batch loss is the mean over utterances of each utterance's loss, which only counts valid
 frames, so a padded utterance has the same loss as alone.
@@ -160,24 +162,50 @@ def dc_classic(V, Y, w):
     return loss / w.sum(-1).square().clamp_min(EPS)
 
 
-def _normalized_distance(U, Y, w):
-    """||U U^T - Q Q^T||_F^2 = ||U^T U||^2 - 2 ||U^T Q||^2 + ||Q^T Q||^2 for the target
-    Q = W^1/2 Y (Y^T W Y)^-1/2, whose Q Q^T = W^1/2 D_Y^-1/2 Y Y^T D_Y^-1/2 W^1/2 is the normalized
-    ideal affinity of eqs. (2) and (4) alike (D_Y = diag(Y Y^T W 1) holds each bin's cluster mass
-    M_c; Y is one-hot, so Y^T W Y = diag(M)). U (B, N, P) already carries W^1/2."""
-    mass = (Y * w[..., None]).sum(1)  # (B, C) = M_c
-    q = Y * (w[..., None] / mass[:, None, :].clamp_min(EPS)).sqrt()
-    return _gram(U, U).square().sum((1, 2)) - 2 * _gram(U, q).square().sum((1, 2)) + _gram(q, q).square().sum((1, 2))
+def _pair_distance(U, Q):
+    """||U U^T - Q Q^T||_F^2 = ||U^T U||^2 - 2 ||U^T Q||^2 + ||Q^T Q||^2, the N x N matrices never
+    formed: U (B, N, P) the conditioned embeddings, Q (B, N, C) the conditioned assignment, both
+    carrying W^1/2, so that this is the graph objectives' distance summed with w_i w_j."""
+    return _gram(U, U).square().sum((1, 2)) - 2 * _gram(U, Q).square().sum((1, 2)) + _gram(Q, Q).square().sum((1, 2))
+
+
+def _stochastic_target(Y, w):
+    """Q = W^1/2 Y_s, eq. (3) applied to Y: Y_bar = diag(Y 1)^-1 Y = Y (a row of an assignment, one-hot
+    or relaxed, sums to 1) and Y_s = Y diag(1^T W Y)^-1/2, so that Q Q^T = W^1/2 Y_s Y_s^T W^1/2 is
+    eq. (4)'s doubly stochastic target for any assignment."""
+    mass = (Y * w[..., None]).sum(1)  # (B, C) = 1^T W Y
+    return Y * w.sqrt()[..., None] * mass.clamp_min(EPS).rsqrt()[:, None, :]
+
+
+def _laplacian_target(Y, w):
+    """Q = W^1/2 D_Y^-1/2 Y with D_Y = diag(Y Y^T W 1), eq. (2)'s normalized target for any Y: bin i's
+    degree is y_i . (Y^T W 1), its assignment dotted with the clusters' masses. For a one-hot Y that
+    is its cluster's mass and Q is _stochastic_target's; for a relaxed Y it is not (and ||Q^T Q||^2,
+    eq. (2)'s constant C for a one-hot Y, is then at most C)."""
+    mass = (Y * w[..., None]).sum(1)  # (B, C)
+    degree = (Y * mass[:, None, :]).sum(-1)  # Y Y^T W 1, (B, N)
+    # sqrt(w) apart from the degree, so that a bin with w = 0 gets no NaN gradient through Y
+    return Y * (w.sqrt() * degree.clamp_min(EPS).rsqrt())[..., None]
+
+
+def _laplacian_embedding(V, w):
+    """U = W^1/2 D_V^-1/2 V, D_V = diag(V V^T W 1), each degree floored as dc_laplacian says."""
+    degree = torch.bmm(V, _gram(V, w[..., None])).squeeze(-1)  # V V^T W 1, (B, N)
+    floor = LAPLACIAN_DEGREE_FLOOR * w.sum(-1, keepdim=True)
+    # sqrt(w / d), written so that a bin with w = 0 gets no NaN gradient
+    return V * (w.sqrt() * torch.maximum(degree, floor).clamp_min(EPS).rsqrt())[..., None]
 
 
 def dc_laplacian(V, Y, w):
     """Graph Laplacian distance, Wang et al. 2018 eq. (2):
     ||D_V^-1/2 V V^T D_V^-1/2 - D_Y^-1/2 Y Y^T D_Y^-1/2||_F^2 with D_V = diag(V V^T 1), D_Y likewise,
-    = ||V^T D_V^-1 V||^2 - 2 ||V^T D_V^-1/2 D_Y^-1/2 Y||^2 + C, computed in that low-rank form.
+    = ||V^T D_V^-1 V||^2 - 2 ||V^T D_V^-1/2 D_Y^-1/2 Y||^2 + ||Y^T D_Y^-1 Y||^2, computed in that
+    low-rank form (the last term is eq. (2)'s C for a one-hot Y). D_Y is taken per bin, so this is
+    eq. (2) for a relaxed Y too (matched inference).
 
     Weights: bins are graph nodes of mass w_i, as eq. (7) weights the classic loss: degrees
-    D_V = diag(V V^T W 1) and the squared differences summed with w_i w_j. With binary W_VA this is
-    eq. (2) on the active bins exactly; it is unchanged by a global scale of w.
+    D_V = diag(V V^T W 1), D_Y = diag(Y Y^T W 1) and the squared differences summed with w_i w_j.
+    With binary W_VA this is eq. (2) on the active bins exactly; it is unchanged by a global scale of w.
 
     Guard: with tanh embeddings an affinity v_i.v_j may be negative, so a degree
     d_i = v_i . sum_j w_j v_j can be zero or negative, where eq. (2) is undefined. We floor each
@@ -185,18 +213,24 @@ def dc_laplacian(V, Y, w):
     embeddings coincided): such a bin keeps a bounded normalized affinity and a gradient through
     its affinities (none through its degree), which pull its embedding towards its own cluster.
     Bins whose degree is above the floor, i.e. every bin near a solution, get eq. (2) exactly."""
-    degree = torch.bmm(V, _gram(V, w[..., None])).squeeze(-1)  # V V^T W 1, (B, N)
-    floor = LAPLACIAN_DEGREE_FLOOR * w.sum(-1, keepdim=True)
-    # sqrt(w / d), written so that a bin with w = 0 gets no NaN gradient
-    U = V * (w.sqrt() * torch.maximum(degree, floor).clamp_min(EPS).rsqrt())[..., None]
-    return _normalized_distance(U, Y, w)
+    return _pair_distance(_laplacian_embedding(V, w), _laplacian_target(Y, w))
+
+
+def _stochastic_embedding(V, w):
+    """U = W^1/2 V_s, eq. (3) with the bins' masses and dc_doubly_stochastic's floors."""
+    rows = V.sum(-1, keepdim=True)
+    sign = torch.where(rows < 0, -1.0, 1.0).to(V.dtype)
+    V_bar = V / (sign * rows.abs().clamp_min(STOCHASTIC_ROW_FLOOR))
+    columns = _gram(V_bar, w[..., None]).squeeze(-1)  # 1^T W V_bar, (B, D)
+    floor = STOCHASTIC_COLUMN_FLOOR * w.sum(-1, keepdim=True) / V.shape[-1]
+    return V_bar * w[..., None].sqrt() * torch.maximum(columns, floor).clamp_min(EPS).rsqrt()[:, None, :]
 
 
 def dc_doubly_stochastic(V, Y, w):
     """Doubly stochastic distance, Wang et al. 2018 eqs. (3)-(4): ||V_s V_s^T - Y_s Y_s^T||_F^2 with
     the closed-form normalization V_bar = diag(V 1)^-1 V, V_s = V_bar diag(1^T V_bar)^-1/2 (V_s V_s^T 1
-    = 1), and Y_s likewise from Y (Y 1 = 1, so Y_s Y_s^T = Y diag(N_c)^-1 Y^T). Low-rank: only the
-    (D x D), (D x C), (C x C) Gram matrices are formed.
+    = 1), and Y_s likewise from Y (Y 1 = 1, so Y_s Y_s^T = Y diag(1^T Y)^-1 Y^T, for a one-hot Y and a
+    relaxed one alike). Low-rank: only the (D x D), (D x C), (C x C) Gram matrices are formed.
 
     Weights: bins are nodes of mass w_i as in dc_laplacian: column masses 1^T W V_bar, so that
     V_s V_s^T W 1 = 1, and squared differences summed with w_i w_j (eq. (4) on the active bins for
@@ -208,13 +242,7 @@ def dc_doubly_stochastic(V, Y, w):
     mass (1^T W V_bar)_d at or below STOCHASTIC_COLUMN_FLOOR * sum(w) / D (a fraction of the mean
     column mass) is floored there, so the inverse square root stays real and bounded. With
     nonnegative V neither floor binds in practice and eq. (3) is exact (tests check both)."""
-    rows = V.sum(-1, keepdim=True)
-    sign = torch.where(rows < 0, -1.0, 1.0).to(V.dtype)
-    V_bar = V / (sign * rows.abs().clamp_min(STOCHASTIC_ROW_FLOOR))
-    columns = _gram(V_bar, w[..., None]).squeeze(-1)  # 1^T W V_bar, (B, D)
-    floor = STOCHASTIC_COLUMN_FLOOR * w.sum(-1, keepdim=True) / V.shape[-1]
-    U = V_bar * w[..., None].sqrt() * torch.maximum(columns, floor).clamp_min(EPS).rsqrt()[:, None, :]
-    return _normalized_distance(U, Y, w)
+    return _pair_distance(_stochastic_embedding(V, w), _stochastic_target(Y, w))
 
 
 # The paper's eqs. (2)-(4) use V V^T itself, which with tanh unit embeddings has negative entries
@@ -230,11 +258,20 @@ def _affinity_times(V, x):
     return (x.sum(-1, keepdim=True) + torch.bmm(V, _gram(V, x[..., None])).squeeze(-1)) / 2
 
 
-def _scaled_affinity_distance(V, Y, w, s):
-    """sum_ij w_i w_j (s_i A_ij s_j - Y_i.Y_j / M_c(i))^2 for A = (1 + V V^T) / 2: the distance of
-    _normalized_distance with U = W^1/2 S [1, V] / sqrt(2), so that U U^T = W^1/2 S A S W^1/2."""
-    U = torch.cat([torch.ones_like(V[..., :1]), V], -1) * ((w / 2).sqrt() * s)[..., None]
-    return _normalized_distance(U, Y, w)
+def _scaled_affinity_embedding(V, w, s):
+    """U = W^1/2 S [1, V] / sqrt(2), so that U U^T = W^1/2 S A S W^1/2 for A = (1 + V V^T) / 2."""
+    return torch.cat([torch.ones_like(V[..., :1]), V], -1) * ((w / 2).sqrt() * s)[..., None]
+
+
+def _laplacian_shifted_embedding(V, w):
+    return _scaled_affinity_embedding(V, w, _affinity_times(V, w).clamp_min(EPS).rsqrt())
+
+
+def _sinkhorn_embedding(V, w, iterations=None):
+    s = torch.ones_like(w)
+    for _ in range(SINKHORN_ITERATIONS if iterations is None else iterations):
+        s = (s / _affinity_times(V, w * s).clamp_min(EPS)).sqrt()
+    return _scaled_affinity_embedding(V, w, s)
 
 
 def dc_laplacian_shifted(V, Y, w):
@@ -242,31 +279,32 @@ def dc_laplacian_shifted(V, Y, w):
     between the normalized Laplacians L = I - D^-1/2 A D^-1/2 of the embedding and target graphs,
     i.e. the distance between the degree-normalized affinities. A graph needs nonnegative
     affinities, so the embedding graph uses A_ij = (1 + v_i.v_j) / 2 (in [0, 1] for unit vectors;
-    rank D + 1, so still low-rank); the target graph Y Y^T normalizes to Y (Y^T Y)^-1 Y^T. Weights
-    enter as node masses: degrees d_i = sum_j w_j A_ij and the squared errors are summed with w_i w_j."""
-    degree = _affinity_times(V, w)
-    return _scaled_affinity_distance(V, Y, w, degree.clamp_min(EPS).rsqrt())
+    rank D + 1, so still low-rank); the target graph Y Y^T normalizes as in dc_laplacian (to
+    Y (Y^T W Y)^-1 Y^T for a one-hot Y). Weights enter as node masses: degrees d_i = sum_j w_j A_ij
+    and the squared errors are summed with w_i w_j."""
+    return _pair_distance(_laplacian_shifted_embedding(V, w), _laplacian_target(Y, w))
 
 
-def dc_doubly_stochastic_shifted(V, Y, w, iterations=SINKHORN_ITERATIONS):
+def dc_doubly_stochastic_shifted(V, Y, w, iterations=None):
     """Not the paper's: the distance between the doubly stochastic normalizations of the embedding
-    and target affinities on the shifted affinity. The target's, Y (Y^T W Y)^-1 Y^T, is exactly
-    doubly stochastic; the embedding affinity A = (1 + V V^T) / 2 is scaled to S A S with
-    sum_j w_j s_i A_ij s_j = 1 for every bin by symmetric Sinkhorn iterations s <- sqrt(s / (A W s))
+    and target affinities on the shifted affinity. The target's, Y diag(1^T W Y)^-1 Y^T (eq. (3)'s
+    closed form, as in dc_doubly_stochastic), is exactly doubly stochastic; the embedding affinity
+    A = (1 + V V^T) / 2 is scaled to S A S with sum_j w_j s_i A_ij s_j = 1 for every bin by
+    `iterations` (default SINKHORN_ITERATIONS) symmetric Sinkhorn iterations s <- sqrt(s / (A W s))
     (each O(N D); the first one gives D^-1/2, the Laplacian's normalization, of which this is the
     exact doubly stochastic version)."""
-    s = torch.ones_like(w)
-    for _ in range(iterations):
-        s = (s / _affinity_times(V, w * s).clamp_min(EPS)).sqrt()
-    return _scaled_affinity_distance(V, Y, w, s)
+    return _pair_distance(_sinkhorn_embedding(V, w, iterations), _stochastic_target(Y, w))
 
 
 def dc_lda(V, Y, w):
-    """Deep LDA, Wang et al. 2018 eq. (5): within-cluster scatter over total scatter of the
-    embeddings, sum_i w_i ||v_i - mu_c(i)||^2 / sum_i w_i ||v_i - mu||^2 (weighted means mu_c, mu;
-    eq. (5) itself with w = 1).
+    """Deep LDA, Wang et al. 2018 eq. (5), for the one-hot Y of training: within-cluster scatter over
+    total scatter of the embeddings, sum_i w_i ||v_i - mu_c(i)||^2 / sum_i w_i ||v_i - mu||^2
+    (weighted means mu_c, mu; eq. (5) itself with w = 1).
     It equals 1 / (1 + between / within), a monotone function of Fisher's within / between ratio,
-    bounded in [0, 1] and finite when the clusters' means coincide."""
+    bounded in [0, 1] and finite when the clusters' means coincide.
+
+    One-hot only: the cluster sums use Y^T W Y = diag(1^T W Y), true for a one-hot Y alone. A
+    relaxed Y (matched inference) takes eq. (5)'s matrix form, continuous_dc_loss('lda', V, w)."""
     sq = (V.square().sum(-1) * w).sum(-1)
     mass = (Y * w[..., None]).sum(1)  # (B, C)
     cluster_sums = _gram(V, Y * w[..., None])  # (B, D, C)
@@ -277,24 +315,31 @@ def dc_lda(V, Y, w):
 
 
 def dc_wkm(V, Y, w):
-    """Whitened k-means, Wang et al. 2018 eq. (6) (W in Table 1): the k-means objective on whitened
-    embeddings U = W^1/2 V (V^T W V)^-1/2 (orthonormal columns) with the ideal assignment,
-    ||U - P_Y U||_F^2 = D - tr((V^T W V)^-1 V^T W Y (Y^T W Y)^-1 Y^T W V),
+    """Whitened k-means, Wang et al. 2018 eq. (6) (W in Table 1), for the one-hot Y of training: the
+    k-means objective on whitened embeddings U = W^1/2 V (V^T W V)^-1/2 (orthonormal columns) with
+    the ideal assignment, ||U - P_Y U||_F^2 = D - tr((V^T W V)^-1 V^T W Y (Y^T W Y)^-1 Y^T W V),
     P_Y = W^1/2 Y (Y^T W Y)^-1 Y^T W^1/2. Ranges over [D - C, D]. Differentiated by hand
-    (_WhitenedKMeans): the gradient needs one N x (D + C) product where autograd takes five."""
-    if w.requires_grad and torch.is_grad_enabled():
-        raise ValueError("dc_wkm does not differentiate the bin weights")
+    (_WhitenedKMeans): the gradient needs one N x (D + C) product where autograd takes five.
+
+    One-hot only: it takes Y^T W Y = diag(1^T W Y), true for a one-hot Y alone, and differentiates
+    the embeddings alone. A relaxed Y (matched inference) takes continuous_dc_loss('wkm', V, w)."""
+    if torch.is_grad_enabled():
+        if w.requires_grad:
+            raise ValueError("dc_wkm does not differentiate the bin weights")
+        if Y.requires_grad:
+            raise ValueError(
+                "dc_wkm is eq. (6) for a one-hot Y and does not differentiate it: for a relaxed "
+                "assignment use losses.continuous_dc_loss('wkm', V, w)(Y)"
+            )
     return _WhitenedKMeans.apply(V, Y.to(V.dtype), w.to(V.dtype))
 
 
 class _WhitenedKMeans(torch.autograd.Function):
     """dc_wkm with A = V^T W V + r I (r = WKM_RIDGE mean diag(V^T W V) + EPS, a ridge that keeps a
-    rank-poor A invertible), B = V^T W Y, M = diag(Y^T W 1): L = D - tr(A^-1 B M^-1 B^T), and
-    dL/dV = 2 W (V S' - Y P^T) with P = A^-1 B M^-1, S = P M P^T and S' = S + WKM_RIDGE tr(S) / D I
-    (the ridge's share). Y gets one too, for matched run-time inference (inference.matched_assignment
-    relaxes Y with V fixed), with M = diag(1^T W Y) as in forward: dL/dY = W (1 r^T - 2 V P),
-    r_c = b_c^T A^-1 b_c / m_c^2 (zero where the clamp of m_c holds). The weights get none (they
-    come from the mixture or the references)."""
+    rank-poor A invertible), B = V^T W Y, M = diag(Y^T W 1) (= Y^T W Y, Y being one-hot):
+    L = D - tr(A^-1 B M^-1 B^T), and dL/dV = 2 W (V S' - Y P^T) with P = A^-1 B M^-1, S = P M P^T and
+    S' = S + WKM_RIDGE tr(S) / D I (the ridge's share). Neither the assignment nor the weights get
+    a gradient (they come from the references or the mixture)."""
 
     @staticmethod
     def forward(ctx, V, Y, w):
@@ -306,28 +351,24 @@ class _WhitenedKMeans(torch.autograd.Function):
         ridge = WKM_RIDGE * vv.diagonal(dim1=1, dim2=2).mean(-1) + EPS
         eye = torch.eye(dim, dtype=V.dtype, device=V.device)
         solved = torch.linalg.solve(vv + ridge[:, None, None] * eye, vy)  # A^-1 B
-        clamped = mass.clamp_min(EPS)
-        P = solved / clamped[:, None, :]
-        per_cluster = (vy * P).sum(1)  # q_c = b_c^T A^-1 b_c / m_c
-        ctx.save_for_backward(X, w, solved, P, per_cluster * (mass >= EPS) / clamped)
-        return dim - per_cluster.sum(-1)
+        P = solved / mass.clamp_min(EPS)[:, None, :]
+        ctx.save_for_backward(X, w, solved, P)
+        return dim - (vy * P).sum((1, 2))  # sum_c b_c^T A^-1 b_c / m_c
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_loss):
-        X, w, solved, P, q_over_m = ctx.saved_tensors
+        X, w, solved, P = ctx.saved_tensors
         dim = solved.shape[1]
         scale = grad_loss[:, None, None]
-        grad_V = grad_Y = None
+        grad_V = None
         if ctx.needs_input_grad[0]:
             S = solved @ P.transpose(1, 2)  # P M P^T = A^-1 B M^-1 B^T A^-1
             trace = S.diagonal(dim1=1, dim2=2).sum(-1)
             S = S + (WKM_RIDGE / dim) * trace[:, None, None] * torch.eye(dim, dtype=S.dtype, device=S.device)
             K = torch.cat([S, -P.transpose(1, 2)], 1) * (2 * scale)  # (B, D + C, D)
             grad_V = torch.bmm(X, K) * w[..., None]
-        if ctx.needs_input_grad[1]:
-            grad_Y = (q_over_m[:, None, :] - 2 * torch.bmm(X[..., :dim], P)) * (w[..., None] * scale)
-        return grad_V, grad_Y, None
+        return grad_V, None, None
 
 
 DC_LOSSES = {
@@ -339,6 +380,119 @@ DC_LOSSES = {
     "laplacian_shifted": dc_laplacian_shifted,
     "doubly_stochastic_shifted": dc_doubly_stochastic_shifted,
 }
+
+
+# ---------------------------------------------------------------------------------------------
+# the DC objectives of a relaxed assignment (matched run-time inference)
+#
+# Matched inference relaxes the assignment, "Y = logistic(Z)", and minimizes the training objective
+# over it, "Y_hat = argmin_Y L_DC(V_hat, Y)" (Wang et al. 2018 Sec. 3), so each objective is needed
+# as the paper writes it for a Y that is not one-hot. dc_lda and dc_wkm above use Y^T W Y =
+# diag(1^T W Y), true for a one-hot Y only; on a relaxed Y they compute another function, minus a
+# sum of quadratic-over-linear terms b_c^T A^-1 b_c / m_c, concave in Y, whose minimum over the
+# relaxation is at a binary Y: minimizing it keeps the masks binary. Here Y^T W Y is kept
+# in full (C x C) and the graph targets take D_Y per bin. Every objective is prepared once on an
+# utterance's embeddings (what depends on V alone), after which an evaluation at a new Y costs
+# O(N C (D + C)): products of Y with N x D prepared embeddings, and Y^T W Y. On a one-hot Y each
+# equals its training form of DC_LOSSES (tests check it).
+
+
+def _continuous_graph(embedding, target):
+    """A graph objective prepared on V: U = embedding(V, w) and ||U^T U||^2 once, then
+    Y -> ||U U^T - Q Q^T||_F^2 for Q = target(Y, w)."""
+
+    def prepare(V, w):
+        U = embedding(V, w)
+        own = _gram(U, U).square().sum((1, 2))
+
+        def loss(Y):
+            Q = target(Y, w)
+            return own - 2 * _gram(U, Q).square().sum((1, 2)) + _gram(Q, Q).square().sum((1, 2))
+
+        return loss
+
+    return prepare
+
+
+def _classic_scaled(X, w):
+    """X W^1/2 / sqrt(sum w): eq. (7) over (sum w)^2 (dc_classic) is ||U U^T - Q Q^T||^2 with U, Q
+    the embeddings and the assignment so scaled."""
+    return X * (w / w.sum(-1, keepdim=True).clamp_min(EPS)).sqrt()[..., None]
+
+
+def _projected_scatter(X, Y, w):
+    """tr(B^T B (Y^T W Y)^-1), B = X^T W Y: the w-weighted scatter of the rows of X that the span of
+    Y explains, ||W^1/2 Y (Y^T W Y)^-1 Y^T W X||_F^2 for the W-orthogonal projection onto Y's columns
+    of eqs. (5) and (6) (Y Y^T's projector "Y (Y^T Y)^-1 Y^T" with W^1/2 on Y and X as eq. (7) puts
+    it), for any Y: Y^T W Y in full. A cluster without mass (one-hot Y, an empty cluster) makes it
+    singular; EPS on its diagonal keeps the solve finite, and that cluster's column of B is zero so
+    it adds nothing, as with the training forms' clamped masses."""
+    wy = Y * w[..., None]
+    B = _gram(X, wy)  # (B, P, C) = X^T W Y
+    G = _gram(Y, wy)  # (B, C, C) = Y^T W Y: off-diagonal where clusters share bins
+    eye = torch.eye(Y.shape[-1], dtype=G.dtype, device=G.device)
+    explained = torch.linalg.solve(G + EPS * eye, B.transpose(1, 2) @ B)  # (Y^T W Y)^-1 B^T B
+    return explained.diagonal(dim1=1, dim2=2).sum(-1)
+
+
+def _continuous_lda(V, w):
+    """Eq. (5) for any Y, with W^1/2 on V, Y and 1 as eq. (7) weights:
+    ||W^1/2 (V - Y (Y^T W Y)^-1 Y^T W V)||^2 / ||W^1/2 (V - 1 (1^T W 1)^-1 1^T W V)||^2. The numerator
+    is the residual of a W-orthogonal projection, tr(V^T W V) - tr(B^T B (Y^T W Y)^-1), B = V^T W Y:
+    the cluster means are (Y^T W Y)^-1 Y^T W V, V's least-squares fit by Y, not the soft averages
+    diag(1^T W Y)^-1 Y^T W V (dc_lda's form, no projection residual once Y is relaxed)."""
+    sq = (V.square().sum(-1) * w).sum(-1)  # tr(V^T W V)
+    mean_sum = _gram(V, w[..., None]).squeeze(-1)  # V^T W 1, (B, D)
+    total = (sq - mean_sum.square().sum(-1) / w.sum(-1).clamp_min(EPS)).clamp_min(EPS)
+
+    def loss(Y):
+        return (sq - _projected_scatter(V, Y, w)) / total
+
+    return loss
+
+
+def _continuous_wkm(V, w):
+    """Eq. (6) for any Y: D - tr((V^T W V)^-1 V^T W Y (Y^T W Y)^-1 Y^T W V), Y^T W Y in full, with
+    dc_wkm's ridge on V^T W V. Whitening with any square root gives the same projector
+    V (V^T W V)^-1 V^T, so V is whitened once per utterance as V L^-T, L the Cholesky factor of the
+    ridged V^T W V (all in float64, once), and an evaluation is D - tr(B^T B (Y^T W Y)^-1) with
+    B = L^-1 V^T W Y."""
+    dim = V.shape[-1]
+    exact = V.double()
+    gram = _gram(exact, exact * w.double()[..., None])  # V^T W V
+    ridge = WKM_RIDGE * gram.diagonal(dim1=1, dim2=2).mean(-1) + EPS
+    eye = torch.eye(dim, dtype=gram.dtype, device=gram.device)
+    factor = torch.linalg.cholesky(gram + ridge[:, None, None] * eye)
+    whitened = torch.linalg.solve_triangular(factor, exact.transpose(1, 2), upper=False)
+    whitened = whitened.transpose(1, 2).to(V.dtype)  # V L^-T, (B, N, D)
+
+    def loss(Y):
+        return dim - _projected_scatter(whitened, Y, w)
+
+    return loss
+
+
+CONTINUOUS_DC_LOSSES = {
+    "classic": _continuous_graph(_classic_scaled, _classic_scaled),
+    "laplacian": _continuous_graph(_laplacian_embedding, _laplacian_target),
+    "doubly_stochastic": _continuous_graph(_stochastic_embedding, _stochastic_target),
+    "lda": _continuous_lda,
+    "wkm": _continuous_wkm,
+    "laplacian_shifted": _continuous_graph(_laplacian_shifted_embedding, _laplacian_target),
+    "doubly_stochastic_shifted": _continuous_graph(_sinkhorn_embedding, _stochastic_target),
+}
+
+
+def continuous_dc_loss(objective, V, w):
+    """The DC objective `objective` of a relaxed assignment, prepared on fixed embeddings V (B, N, D)
+    and bin weights w (B, N): a function Y (B, N, C) -> (B,) losses, for any Y >= 0 whose rows sum
+    to 1, the paper's formula itself (see above); differentiable in Y. On a one-hot Y it equals
+    DC_LOSSES[objective]. Matched run-time inference (inference.matched_inference) minimizes it."""
+    if objective not in CONTINUOUS_DC_LOSSES:
+        raise ValueError(f"unknown DC objective '{objective}': use one of {', '.join(CONTINUOUS_DC_LOSSES)}")
+    return CONTINUOUS_DC_LOSSES[objective](V, w)
+
+
 CHUNK_ELEMENTS = 2**21  # embedding values per chunk of utterances on the chunked path (8 MiB in float32)
 # The path rule of dc_loss: the batched path when the temporaries autograd keeps for the whole
 # batch, estimated as SAVED_PER_EMBEDDING float32 values per embedding value, fit in
@@ -426,6 +580,14 @@ def build_objective(cfg):
     The `loss:` keys are described and checked in nnet/config.py (KEYS): the type (dc, mi,
     chimera, joint, dl), the DC objective and weights, the MI target and norm, and the weights
     alpha, lambda, gamma of the combined objectives.
+
+    Its `selects_on` names the validation figure of model selection (and of the learning-rate
+    schedule): "mi", the stat of the best permutation's MI loss (the uPIT term), or "loss", the
+    whole objective. chimera++ selects on "mi" (Wang et al. 2018 Sec. 5.1: "we only use the MI loss
+    during validation for model selection"); so does dl, whose objective subtracts gamma x (the
+    other permutations' losses) and would rank a model better the worse its wrong permutations
+    get (with lambda > 0 its DC term is left out too, as chimera++'s is); dc, mi and joint (DEF)
+    select on the whole objective.
     """
     return Objective(cfg)
 
@@ -442,9 +604,9 @@ class Objective:
             self.dc_weight = 1.0 if self.kind == "dc" else 0.0
         self.uses_dc = self.dc_weight > 0 or self.kind in ("chimera", "joint")
         self.uses_mi = self.kind != "dc"
-        # what the validation loss of model selection is: chimera++ selects on the MI loss alone
-        # (Wang et al. 2018, Sec. 5.1); the rest, DEF joint training too, on the whole objective.
-        self.selects_on = "mi" if self.kind == "chimera" else "loss"
+        # the validation figure of model selection (see build_objective): the best permutation's MI
+        # loss for chimera++ (Sec. 5.1) and dl (not its -gamma x others reward); else the whole objective
+        self.selects_on = "mi" if self.kind in ("chimera", "dl") else "loss"
         # the names of the per-term stats a call returns besides "loss" (history.tsv's columns)
         self.terms = (
             (("dc",) if self.uses_dc else ())

@@ -146,7 +146,13 @@ def hard(labels, clusters):
     return torch.nn.functional.one_hot(labels, clusters).float()
 
 
-@pytest.mark.parametrize("objective", ["classic", "wkm", "lda", "laplacian"])
+def papers_objective(objective, emb, weights):
+    """The objective as the paper writes it for a relaxed Y (losses.continuous_dc_loss), the one
+    matched inference minimizes; tests/test_losses.py checks it against the dense formulas."""
+    return losses.continuous_dc_loss(objective, emb, weights)
+
+
+@pytest.mark.parametrize("objective", losses.DC_OBJECTIVES)
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_matched_inference_never_increases_objective(objective, seed):
     emb, _ = planted(2, 500, 10, 2, 0.5, seed=seed, anisotropic=True)
@@ -157,9 +163,36 @@ def test_matched_inference_never_increases_objective(objective, seed):
     assert masks.shape == (2, 500, 2)
     assert masks.min() >= 0 and masks.max() <= 1
     assert torch.allclose(masks.sum(-1), torch.ones(2, 500), atol=1e-6)
-    function = losses.DC_LOSSES[objective]
-    start = function(emb, hard(labels, 2), weights)
-    assert torch.all(function(emb, masks, weights) <= start)
+    function = papers_objective(objective, emb, weights)
+    assert torch.all(function(masks) <= function(hard(labels, 2)))
+
+
+@pytest.mark.parametrize("objective", ["lda", "wkm", "classic"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_matched_inference_softens_the_masks(objective, seed):
+    """Two clusters that overlap (N = 400, D = 8): the paper's objective of a relaxed Y is lowest
+    with soft masks on the bins between the clusters, so matched inference must leave the binary
+    k-means assignment for a lower objective. dc_lda's and dc_wkm's one-hot forms (Y^T W Y taken
+    as diag(1^T W Y)) are concave in a relaxed Y: minimizing them keeps every mask binary, and the
+    k-means start is returned."""
+    emb, _ = planted(1, 400, 8, 2, 0.3, seed=seed)
+    weights = torch.rand(1, 400, generator=torch.Generator().manual_seed(seed)) + 0.2
+    labels, _ = inference.kmeans(emb, 2)
+    masks = inference.matched_inference(emb, labels, weights, objective)
+    soft = (masks.max(-1).values < 0.9).float().mean().item()
+    assert soft > 0.3, soft
+    function = papers_objective(objective, emb, weights)
+    assert function(masks) < function(hard(labels, 2)) - 0.02
+
+
+def test_matched_inference_of_a_silent_utterance():
+    """All weights zero (a silent mixture: no bin votes, W_MR and W_VA are 0): every objective is
+    finite and flat, and the k-means assignment comes back."""
+    emb, _ = planted(1, 100, 6, 2, 0.3, seed=7)
+    labels, _ = inference.kmeans(emb, 2)
+    for objective in losses.DC_OBJECTIVES:
+        masks = inference.matched_inference(emb, labels, torch.zeros(1, 100), objective, steps=5)
+        assert torch.equal(masks, hard(labels, 2)), objective
 
 
 def test_matched_inference_improves_whitened_kmeans():
@@ -168,7 +201,8 @@ def test_matched_inference_improves_whitened_kmeans():
     weights = torch.ones(1, 2000)
     labels, _ = inference.kmeans(emb, 2)
     masks = inference.matched_inference(emb, labels, weights, "wkm", steps=100)
-    assert losses.dc_wkm(emb, masks, weights) < losses.dc_wkm(emb, hard(labels, 2), weights) - 0.01
+    function = papers_objective("wkm", emb, weights)
+    assert function(masks) < function(hard(labels, 2)) - 0.01
 
     def accuracy(assigned):
         agree = (assigned == truth[0]).float().mean().item()
@@ -190,8 +224,8 @@ def test_matched_inference_corrects_a_wrong_start(objective):
     start = torch.where(flipped, 1 - truth, truth)
     weights = torch.rand(1, 400, generator=g) + 0.5
     masks = inference.matched_inference(emb, start, weights, objective)
-    function = losses.DC_LOSSES[objective]
-    assert function(emb, masks, weights) < function(emb, hard(start, 2), weights) * 0.9
+    function = papers_objective(objective, emb, weights)
+    assert function(masks) < function(hard(start, 2)) * 0.9
     right = (masks[0].argmax(-1) == truth[0]).float().mean().item()
     assert right > 0.97, right
     assert (masks[0, :, 0] - hard(start, 2)[0, :, 0]).abs().max() > 0.5  # the masks moved

@@ -52,7 +52,14 @@ def cut(outputs, batch, b):
 
 
 # ---------------------------------------------------------------------------------------------
-# dense N x N definitions, one utterance: V (N, D), Y (N, C) one-hot, w (N,)
+# dense N x N definitions, one utterance: V (N, D), Y (N, C) one-hot or relaxed (rows summing to 1),
+# w (N,). The guards' constants are written here, not read from nnet.losses, so that a change of
+# one there shows as a failure here.
+
+DEGREE_FLOOR = 0.01  # dc_laplacian: each degree >= 0.01 sum(w)
+ROW_FLOOR = 0.1  # dc_doubly_stochastic: |row sum| >= 0.1
+COLUMN_FLOOR = 0.01  # dc_doubly_stochastic: column mass >= 0.01 sum(w) / D
+SINKHORN_STEPS = 10  # dc_doubly_stochastic_shifted's scaling iterations
 
 
 def dense_weights(mix, src, kind):
@@ -76,53 +83,58 @@ def shifted_affinity(V):
     return (1 + V @ V.T) / 2
 
 
-def normalized_target(Y, w):
-    mass = (Y * w[:, None]).sum(0)
-    return sum(torch.outer(Y[:, c], Y[:, c]) / mass[c] for c in range(Y.shape[1]) if mass[c] > 0)
+def degree_normalized(T, w):
+    """D^-1/2 T D^-1/2 with D = diag(T W 1), eq. (2)'s normalization of the target affinity T = Y Y^T."""
+    d = T @ w
+    return T / torch.sqrt(torch.outer(d, d))
+
+
+def stochastic_target(Y, w):
+    """Y_s Y_s^T of eq. (3) applied to Y: Y_bar = diag(Y 1)^-1 Y, Y_s = Y_bar diag(1^T W Y_bar)^-1/2."""
+    Y_bar = torch.diag(1 / Y.sum(1)) @ Y
+    return Y_bar @ torch.diag(1 / (w @ Y_bar)) @ Y_bar.T
 
 
 def pair_weighted_sq(E, w):
     return (torch.outer(w, w) * E**2).sum()
 
 
+def projection_residual(V, Y, w):
+    """||W^1/2 (V - Y (Y^T W Y)^-1 Y^T W V)||_F^2: eq. (5)'s numerator with W^1/2 on V and Y (pinv for
+    an empty cluster's zero row and column of Y^T W Y)."""
+    W = torch.diag(w)
+    residual = V - Y @ torch.linalg.pinv(Y.T @ W @ Y) @ Y.T @ W @ V
+    return (w[:, None] * residual**2).sum()
+
+
 def dense_dc(objective, V, Y, w):
-    ww = torch.outer(w, w)
     if objective == "classic":
         return pair_weighted_sq(V @ V.T - Y @ Y.T, w) / w.sum() ** 2
     if objective == "laplacian":  # eq. (2) on A = V V^T, degrees with the bins' masses w
-        A, T = V @ V.T, Y @ Y.T
-        d = torch.clamp(A @ w, min=losses.LAPLACIAN_DEGREE_FLOOR * w.sum())
-        d_y = T @ w
-        return pair_weighted_sq(A / torch.sqrt(torch.outer(d, d)) - T / torch.sqrt(torch.outer(d_y, d_y)), w)
+        A = V @ V.T
+        d = torch.clamp(A @ w, min=DEGREE_FLOOR * w.sum())
+        return pair_weighted_sq(A / torch.sqrt(torch.outer(d, d)) - degree_normalized(Y @ Y.T, w), w)
     if objective == "doubly_stochastic":  # eq. (3): V_bar = diag(V 1)^-1 V, V_s = V_bar diag(1^T W V_bar)^-1/2
         rows = V.sum(1)
-        rows = torch.where(rows < 0, -1.0, 1.0) * rows.abs().clamp(min=losses.STOCHASTIC_ROW_FLOOR)
+        rows = torch.where(rows < 0, -1.0, 1.0) * rows.abs().clamp(min=ROW_FLOOR)
         V_bar = torch.diag(1 / rows) @ V
-        cols = torch.clamp(w @ V_bar, min=losses.STOCHASTIC_COLUMN_FLOOR * w.sum() / V.shape[1])
+        cols = torch.clamp(w @ V_bar, min=COLUMN_FLOOR * w.sum() / V.shape[1])
         S_v = V_bar @ torch.diag(1 / cols) @ V_bar.T
-        Y_bar = torch.diag(1 / Y.sum(1)) @ Y
-        S_y = Y_bar @ torch.diag(1 / (w @ Y_bar)) @ Y_bar.T
-        return pair_weighted_sq(S_v - S_y, w)
+        return pair_weighted_sq(S_v - stochastic_target(Y, w), w)
     if objective == "laplacian_shifted":
         A = shifted_affinity(V)
         d = A @ w
         lap_v = torch.eye(len(w), dtype=F64) - A / torch.sqrt(torch.outer(d, d))
-        lap_y = torch.eye(len(w), dtype=F64) - normalized_target(Y, w)
+        lap_y = torch.eye(len(w), dtype=F64) - degree_normalized(Y @ Y.T, w)
         return pair_weighted_sq(lap_v - lap_y, w)
     if objective == "doubly_stochastic_shifted":
         A = shifted_affinity(V)
         s = torch.ones_like(w)
-        for _ in range(losses.SINKHORN_ITERATIONS):
+        for _ in range(SINKHORN_STEPS):
             s = torch.sqrt(s / (A @ (w * s)))
-        return pair_weighted_sq(s[:, None] * A * s[None, :] - normalized_target(Y, w), w)
-    if objective == "lda":
-        dist = torch.cdist(V, V) ** 2
-        mass = Y.T @ w
-        within = sum(
-            (ww * dist * torch.outer(Y[:, c], Y[:, c])).sum() / (2 * mass[c]) for c in range(Y.shape[1]) if mass[c] > 0
-        )
-        total = (ww * dist).sum() / (2 * w.sum())
-        return within / total
+        return pair_weighted_sq(s[:, None] * A * s[None, :] - stochastic_target(Y, w), w)
+    if objective == "lda":  # eq. (5)'s first line, W^1/2 on V, Y and 1
+        return projection_residual(V, Y, w) / projection_residual(V, torch.ones_like(w)[:, None], w)
     if objective == "wkm":
         root = torch.sqrt(w)[:, None]
         proj_v = (root * V) @ torch.linalg.pinv(root * V)
@@ -161,24 +173,111 @@ def test_whitened_kmeans_is_the_papers_projection_residual():
     assert torch.isclose(got[0], (residual**2).sum(), rtol=1e-5)
 
 
-def test_whitened_kmeans_gradients_of_a_soft_assignment():
-    """dc_wkm's own backward (_WhitenedKMeans): the embeddings' and the relaxed assignment's
-    gradients (matched inference differentiates Y), checked by finite differences in float64,
-    with a cluster that is nearly empty; the weights are refused."""
+def test_whitened_kmeans_gradient_of_the_embeddings():
+    """dc_wkm's own backward (_WhitenedKMeans): the embeddings' gradient checked by finite
+    differences in float64 on the one-hot Y of training, one utterance with an empty cluster (its
+    clamped mass); the assignment and the weights are refused (a relaxed Y takes
+    continuous_dc_loss, differentiated by autograd)."""
     torch.manual_seed(3)
     V = torch.nn.functional.normalize(torch.randn(2, 12, 3, dtype=F64), dim=-1).requires_grad_()
-    Y = torch.softmax(torch.randn(2, 12, 3, dtype=F64), -1)
-    Y[1, :, 2] = 1e-3
-    Y = Y.requires_grad_()
+    Y = torch.nn.functional.one_hot(torch.tensor([[0, 1, 2] * 4, [0, 1] * 6]), 3).to(F64)  # 2nd: no cluster 2
     w = torch.rand(2, 12, dtype=F64) + 0.1
-    assert torch.autograd.gradcheck(lambda v, y: losses.dc_wkm(v, y, w), (V, Y))
+    assert torch.autograd.gradcheck(lambda v: losses.dc_wkm(v, Y, w), (V,))
     with pytest.raises(ValueError, match="does not differentiate the bin weights"):
-        losses.dc_wkm(V, Y, w.requires_grad_())
+        losses.dc_wkm(V, Y, w.clone().requires_grad_())
+    with pytest.raises(ValueError, match=r"for a relaxed assignment use losses.continuous_dc_loss\('wkm'"):
+        losses.dc_wkm(V, Y.clone().requires_grad_(), w)
     with torch.no_grad():  # no gradient asked for: the same value
-        assert torch.allclose(losses.dc_wkm(V, Y, w), losses.dc_wkm(V.detach(), Y.detach(), w.detach()))
-    mixed = losses.dc_wkm(V.float(), Y.detach(), w.detach())  # float64 targets with float32 embeddings
+        assert torch.allclose(losses.dc_wkm(V, Y, w), losses.dc_wkm(V.detach(), Y, w))
+    mixed = losses.dc_wkm(V.float(), Y, w)  # float64 targets with float32 embeddings
     mixed.sum().backward()
     assert mixed.dtype == torch.float32 and V.grad.dtype == torch.float64 and V.grad.abs().sum() > 0
+
+
+def relaxed_case(num_spk, weights, seed):
+    """One utterance of 6 frames x 5 bins (a quiet corner below -40 dB, so that va weights are not all
+    ones): unit embeddings V (N, 4), a relaxed assignment Y (N, C), rows from nearly one-hot to
+    nearly uniform, and the weights w (N,) of its spectra."""
+    outputs, batch = make_batch([6], bins=5, num_spk=num_spk, emb_dim=4, seed=seed)
+    batch["mix_spec"][:, :2, :2] *= 1e-3
+    batch["src_spec"][:, :, :2, :2] *= 1e-3
+    V = outputs["emb"][0].reshape(-1, 4)
+    Y = torch.softmax(3 * torch.randn(len(V), num_spk, generator=torch.Generator().manual_seed(seed), dtype=F64), -1)
+    w = dense_weights(batch["mix_spec"][0], batch["src_spec"][0], weights)
+    return V, Y, w
+
+
+@pytest.mark.parametrize("num_spk", [2, 3])
+@pytest.mark.parametrize("weights", losses.DC_WEIGHTS)
+@pytest.mark.parametrize("objective", losses.DC_OBJECTIVES)
+def test_continuous_objectives_are_the_dense_formulas_on_a_relaxed_assignment(objective, weights, num_spk):
+    """Matched inference's objectives (continuous_dc_loss) against the dense N x N formulas with a
+    relaxed Y: value, and gradient in Y along the simplex (rows of Y sum to 1: the dense eq. (3)
+    divides by them, the low-rank form takes them as 1, so only the gradients' components within
+    the rows' sum-preserving directions, which the logits of matched inference move along, agree)."""
+    V, Y, w = relaxed_case(num_spk, weights, seed=30 + num_spk)
+    if weights == "va":
+        assert 0 < w.sum() < len(w)
+    Y.requires_grad_()
+    got = losses.continuous_dc_loss(objective, V[None], w[None])(Y[None])[0]
+    want = dense_dc(objective, V, Y, w)
+    assert torch.isclose(got, want, rtol=1e-5, atol=1e-9), (got.item(), want.item())
+    (grad_got,) = torch.autograd.grad(got, Y)
+    (grad_want,) = torch.autograd.grad(want, Y)
+    grad_got, grad_want = (g - g.mean(1, keepdim=True) for g in (grad_got, grad_want))
+    assert grad_want.abs().max() > 0
+    assert torch.allclose(grad_got, grad_want, rtol=1e-4, atol=1e-5 * grad_want.abs().max())
+
+
+@pytest.mark.parametrize("objective", ["lda", "wkm"])
+def test_one_hot_forms_of_lda_and_wkm_are_not_the_papers_formula_on_a_relaxed_assignment(objective):
+    """Why matched inference does not use DC_LOSSES: dc_lda and dc_wkm take Y^T W Y = diag(1^T W Y),
+    which a relaxed Y breaks."""
+    V, Y, w = relaxed_case(2, "mr", seed=40)
+    one_hot_form = losses.DC_LOSSES[objective](V[None], Y[None], w[None])[0]
+    assert not torch.isclose(one_hot_form, dense_dc(objective, V, Y, w), rtol=1e-3)
+
+
+@pytest.mark.parametrize("num_spk", [2, 3])
+@pytest.mark.parametrize("weights", losses.DC_WEIGHTS)
+@pytest.mark.parametrize("objective", losses.DC_OBJECTIVES)
+def test_training_forms_equal_the_continuous_ones_on_a_one_hot_assignment(objective, weights, num_spk):
+    """Training keeps its forms (DC_LOSSES; lda and wkm use one-hot identities) only because they
+    equal the paper's formula wherever training evaluates them: on a one-hot Y, also with a cluster
+    left empty (as k-means may leave one at run time) and with padded bins."""
+    outputs, batch = make_batch([6, 4], bins=5, num_spk=num_spk, emb_dim=4, seed=50 + num_spk)
+    batch["mix_spec"][:, :2, :2] *= 1e-3
+    batch["src_spec"][:, :, :2, :2] *= 1e-3
+    V = outputs["emb"].flatten(1, 2)
+    Y = losses.ideal_binary_assignment(batch["src_spec"]).flatten(1, 2)
+    w = losses.dc_weights(batch["mix_spec"], batch["src_spec"], batch["valid"], weights).flatten(1)
+    emptied = Y.clone()
+    emptied[..., 0] += emptied[..., -1]
+    emptied[..., -1] = 0
+    for one_hot in (Y, emptied):
+        training = losses.DC_LOSSES[objective](V, one_hot, w)
+        literal = losses.continuous_dc_loss(objective, V, w)(one_hot)
+        assert torch.allclose(training, literal, rtol=1e-6, atol=0), (training, literal)
+
+
+def test_lda_is_eq_5s_cluster_means_on_a_one_hot_assignment():
+    """Eq. (5)'s second line (scatter about the cluster means) is its first line for a one-hot Y."""
+    outputs, batch = make_batch([6], bins=5, num_spk=3, emb_dim=4, seed=6)
+    V = outputs["emb"][0].reshape(-1, 4)
+    Y = dense_assignment(batch["src_spec"][0])
+    w = dense_weights(batch["mix_spec"][0], batch["src_spec"][0], "mr")
+    labels = Y.argmax(1)
+    means = torch.stack([(w[labels == c, None] * V[labels == c]).sum(0) / w[labels == c].sum() for c in range(3)])
+    mean = (w[:, None] * V).sum(0) / w.sum()
+    second_line = (w * (V - means[labels]).square().sum(1)).sum() / (w * (V - mean).square().sum(1)).sum()
+    assert torch.isclose(dense_dc("lda", V, Y, w), second_line, rtol=1e-12)
+
+
+def test_continuous_objective_names_are_checked():
+    V = torch.nn.functional.normalize(torch.randn(1, 8, 3, dtype=F64), dim=-1)
+    assert tuple(losses.CONTINUOUS_DC_LOSSES) == losses.DC_OBJECTIVES
+    with pytest.raises(ValueError, match="unknown DC objective 'kmeans': use one of classic, laplacian"):
+        losses.continuous_dc_loss("kmeans", V, torch.ones(1, 8, dtype=F64))
 
 
 def test_doubly_stochastic_shifted_scaling_converges():
@@ -447,6 +546,38 @@ def test_discriminative_loss_is_best_minus_gamma_others(num_spk):
         per_utt.append(best - 0.25 * (perms.sum() - best))
     assert torch.isclose(loss, torch.stack(per_utt).mean())
     assert stats["dl"] == pytest.approx(loss.item()) and stats["mi_others"] > stats["mi"]
+
+
+@pytest.mark.parametrize("name", ["dl", "dl+dc"])
+def test_discriminative_learning_selects_on_the_best_permutation(name):
+    """Model selection reads stats[selects_on] ("mi", the uPIT term; Trainer.validate) for dl, not
+    the dl objective, best - gamma x others: here a model whose masks overshoot (1.5 x the ideal
+    ones) has the lower dl loss only because its wrong permutation is far worse; its best
+    permutation is worse than a blurred model's, and that is what selection must see."""
+    outputs, batch = make_batch([5, 4], num_spk=2, seed=12)
+    cfg = dict(CONFIGS[name], mi_target="psa", mi_norm="l2")
+    objective = losses.build_objective(cfg)
+    assert objective.selects_on == "mi" and "mi" in objective.terms
+    mix, src = batch["mix_spec"], batch["src_spec"]
+    ideal = (losses.mi_targets(mix, src, "psa") / mix.abs().unsqueeze(1)).clamp(0, 1)
+    overshoot = dict(outputs, masks=1.5 * ideal)
+    blurred = dict(outputs, masks=0.8 * ideal + 0.2 * ideal.flip(1))
+    loss_over, stats_over = objective(overshoot, batch)
+    loss_blur, stats_blur = objective(blurred, batch)
+    assert loss_over < loss_blur  # the dl objective prefers the overshoot
+    assert stats_blur[objective.selects_on] < stats_over[objective.selects_on]  # selection does not
+    best = [
+        dense_permutation_losses(blurred["masks"][b, :, :n], mix[b, :n], src[b, :, :n], "psa", "l2").min()
+        for b, n in enumerate(batch["lengths"].tolist())
+    ]
+    assert stats_blur[objective.selects_on] == pytest.approx(torch.stack(best).mean().item())
+
+
+def test_selection_figures_of_the_other_objectives():
+    """chimera++ on the MI loss alone (Sec. 5.1); dc, mi and DEF joint training on the whole objective."""
+    assert losses.build_objective(CONFIGS["chimera"]).selects_on == "mi"
+    for name in ("dc", "mi", "joint"):
+        assert losses.build_objective(CONFIGS[name]).selects_on == "loss"
 
 
 def test_weighted_sums_of_parts():
