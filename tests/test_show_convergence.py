@@ -18,7 +18,7 @@ def test_verdicts_of_three_histories(tmp_path):
     exp = tmp_path / "exp"
     write_history(exp, "a_overfits", [0.30, 0.25, 0.24, 0.245, 0.25])  # best at epoch 3 of 5; epoch 5 = epoch 2
     write_history(exp, "b_flat", [0.30, 0.25, 0.2400, 0.2395, 0.2390, 0.2385])  # -0.63% over 3 epochs
-    write_history(exp, "c_improving", [0.30, 0.28, 0.26, 0.24, 0.22])  # -15% over 3 epochs
+    write_history(exp, "c_improving", [0.30, 0.28, 0.26, 0.24, 0.22])  # -21% over 3 epochs (0.22 against 0.28)
     run = subprocess.run(
         [sys.executable, str(ROOT / "utils/show_convergence.py"), "--exp", str(exp)], capture_output=True, text=True
     )
@@ -28,4 +28,4 @@ def test_verdicts_of_three_histories(tmp_path):
     }
     assert rows["a_overfits"] == ["5", "3", "0.3000 / 0.2500", "+0.00%", "best before the last"]
     assert rows["b_flat"] == ["6", "6", "0.3000 / 0.2385", "-0.63%", "flat"]
-    assert rows["c_improving"] == ["5", "5", "0.3000 / 0.2200", "-15.38%", "still improving"]
+    assert rows["c_improving"] == ["5", "5", "0.3000 / 0.2200", "-21.43%", "still improving"]
