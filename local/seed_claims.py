@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The seed papers' claims, checked on a recipe's scores: a markdown table for a recipe's results page (docs/results_<recipe>.md).
+"""The seed papers' claims, checked on a recipe's scores: a markdown table for its results page
+(docs/results_<recipe>.md).
 
 usage: local/seed_claims.py [--exp exp] [--second-exp DIR] [--metric SDR] [--margin 0.3]
 
