@@ -12,11 +12,15 @@
 # e.g. ./run.sh --librispeech /data/LibriSpeech --wham /data/wham_noise
 #      ./run.sh --download true    (fetches LibriSpeech and WHAM! noise into downloads/ first: ~25 GB)
 set -euo pipefail
+. ./path.sh
+. utils/recipe.sh  # default_nj, default_ngpu: the defaults below
 
 stage=0                   # first stage to run
 stop_stage=5              # last stage to run
-nj=8                      # parallel jobs of stages 0, 2, 4, 5
-ngpu=1                    # GPUs for training (0: CPU); > 1: DistributedDataParallel
+nj=$(default_nj)          # parallel jobs of stages 0, 2, 4, 5 (default: this machine's cores, nproc)
+# GPUs for training: 1 when this machine has one that torch can use, else 0 (the CPU);
+# > 1: DistributedDataParallel, batch_size utterances on each GPU
+ngpu=$(default_ngpu)
 # the systems of stages 3-5: egs/wsj0_2mix's configs (conf/tuning links to them)
 systems="oracle_ibm oracle_irm oracle_psm dc_w_mr chimerapp upit def_dc def def_joint dl_def"
 # stage 4 also separates these DC systems with k-means + matched run-time inference -> exp/<s>/separate_<set>_rti
@@ -39,9 +43,7 @@ tuning=conf/tuning        # the systems' configs: $tuning/<system>.yaml
 retrain=false             # stage 3: retrain a system that finished training
 train_jobs=1              # stage 3: systems trained at once (a cluster: one GPU job each)
 
-. ./path.sh
 . ./cmd.sh
-. utils/recipe.sh
 help_message="Usage: $0 [options]   (the stages are listed at the top of $0)
  e.g.: $0 --librispeech /data/LibriSpeech --wham /data/wham_noise; $0 --stage 3 --systems chimerapp
 Options (also spelled with underscores, --stop_stage; each with its default):
