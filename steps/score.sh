@@ -10,8 +10,10 @@ help_message="Usage: $0 [options] <data-dir> <separated-dir> <score-dir>
 spk1.scp..spkN.scp (estimates). --mixture true scores the unprocessed mixture as the estimate of
 every source: there is no separated dir, and '-' stands in its place.
 Writes <score-dir>/per_utt.tsv (one row per utterance) and <score-dir>/result.txt (means over all
-the utterances, num_utts, and floored_<metric>: the utterances where a silent estimate or a PESQ
-failure scored the metric's floor, -150 dB, PESQ 1.0, STOI 0.0); logs in <score-dir>/log/.
+the utterances, num_utts, and floored_<metric>: the utterances with a metric at its floor, -150 dB,
+PESQ 1.0, STOI 0.0, for one of three causes: a silent estimate, PESQ failing on an estimate, or a
+STOI below 0 clipped to 0); logs in <score-dir>/log/, where each floored utterance has a warning
+naming its cause.
 An utterance that cannot be scored (estimate of another length, NaN samples, missing file, silent
 reference or mixture) stops scoring with the utterance and the file named, and no result.txt.
 Options:
