@@ -1,7 +1,9 @@
-"""Issue 26, item 4: a metric at its floor is explained where the messages say (a STOI below 0
-clipped to 0 has its warning in the scoring log, and the notes name each cause)."""
+"""Issue 26, items 4 and 5: a metric at its floor is explained where the messages say (a STOI below 0
+clipped to 0 has its warning in the scoring log, and the notes name each cause), and steps/score.sh
+scores a hand-made data dir of wav.scp and spk*.scp alone, as its help says."""
 
 import os
+import shutil
 import subprocess
 import sys
 import warnings
@@ -89,3 +91,32 @@ def test_a_negative_stoi_is_named_in_the_log_the_summary_and_results_md(corpus, 
     assert "a STOI below 0 clipped to 0 (STOI alone)" in text and "a silent estimate (every metric" in text
     assert "PESQ failing on an estimate (PESQ alone)" in text and "- sys tt (3 utterances): STOI 1" in text
 
+
+def test_score_sh_scores_a_data_dir_of_wav_scp_and_spk_scp_alone(corpus, tmp_path):
+    """score.sh's help: <data-dir> has wav.scp and spk1..N.scp. A hand-made dir of those three
+    tables (unsorted, as a user may write them) is scored like the full data dir, and left as it is."""
+    data, utts = corpus
+    handmade = tmp_path / "handmade"
+    handmade.mkdir()
+    for name in ("wav.scp", "spk1.scp", "spk2.scp"):
+        lines = open(os.path.join(data, name)).read().splitlines()
+        (handmade / name).write_text("\n".join(reversed(lines)) + "\n")
+    before = sorted(os.listdir(handmade))
+    sep = write_estimates(data, str(tmp_path / "sep"))
+    result = run("steps/score.sh", "--nj", "2", str(handmade), sep, str(tmp_path / "score"))
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "No such file" not in result.stderr
+    assert sorted(os.listdir(handmade)) == before  # nothing written into the user's dir
+    assert f"{handmade} has no utt2spk or spk2utt: scoring a copy" in result.stdout
+    full = run("steps/score.sh", "--nj", "2", data, sep, str(tmp_path / "score_full"))
+    assert full.returncode == 0, full.stderr
+    got = (tmp_path / "score" / "per_utt.tsv").read_text()
+    assert got == (tmp_path / "score_full" / "per_utt.tsv").read_text() and len(got.splitlines()) == 4
+
+    # a bad table is named in the copy, and the user is sent to their own dir to correct it
+    (handmade / "spk2.scp").write_text("".join(f"{u} /x.wav\n" for u in utts[:2]))
+    shutil.rmtree(tmp_path / "score")
+    result = run("steps/score.sh", "--nj", "1", str(handmade), sep, str(tmp_path / "score"))
+    assert result.returncode == 1
+    assert f"holds copies of {handmade}'s tables: correct the tables named above in {handmade}" in result.stderr
+    assert not (tmp_path / "score" / "result.txt").exists()
