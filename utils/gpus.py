@@ -61,9 +61,7 @@ def check(ngpu):
         sys.exit(f"gpus.py: --ngpu {ngpu} but {len(visible)} GPU(s) visible here ({visibility()}): {CPU_HINT}")
     usable, build = torch_gpus()
     if usable < ngpu:
-        sys.exit(
-            f"gpus.py: --ngpu {ngpu} but {build}: install a CUDA build of torch (README, GPUs), or {CPU_HINT}"
-        )
+        sys.exit(f"gpus.py: --ngpu {ngpu} but {build}: install a CUDA build of torch (README, GPUs), or {CPU_HINT}")
 
 
 def main():
