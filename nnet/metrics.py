@@ -379,9 +379,8 @@ def stoi_score(reference, estimate, rate, utt="?"):
     floor with a MetricWarning that gives the value, as the other floors have theirs."""
     import pystoi
 
-    value = float(
-        pystoi.stoi(np.asarray(reference, dtype=np.float64), np.asarray(estimate, dtype=np.float64), rate, extended=False)
-    )
+    reference, estimate = np.asarray(reference, dtype=np.float64), np.asarray(estimate, dtype=np.float64)
+    value = float(pystoi.stoi(reference, estimate, rate, extended=False))
     if value < FLOORS["STOI"]:
         warnings.warn(
             f"utterance '{utt}': STOI {value:.4f} is below 0 (the estimate's envelope moves against the "

@@ -164,7 +164,8 @@ def results_markdown(results, code_root):
             "Utterances scored at a metric's floor (-150 dB, PESQ 1.0, STOI 0.0), included in the means, for "
             "one of three causes: a silent estimate (every metric at its floor), PESQ failing on an estimate "
             "(PESQ alone), a STOI below 0 clipped to 0 (STOI alone). per_utt.tsv's 'floored' column names the "
-            "utterances, and each has a warning with its cause in exp/<system>/score_<set>[_<variant>]/log/score.*.log:",
+            "utterances, and each has a warning with its cause in "
+            "exp/<system>/score_<set>[_<variant>]/log/score.*.log:",
         ]
         lines += notes
     return "\n".join(lines) + "\n"
