@@ -4,6 +4,7 @@ with GPUs that are not there stops with a message naming run.sh's --ngpu 0."""
 
 import os
 import subprocess
+import sys
 
 import pytest
 import torch
@@ -120,3 +121,22 @@ def test_train_sh_says_the_runner_refused_instead_of_a_missing_log(tmp_path):
         assert "No such file" not in result.stderr and "a former run" not in result.stderr
         assert "--gpu 1 but 0 GPU(s) visible" in result.stderr  # run.py's own message, kept
         assert "did not start the training" in result.stderr and "train on the CPU with --ngpu 0" in result.stderr
+
+
+@pytest.mark.parametrize("recipe", ("librimix", "wsj0_2mix", "speechocean762"))
+def test_the_quick_run_configs_hold_every_system_of_the_recipe(recipe, tmp_path):
+    """README's quick first run takes the mini recipe's small networks, --tuning ../mini_2mix/conf/tuning:
+    every system a recipe trains by default has its config there, its init_from chain included, and
+    every config passes the checks training makes first."""
+    work = os.path.join(ROOT, "egs", recipe)
+    with open(os.path.join(work, "run.sh")) as f:
+        systems = next(line for line in f if line.startswith("systems=")).split('"')[1].split()
+    result = subprocess.run(
+        [sys.executable, "-m", "nnet.config", "chains", "../mini_2mix/conf/tuning", str(tmp_path / "exp"), *systems],
+        cwd=work,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    trained = [s for s in systems if not s.startswith("oracle_")]
+    assert sorted(result.stdout.split()) == sorted(trained)
