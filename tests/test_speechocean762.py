@@ -108,7 +108,21 @@ def test_download_from_a_local_archive_and_offline(recipe, tmp_path):
     where.mkdir()
     for name in ("run.sh", "cmd.sh", "conf", "path.sh", "steps", "utils", "local"):
         os.symlink(work / name, where / name)
-    result = run(where, "--download", "true", "--archives", archives, "--stop-stage", 0, "--num-tr", 4, "--num-cv", 2, "--num-tt", 2)
+    result = run(
+        where,
+        "--download",
+        "true",
+        "--archives",
+        archives,
+        "--stop-stage",
+        0,
+        "--num-tr",
+        4,
+        "--num-cv",
+        2,
+        "--num-tt",
+        2,
+    )
     assert result.returncode == 0, result.stderr
     assert (where / "downloads/speechocean762/train/wav.scp").is_file()
     assert len(list((where / "corpus/wav8k/min/tr/mix").glob("*.wav"))) == 4
@@ -116,7 +130,14 @@ def test_download_from_a_local_archive_and_offline(recipe, tmp_path):
     offline.mkdir()
     for name in ("run.sh", "cmd.sh", "conf", "path.sh", "steps", "utils", "local"):
         os.symlink(work / name, offline / name)
-    result = run(offline, "--download", "true", "--stop-stage", 0, env={"COCKTAIL_SPEECHOCEAN762_URL": "http://127.0.0.1:9/so.tar.gz"})
+    result = run(
+        offline,
+        "--download",
+        "true",
+        "--stop-stage",
+        0,
+        env={"COCKTAIL_SPEECHOCEAN762_URL": "http://127.0.0.1:9/so.tar.gz"},
+    )
     assert result.returncode == 1
     assert "could not download http://127.0.0.1:9/so.tar.gz" in result.stderr and "--archives" in result.stderr
     assert not (offline / "corpus").exists()
