@@ -27,7 +27,7 @@ ngpu=$(default_ngpu)
 # the systems of stages 3-5 (conf/tuning), the longest chain first so that two training jobs end together
 systems="oracle_ibm oracle_irm oracle_psm def_dc def def_joint dl_def chimerapp upit dc_w_mr dc_classic_mr mi_sigmoid_tpsa_l1"
 # stage 4 also separates these DC systems with k-means + matched run-time inference -> exp/<s>/separate_<set>_rti
-rti_systems="dc_w_mr dc_classic_mr def_dc"
+rti_systems="dc_w_mr dc_classic_mr"
 rti_steps=50              # Adam steps of that matched inference (the paper gives no number; the mini recipe's 50)
 # stage 4 also separates these with Griffin-Lim and with MISI (5 iterations each) -> separate_<set>_gl, separate_<set>_misi
 phase_systems="chimerapp"
@@ -36,8 +36,8 @@ speechocean762=           # stage 0: the corpus folder (holding WAVE/, train/, t
 download=false            # stage 0: first fetch OpenSLR's speechocean762.tar.gz into downloads/ (local/download_speechocean762.sh)
 archives=                 # stage 0 with --download: a folder holding speechocean762.tar.gz already (no network needed)
 corpus=corpus             # where stage 0 writes the mix lists and the mixtures
-num_tr=2400               # stage 0: tr mixtures (conf/tuning/README.md says why each size)
-num_cv=300                # stage 0: cv mixtures
+num_tr=1800               # stage 0: tr mixtures (conf/tuning/README.md says why each size)
+num_cv=200                # stage 0: cv mixtures
 num_tt=1200               # stage 0: tt mixtures
 seed=1                    # stage 0: the draw of the mix lists
 sample_rate=8k            # 8k | 16k (16k needs OpenSLR's 16 kHz tree)
