@@ -297,14 +297,18 @@ def test_sweep_alpha_trains_separates_and_scores_cv_per_alpha(recipe, full_run):
     assert run.returncode != 0 and "not a chimera++ config" in run.stderr
 
 
-def copied_recipe(tmp_path, num_spk=2):
+def copied_recipe(tmp_path, num_spk=2, source=RECIPE):
     """README's copy, literally, in a checkout-shaped dir: `cp -r egs/mini_2mix egs/mycorpus` beside
     links to the top level; tiny configs (model.num_spk = num_spk) in egs/mycorpus/tiny."""
     for name in ("path.sh", "steps", "utils", "local"):  # the top level a copied recipe's links reach
         os.symlink(os.path.join(ROOT, name), tmp_path / name)
     (tmp_path / "egs").mkdir()
-    subprocess.run(["cp", "-r", RECIPE, str(tmp_path / "egs" / "mycorpus")], check=True)
+    subprocess.run(["cp", "-r", source, str(tmp_path / "egs" / "mycorpus")], check=True)
     work = tmp_path / "egs" / "mycorpus"
+    # a run of the source in this clone (README's quick start) is not the copy's: its corpus, data,
+    # features, trained systems and results stay behind (stage 3 would refuse those systems anyway)
+    for name in ("corpus", "data", "feats", "exp", "RESULTS.md"):
+        shutil.rmtree(work / name) if (work / name).is_dir() else (work / name).unlink(missing_ok=True)
     tiny_configs(os.path.join(work, "conf", "tuning"), str(work / "tiny"), num_spk)
     return work
 
