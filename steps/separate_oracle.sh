@@ -31,4 +31,5 @@ rm -f "$out"/spk*.scp  # listed again only once every job has finished
 rm -rf -- "${out:?}"/s[0-9]*/  # the jobs write every source again; a folder left by another C would be counted
 $cmd JOB=1:"$nj" "$out/log/separate_oracle.JOB.log" \
   python3 -m nnet.bin.separate_oracle --mask "$mask" "${conf_opt[@]}" "$data/split$nj/JOB" "$out"
+python3 -m nnet.provenance record-separated --how "oracle $mask masks, STFT ${stft_conf:-built-in}" "$data" "$out"
 python3 -m nnet.separated_dir "$data" "$out"

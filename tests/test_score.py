@@ -77,7 +77,8 @@ def test_nj1_and_nj2_write_the_same_tables(scored):
     with open(os.path.join(dirs["nj1"], "result.txt")) as a, open(os.path.join(dirs["nj2"], "result.txt")) as b:
         assert a.read() == b.read()
     assert sorted(os.listdir(os.path.join(dirs["nj2"], "log"))) == ["score.1.log", "score.2.log"]
-    assert sorted(os.listdir(dirs["nj2"])) == ["log", "per_utt.tsv", "result.txt"]  # no part tables left
+    # no part tables left; provenance.yaml: what it was scored on (nnet/provenance.py)
+    assert sorted(os.listdir(dirs["nj2"])) == ["log", "per_utt.tsv", "provenance.yaml", "result.txt"]
 
 
 def test_per_utt_table_and_result(scored):
