@@ -42,6 +42,7 @@ esac
 cmd=${cmd:-"$COCKTAIL_ROOT/utils/run.py"}
 exp=$1 data=$2 out=$3
 [ -f "$exp/best.pt" ] || [ -f "$exp" ] || { echo "$0: $exp/best.pt not found: train the system first (stage 3)" >&2; exit 1; }
+python3 -m nnet.separated_dir --check "$data" "$out"  # before anything is written: never into the data dir
 
 num_utts=$(wc -l < "$data/wav.scp")
 [ "$nj" -le "$num_utts" ] || nj=$num_utts

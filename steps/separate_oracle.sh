@@ -19,6 +19,7 @@ stft_conf=
 [ $# -eq 2 ] && [ -n "$mask" ] || { echo "$help_message" >&2; exit 1; }
 cmd=${cmd:-"$COCKTAIL_ROOT/utils/run.py"}
 data=$1 out=$2
+python3 -m nnet.separated_dir --check "$data" "$out"  # before anything is written: never into the data dir
 [ -n "$stft_conf" ] || { [ -s "$data/stft.conf" ] && stft_conf=$data/stft.conf; } || true
 conf_opt=()
 [ -z "$stft_conf" ] || conf_opt=(--stft-conf "$stft_conf")

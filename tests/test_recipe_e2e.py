@@ -324,6 +324,8 @@ def write_corpus(root, names, num_spk, seed):
     for subset, mixtures in names.items():
         for name in mixtures:
             sources = [voice(rng, 1.2, 8000, rng.uniform(90, 120) * 1.7**c) for c in range(num_spk)]
+            peak = np.abs(sum(sources)).max()  # scaled as corpora are, so that the mixture is their sum
+            sources = [s * min(1.0, 0.9 / peak) for s in sources]
             io.write_wav(root / subset / "mix" / f"{name}.wav", sum(sources), 8000)
             for c, samples in enumerate(sources, 1):
                 io.write_wav(root / subset / f"s{c}" / f"{name}.wav", samples, 8000)

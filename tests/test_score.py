@@ -148,7 +148,7 @@ def test_three_sources_from_the_spk_scp_files_present(tmp_path):
     sep_tables = {c: {} for c in (1, 2, 3)}
     for i in range(2):
         utt = f"a{i}_b{i}_c{i}_m{i}"
-        sources = [synth.voice(rng, 1.2, 8000, f0) for f0 in (110, 170, 250)]
+        sources = [0.6 * synth.voice(rng, 1.2, 8000, f0) for f0 in (110, 170, 250)]  # a mixture that does not clip
         io.write_wav(tmp_path / "wav" / f"{utt}.wav", sum(sources), 8000)
         tables["wav.scp"][utt] = str(tmp_path / "wav" / f"{utt}.wav")
         tables["utt2spk"][utt] = f"a{i}_b{i}_c{i}"
