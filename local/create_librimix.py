@@ -11,7 +11,8 @@ usage: local/create_librimix.py metadata  --librispeech DIR [--wham DIR] --num-s
 
 metadata: writes <metadata>/libri<N>mix_<subset>.csv (columns mixture_ID, source_1_path, source_1_gain,
   .., noise_path, noise_gain; paths relative to --librispeech and --wham), by the rules of
-  nnet/librimix.py: training subsets use each utterance of 3 s or more once; dev and test draw
+  nnet/librimix.py: training subsets use each utterance of 3 s or more once (--train-mixtures N:
+  only the first N mixtures of that draw, a smaller corpus for a quick run); dev and test draw
   --dev-test-mixtures (3000, LibriMix's count) distinct groups; each mixture gets an unused WHAM!
   noise of its set (tr, cv, tt) at least as long as its longest source (training sets: the longest
   one left when none is; dev/test: the group is dropped); when every noise of tr has been used, they
@@ -33,6 +34,7 @@ options:
   --types LIST          mix_clean, mix_both or both (default: mix_clean,mix_both; mix_both needs noise)
   --seed N              metadata draws (default: 72)
   --dev-test-mixtures N mixtures of dev and test (default: 3000)
+  --train-mixtures N    at most N mixtures of a training subset (default: 0, every utterance once)
   --job J --num-jobs N  mixtures: this job takes every N-th row, starting with row J (default 1 1)
 """
 
@@ -110,6 +112,8 @@ def write_metadata(args, librispeech, wham, subset):
     utterances = [u for u in list_utterances(librispeech, subset) if u[3] >= minimum]
     train = subset.startswith("train")
     groups = librimix.group_utterances(utterances, args.num_spk, rng, reuse=not train, target=args.dev_test_mixtures)
+    if train and args.train_mixtures:
+        groups = groups[: args.train_mixtures]  # the draw is shuffled: its first N are a random N
     noises = []
     if wham:
         noise_dir = os.path.join(wham, librimix.WHAM_SUBSET[librimix.SETS[subset]])
@@ -301,6 +305,7 @@ def main(argv=None):
     parser.add_argument("--types", default="mix_clean,mix_both")
     parser.add_argument("--seed", type=int, default=72)
     parser.add_argument("--dev-test-mixtures", type=int, default=3000)
+    parser.add_argument("--train-mixtures", type=int, default=0)
     parser.add_argument("--job", type=int, default=1)
     parser.add_argument("--num-jobs", type=int, default=1)
     args = parser.parse_args(argv)
@@ -309,6 +314,11 @@ def main(argv=None):
         args.sample_rates = parse_list(args.sample_rates, tuple(librimix.RATES), "--sample-rates")
         args.modes = parse_list(args.modes, MODES, "--modes")
         args.types = parse_list(args.types, TYPES, "--types")
+        if args.dev_test_mixtures < 1 or args.train_mixtures < 0:
+            raise CreationError(
+                f"--dev-test-mixtures {args.dev_test_mixtures} --train-mixtures {args.train_mixtures}: "
+                "need 1 or more dev/test mixtures and 0 (all) or more training mixtures"
+            )
         if not 1 <= args.job <= args.num_jobs:
             raise CreationError(f"--job {args.job} --num-jobs {args.num_jobs}: need 1 <= job <= num-jobs")
         if args.step != "index" and not args.librispeech:

@@ -258,7 +258,7 @@ def griffin_lim(magnitude, config, length, iters, init_spec=None):
     return signal.istft(magnitude * phase, config, length)
 
 
-def misi(mix_spec, magnitudes, config, length, iters=MISI_ITERATIONS):
+def misi(mix_spec, magnitudes, config, length, iters=MISI_ITERATIONS, noise_source=False):
     """Multiple input spectrogram inversion (Gunawan & Sen 2010).
 
     mix_spec (..., T, F) the mixture STFT; magnitudes (..., C, T, F) the sources' estimated
@@ -267,6 +267,13 @@ def misi(mix_spec, magnitudes, config, length, iters=MISI_ITERATIONS):
     The returned signals (..., C, length) are the last iSTFTs with the error spread once more, so
     they always sum to the mixture iSTFT(mix_spec); iters=0 is the mixture-phase reconstruction
     with its error spread.
+
+    noise_source=True is for a mixture that holds noise besides the C sources (LibriMix's mix_both):
+    there, making the speakers sum to the mixture puts the noise into them, which can cost more than
+    the phase gains. The residual max(|X| - sum of the magnitudes, 0), which for masked magnitudes
+    is |X| times the masks' complement, is then one more source of the consistency step, with its
+    own phase, and takes its share of the error; the C speakers are returned, and they sum to the
+    mixture less that noise estimate. False: the algorithm above, unchanged.
     """
     _check_spectrogram("mix_spec", mix_spec, config, length)
     _check_spectrogram("magnitudes", magnitudes, config, length)
@@ -275,6 +282,10 @@ def misi(mix_spec, magnitudes, config, length, iters=MISI_ITERATIONS):
             f"magnitudes are {tuple(magnitudes.shape)}, the mixture {tuple(mix_spec.shape)}: "
             "give (..., sources, frames, bins) for a (..., frames, bins) mixture"
         )
+    num_speakers = magnitudes.shape[-3]
+    if noise_source:
+        noise = (mix_spec.abs() - magnitudes.sum(-3)).clamp_min(0)
+        magnitudes = torch.cat([magnitudes, noise.unsqueeze(-3).to(magnitudes.dtype)], dim=-3)
     num_sources = magnitudes.shape[-3]
     mixture = signal.istft(mix_spec, config, length).unsqueeze(-2)  # (..., 1, length)
     phase = _unit_phase(mix_spec).unsqueeze(-3)
@@ -282,5 +293,5 @@ def misi(mix_spec, magnitudes, config, length, iters=MISI_ITERATIONS):
         sources = signal.istft(magnitudes * phase, config, length)
         sources = sources + (mixture - sources.sum(-2, keepdim=True)) / num_sources
         if step == iters:
-            return sources
+            return sources[..., :num_speakers, :]
         phase = _unit_phase(signal.stft(sources, config))

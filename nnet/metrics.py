@@ -36,7 +36,10 @@ honestly is an error (ScoreError, naming the utterance and the signal):
   -150 dB in SDR, SIR, SAR and SI-SNR, hence SDRi = -150 - the mixture's SDR (SI-SNRi alike),
   PESQ 1.0 (the bottom of the MOS-LQO scale that the pesq package reports; its outputs are above
   1.01) and STOI 0.0 (no correlation), with a MetricWarning naming the utterance. PESQ failing on a
-  non-silent estimate (no speech found by its VAD, under 0.25 s) also scores 1.0 with a warning.
+  non-silent estimate (no speech found by its VAD, under 0.25 s) also scores 1.0 with a warning,
+  and a STOI below 0 (an envelope that moves against the reference's) is clipped to 0.0 with one.
+  So a metric sits at its floor for one of three causes: a silent estimate, a PESQ failure, a
+  negative STOI clipped.
   The result's 'floored' lists the metrics at which a source of the utterance sits at its floor,
   so that the tables can count them;
 - an estimate, like the mixture, is scale invariant: an estimate at 1 % of the mixture's level
@@ -73,7 +76,7 @@ CG_MAX_ITERATIONS = 100  # most utterances need 5-10, some 20-80 (edge transient
 
 
 class MetricWarning(UserWarning):
-    """An utterance has a metric at its floor (a silent estimate, a PESQ failure)."""
+    """An utterance has a metric at its floor (a silent estimate, a PESQ failure, a STOI below 0 clipped)."""
 
 
 class ScoreError(ValueError):
@@ -368,19 +371,25 @@ def pesq_score(reference, estimate, rate, utt="?"):
         return FLOORS["PESQ"]
 
 
-def stoi_score(reference, estimate, rate):
+def stoi_score(reference, estimate, rate, utt="?"):
     """STOI (Taal et al. 2011) through pystoi, which resamples to 10 kHz itself; bounded below by
-    FLOORS['STOI'] (0: no correlation), as a silent estimate scores."""
+    FLOORS['STOI'] (0: no correlation), as a silent estimate scores. STOI is a mean correlation of
+    short-time envelopes, so an estimate whose envelope moves against the reference's (loud where
+    the reference is quiet: e.g. noise or the other speaker) scores below 0: it is clipped to the
+    floor with a MetricWarning that gives the value, as the other floors have theirs."""
     import pystoi
 
-    return max(
-        float(
-            pystoi.stoi(
-                np.asarray(reference, dtype=np.float64), np.asarray(estimate, dtype=np.float64), rate, extended=False
-            )
-        ),
-        FLOORS["STOI"],
-    )
+    reference, estimate = np.asarray(reference, dtype=np.float64), np.asarray(estimate, dtype=np.float64)
+    value = float(pystoi.stoi(reference, estimate, rate, extended=False))
+    if value < FLOORS["STOI"]:
+        warnings.warn(
+            f"utterance '{utt}': STOI {value:.4f} is below 0 (the estimate's envelope moves against the "
+            f"reference's); STOI scored at its floor, {FLOORS['STOI']}",
+            MetricWarning,
+            stacklevel=2,
+        )
+        return FLOORS["STOI"]
+    return value
 
 
 # BSS Eval projects an estimate of T samples (T + 511 once padded) on the C x 512 delayed references:
@@ -472,7 +481,7 @@ def score_utterance(references, estimates, mixture, rate, utt="?", pesq_stoi=Tru
             per_source["PESQ"][j], per_source["STOI"][j] = FLOORS["PESQ"], FLOORS["STOI"]
         elif pesq_stoi:
             per_source["PESQ"][j] = pesq_score(references[j], matched[j], rate, utt)
-            per_source["STOI"][j] = stoi_score(references[j], matched[j], rate)
+            per_source["STOI"][j] = stoi_score(references[j], matched[j], rate, utt)
     floored = {name: bool(np.any(values <= FLOORS[name])) for name, values in per_source.items()}
     floored["SDRi"], floored["SI-SNRi"] = floored["SDR"], floored["SI-SNR"]
     per_source["SDRi"] = sdr[idx] - sdr[num]

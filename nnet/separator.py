@@ -28,6 +28,7 @@ class Separator:
         matched_inference=False,
         checkpoint="best.pt",
         matched_steps=inference.MATCHED_STEPS,
+        noise_source=False,
     ):
         ckpt, meta = pack.load_checkpoint(exp_dir, checkpoint)
         self.device = torch.device(device)
@@ -54,6 +55,8 @@ class Separator:
         if phase not in PHASES:
             raise ValueError(f"unknown phase '{phase}': use one of {', '.join(PHASES)}")
         self.phase, self.iters, self.matched = phase, iters, matched_inference
+        # the mixture holds noise besides the speakers: MISI gives it a source of its own
+        self.noise_source = noise_source
         self.matched_steps = matched_steps
         self.num_spk = self.config["model"].get("num_spk", models.DEFAULT_NUM_SPK)
 
@@ -104,7 +107,9 @@ class Separator:
         elif self.phase == "griffin-lim":
             estimates = inference.griffin_lim(masks * mix_spec.abs(), self.stft, length, self.iters, init_spec=mix_spec)
         else:
-            estimates = inference.misi(mix_spec, masks * mix_spec.abs(), self.stft, length, self.iters)
+            estimates = inference.misi(
+                mix_spec, masks * mix_spec.abs(), self.stft, length, self.iters, noise_source=self.noise_source
+            )
         return estimates.cpu().numpy()
 
 

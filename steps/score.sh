@@ -7,11 +7,16 @@ help_message="Usage: $0 [options] <data-dir> <separated-dir> <score-dir>
  e.g.: $0 --nj 4 data/tt exp/chimerapp/separate_tt exp/chimerapp/score_tt
        $0 --mixture true data/tt - exp/mixture/score_tt
 <data-dir> has wav.scp (mixtures) and spk1.scp..spkN.scp (references); <separated-dir> has
-spk1.scp..spkN.scp (estimates). --mixture true scores the unprocessed mixture as the estimate of
-every source: there is no separated dir, and '-' stands in its place.
+spk1.scp..spkN.scp (estimates). Nothing else is needed: a data dir without utt2spk or spk2utt (one
+made by hand) is scored from a copy of those tables in <score-dir>/data, each utterance its own
+speaker (speakers play no part in scoring); <data-dir> is left as it is. --mixture true scores the
+unprocessed mixture as the estimate of every source: there is no separated dir, and '-' stands in
+its place.
 Writes <score-dir>/per_utt.tsv (one row per utterance) and <score-dir>/result.txt (means over all
-the utterances, num_utts, and floored_<metric>: the utterances where a silent estimate or a PESQ
-failure scored the metric's floor, -150 dB, PESQ 1.0, STOI 0.0); logs in <score-dir>/log/.
+the utterances, num_utts, and floored_<metric>: the utterances with a metric at its floor, -150 dB,
+PESQ 1.0, STOI 0.0, for one of three causes: a silent estimate, PESQ failing on an estimate, or a
+STOI below 0 clipped to 0); logs in <score-dir>/log/, where each floored utterance has a warning
+naming its cause.
 An utterance that cannot be scored (estimate of another length, NaN samples, missing file, silent
 reference or mixture) stops scoring with the utterance and the file named, and no result.txt.
 Options:
@@ -47,7 +52,21 @@ num_utts=$(wc -l < "$data/wav.scp")
 [ "$nj" -le "$num_utts" ] || nj=$num_utts
 mkdir -p "$dir/log"
 rm -f "$dir/result.txt" "$dir/per_utt.tsv" "$dir"/part.*.tsv  # a failed run must not look finished
-python3 "$COCKTAIL_ROOT/utils/split_data.py" "$data" "$nj"
+if [ ! -f "$data/utt2spk" ] || [ ! -f "$data/spk2utt" ]; then
+  # the jobs' parts come from utils/split_data.py, which needs a whole Kaldi data dir: give it one
+  # beside the scores, made of the tables that scoring reads, rather than write into <data-dir>
+  echo "$0: $data has no utt2spk or spk2utt: scoring a copy of its wav.scp and spk*.scp in $dir/data"
+  rm -rf "$dir/data"
+  mkdir -p "$dir/data"
+  for table in "$data"/wav.scp "$data"/spk[0-9]*.scp; do sort "$table" > "$dir/data/$(basename "$table")"; done
+  awk '{print $1, $1}' "$dir/data/wav.scp" > "$dir/data/utt2spk"
+  cp "$dir/data/utt2spk" "$dir/data/spk2utt"
+  data=$dir/data
+fi
+python3 "$COCKTAIL_ROOT/utils/split_data.py" "$data" "$nj" || {
+  [ "$data" = "$1" ] || echo "$0: $data holds copies of $1's tables: correct the tables named above in $1" >&2
+  exit 1
+}
 $cmd JOB=1:"$nj" "$dir/log/score.JOB.log" \
   python3 -m nnet.bin.score compute "${what[@]}" "$data/split$nj/JOB" "$dir/part.JOB.tsv"
 python3 -m nnet.bin.score merge "$data" "$dir" \

@@ -17,6 +17,9 @@ Options:
                            MATCHED_STEPS, 100; the paper gives no number)
   --phase <mixture|griffin-lim|misi>  phase reconstruction (default: mixture)
   --iters <n>              Griffin-Lim / MISI iterations (default: 5)
+  --noise-source <true|false>  the mixtures hold noise besides the speakers: MISI reconstructs it as
+                           one more source instead of spreading it into the speakers (default: true
+                           when <data-dir>/noise1.scp lists the noise, as LibriMix's mix_both has it)
   --variant <rti|gl|misi>  a separation variant of Table 1 (Wang et al. 2018), the recipes' stage 4:
                            rti = --head dc --matched-inference true, gl = --phase griffin-lim,
                            misi = --phase misi (with --iters, 5 as the paper)"
@@ -28,6 +31,7 @@ matched_inference=false
 matched_steps=
 phase=mixture
 iters=5
+noise_source=
 variant=
 . "$(dirname "$0")/../path.sh"
 . "$COCKTAIL_ROOT/utils/parse_options.sh"
@@ -47,7 +51,13 @@ python3 -m nnet.separated_dir --check "$data" "$out"  # before anything is writt
 num_utts=$(wc -l < "$data/wav.scp")
 [ "$nj" -le "$num_utts" ] || nj=$num_utts
 python3 "$COCKTAIL_ROOT/utils/split_data.py" "$data" "$nj"
+case $noise_source in
+  "") noise_source=false; [ ! -f "$data/noise1.scp" ] || noise_source=true ;;
+  true | false) ;;
+  *) echo "$0: --noise-source '$noise_source': use true or false" >&2; exit 1 ;;
+esac
 opts=(--use-gpu "$use_gpu" --phase "$phase" --iters "$iters" --matched-inference "$matched_inference")
+opts+=(--noise-source "$noise_source")
 [ -z "$head" ] || opts+=(--head "$head")
 [ -z "$matched_steps" ] || opts+=(--matched-steps "$matched_steps")
 gpu_opt=()

@@ -74,7 +74,15 @@ fi
 if in_stages 3; then
   stage_start 3 "training $systems"
   cmd=$train_cmd
-  [ "$ngpu" -eq 0 ] || cmd=$cuda_cmd
+  if [ "$ngpu" -gt 0 ]; then
+    cmd=$cuda_cmd
+    # The local runner gives the jobs this machine's GPUs: without them every system would fail
+    # alike, so say so once, naming --ngpu 0, before any training. A scheduler's jobs run elsewhere.
+    # shellcheck disable=SC2086
+    if [[ $cuda_cmd == *run.py* ]] && printf '%s\n' $systems | grep -qv '^oracle_'; then
+      utils/gpus.py check "$ngpu"
+    fi
+  fi
   steps/train_chains.sh --cmd "$cmd" --ngpu "$ngpu" --train-jobs "$train_jobs" --retrain "$retrain" \
     --num-spk "$num_spk" --num-bins "$num_bins" "$tuning" "$systems" data/$train_set data/$valid_set exp
   stage_end

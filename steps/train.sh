@@ -44,11 +44,23 @@ runner_opt=()
 [ "$ngpu" -eq 0 ] || runner_opt=(--gpu "$ngpu")
 procs=$(( num_procs > ngpu ? num_procs : ngpu )); [ "$procs" -ge 1 ] || procs=1
 [ "$num_threads" -eq 0 ] || runner_opt+=(--num-threads $((num_threads * procs)))  # Slurm/SGE slots
-if ! $cmd "${runner_opt[@]}" "$exp/log/train.log" \
+log=$exp/log/train.log
+started=$(date +%s)  # a train.log older than this is a former run's
+if ! $cmd "${runner_opt[@]}" "$log" \
   python3 -m nnet.bin.train --ngpu "$ngpu" --num-procs "$num_procs" --num-threads "$num_threads" \
     --num-spk "$num_spk" --num-bins "$num_bins" "$config" "$train" "$valid" "$exp"; then
-  # train.py's own errors are the log's lines that start with "train.py: " (its progress lines start with a date)
-  grep '^train.py: ' "$exp/log/train.log" | sed "s|^|$0: |" >&2 || true
+  if [ ! -f "$log" ] || [ "$(stat -c %Y "$log")" -lt "$started" ]; then
+    # the runner refused the job before it started (e.g. run.py's --gpu with no GPU visible)
+    hint=
+    [ "$ngpu" -eq 0 ] || hint="; if it says no GPU is visible: train on the CPU with --ngpu 0 (run.sh's option too)"
+    echo "$0: the job runner ($cmd) did not start the training (no $log of this run): its message is above$hint" >&2
+  elif grep -q '^train.py: ' "$log"; then
+    # train.py's own errors are the log's lines that start with "train.py: " (its progress lines start with a date)
+    grep '^train.py: ' "$log" | sed "s|^|$0: |" >&2
+  else  # no message of train.py's: a crash (a traceback) or the runner's; the log's end says which
+    echo "$0: training failed; the end of $log:" >&2
+    tail -n 15 "$log" | sed 's|^|  |' >&2
+  fi
   exit 1
 fi
-echo "$0: trained $exp ($(tail -n 1 "$exp/history.tsv" | cut -f1) epochs); log: $exp/log/train.log"
+echo "$0: trained $exp ($(tail -n 1 "$exp/history.tsv" | cut -f1) epochs); log: $log"

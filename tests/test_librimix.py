@@ -270,6 +270,8 @@ def test_creation_refuses_what_it_cannot_do(trees, tmp_path):
     ]
     result = run(CREATE, ["mixtures", "--librispeech", librispeech] + common, ok=False)
     assert result.returncode == 1 and "mix_both needs the noise: give --wham" in result.stderr
+    result = run(CREATE, ["metadata", "--librispeech", librispeech, "--dev-test-mixtures", "0"] + common, ok=False)
+    assert result.returncode == 1 and "--dev-test-mixtures 0 --train-mixtures 0: need 1 or more" in result.stderr
     result = run(CREATE, ["index"] + common, ok=False)
     assert result.returncode == 1 and "the mixtures step has not finished" in result.stderr
     result = run(CREATE, ["mixtures", "--librispeech", str(tmp_path)] + common, ok=False)
@@ -325,9 +327,10 @@ def test_data_prep_names_a_bad_line(tmp_path):
 
 
 def test_librimix_recipe_runs_stages_0_to_5(trees, tmp_path):
-    """egs/librimix/run.sh as a user runs it, on the tiny trees: metadata drawn by the rules, noisy
-    mixtures (mix_both), data dirs with noise1.scp, a small chimera++ and the oracle IRM, scored against
-    the clean sources (the mixture's own SDR is that of speech + noise)."""
+    """egs/librimix/run.sh as a user runs it, on the tiny trees: metadata drawn by the rules with the
+    set sizes of run.sh (--train-mixtures, --dev-test-mixtures), noisy mixtures (mix_both), data dirs
+    with noise1.scp, a small chimera++ (and its MISI, with the noise as a source of its own) and the
+    oracle IRM, scored against the clean sources (the mixture's own SDR is that of speech + noise)."""
     from test_recipe_e2e import tiny_configs
 
     librispeech, wham = trees
@@ -342,22 +345,37 @@ def test_librimix_recipe_runs_stages_0_to_5(trees, tmp_path):
     tiny_configs(os.path.join(recipe, "conf", "tuning"), str(work / "tiny"))
     args = ["--librispeech", os.path.dirname(librispeech), "--wham", wham, "--nj", "1", "--ngpu", "0"]
     args += ["--tuning", "tiny", "--systems", "oracle_irm chimerapp", "--rti-systems", "", "--phase-systems", ""]
-    result = subprocess.run(["./run.sh", *args, "--test-sets", "tt"], cwd=work, capture_output=True, text=True)
+    sizes = ["--train-mixtures", "3", "--dev-test-mixtures", "3"]  # of 4 possible in each set
+    result = subprocess.run(
+        ["./run.sh", *args, *sizes, "--phase-systems", "chimerapp", "--test-sets", "tt"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     print("\n".join(line for line in result.stdout.splitlines() if "finished in" in line))
     wav_dir = work / "Libri2Mix" / "wav8k" / "min"
-    for subset, name, count in (("train-100", "tr", 4), ("dev", "cv", 4), ("test", "tt", 4)):
+    for subset, name, count in (("train-100", "tr", 3), ("dev", "cv", 3), ("test", "tt", 3)):
         assert len(read_csv(wav_dir / "metadata" / f"mixture_{subset}_mix_both.csv")) == count
         tables = {t: io.read_table(work / "data" / name / t) for t in ("wav.scp", "spk1.scp", "spk2.scp", "noise1.scp")}
         assert all(len(t) == count for t in tables.values())
         assert all(p.startswith(str(wav_dir.resolve() / subset / "mix_both")) for p in tables["wav.scp"].values())
     results = (work / "RESULTS.md").read_text()
-    assert "| chimerapp | tt |" in results and "| oracle_irm | tt |" in results
-    assert "num_utts 4" in (work / "exp" / "chimerapp" / "score_tt" / "result.txt").read_text()
+    assert (
+        "| chimerapp | tt |" in results and "| oracle_irm | tt |" in results and "| chimerapp +misi | tt |" in results
+    )
+    assert "num_utts 3" in (work / "exp" / "chimerapp" / "score_tt" / "result.txt").read_text()
+    # data/tt has noise1.scp: MISI reconstructs the noise as a source of its own; Griffin-Lim is as it was
+    separated = {
+        v: (work / "exp" / "chimerapp" / f"separate_tt_{v}" / "log" / "separate.1.log").read_text()
+        for v in ("misi", "gl")
+    }
+    assert "--noise-source true" in separated["misi"] and "misi phase (+ a noise source)" in separated["misi"]
+    assert "griffin-lim phase ->" in separated["gl"]
     mixture = dict(
         line.split() for line in (work / "exp" / "mixture" / "score_tt" / "result.txt").read_text().splitlines()
     )
-    assert mixture["num_utts"] == "4" and float(mixture["SDRi"]) == 0.0
+    assert mixture["num_utts"] == "3" and float(mixture["SDRi"]) == 0.0
     # a second run finds the corpus complete and keeps it
     again = subprocess.run(["./run.sh", *args, "--stop-stage", "0"], cwd=work, capture_output=True, text=True)
     assert again.returncode == 0 and "is complete" in again.stdout, again.stdout + again.stderr

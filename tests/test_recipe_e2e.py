@@ -228,16 +228,18 @@ def test_wsj0_2mix_recipe_on_a_prepared_tree(recipe, full_run, tmp_path):
     assert not (work / "data" / "tr" / "wav.scp").exists()
     args += ["--mixlists", str(recipe / "corpus" / "mixlists")]
 
-    # the default --ngpu 1 on a machine without a GPU: a clear error before any training
+    # --ngpu 1 on a machine without a GPU (the default is 0 there): a clear error naming --ngpu 0,
+    # before any training
     run = subprocess.run(
-        args + ["--stage", "1", "--stop-stage", "3"],
+        args + ["--stage", "1", "--stop-stage", "3", "--ngpu", "1"],
         cwd=work,
         capture_output=True,
         text=True,
         env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
     )
     assert run.returncode == 1
-    assert "--gpu 1 but 0 GPU(s) visible" in run.stderr and "2 training chain(s) failed" in run.stderr
+    assert "--ngpu 1 but 0 GPU(s) visible here" in run.stderr and "with --ngpu 0 (run.sh's option" in run.stderr
+    assert not (work / "exp" / "dc_w_mr").exists() and not (work / "exp" / "chimerapp").exists()
     assert len((work / "data" / "tt" / "feats.scp").read_text().splitlines()) == 4
 
     run = subprocess.run(

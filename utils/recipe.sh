@@ -6,6 +6,10 @@
 #                           call it after the assignments: --help comes from the variables themselves.
 #   stage_start <n> <what>  prints "<date time> stage <n>: <what>" and starts the stage's clock;
 #   stage_end               prints "<date time> stage <n> finished in H:MM:SS": the log holds the timings.
+#   default_nj              this machine's cores (nproc): every recipe's default --nj.
+#   default_ngpu            1 when a GPU is visible here and the .venv's torch can use it, else 0 (the
+#                           CPU): every recipe's default --ngpu (utils/gpus.py says why not all of them).
+# A run.sh sources path.sh and this file before its option variables, so that defaults can call these.
 
 options_help() {
   local line name value option comment above= assignment='^([a-z][a-z0-9_]*)=' trailing='[[:space:]]#[[:space:]]*(.*)$'
@@ -33,4 +37,12 @@ stage_start() {
 stage_end() {
   local s=$((SECONDS - __stage_started))
   printf '%s stage %s finished in %d:%02d:%02d\n' "$(date '+%F %T')" "$__stage" $((s / 3600)) $((s / 60 % 60)) $((s % 60))
+}
+
+default_nj() {
+  nproc
+}
+
+default_ngpu() {
+  utils/gpus.py default-ngpu
 }

@@ -173,7 +173,7 @@ def run(request):
             raise jobrunner.UsageError(
                 f'--gpu {gpus_per_job} but {len(gpus)} GPU(s) visible (CUDA_VISIBLE_DEVICES='
                 f'{os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>")}, else nvidia-smi -L); '
-                'run on a machine with a GPU, or drop --gpu (CPU jobs)'
+                'run on a machine with a GPU, or drop --gpu (CPU jobs; a recipe: ./run.sh --ngpu 0)'
             )
         gpu_sets = [gpus[k : k + gpus_per_job] for k in range(0, len(gpus) - gpus_per_job + 1, gpus_per_job)]
         max_parallel = min(max_parallel, len(gpu_sets))

@@ -13,7 +13,8 @@ exp/<system>/score_<set>_<variant>/ (stage 4's separate_<set>_<variant>/), is th
 inference), gl (Griffin-Lim), misi (MISI), in that order. Set names have no '_': any other
 suffix is an error naming the dir. 'utts' is the number of utterances scored (every one of the
 set: steps/score.sh skips none); a note lists, per result, the utterances at a metric's floor (a
-silent estimate, a PESQ failure: see nnet/metrics.py), which the means include. A result.txt
+silent estimate floors every metric, a PESQ failure PESQ, a STOI below 0 is clipped to STOI's floor:
+see nnet/metrics.py), which the means include. A result.txt
 without floored_<metric> counts or with a value that is not a finite number (written by an older
 scorer, which left NaN out of its means) is an error naming it: re-run steps/score.sh.
 An environment block (date, git commit, Python and torch versions, CPU) heads the file, as in
@@ -193,8 +194,11 @@ def results_markdown(results, code_root):
     if notes:
         lines += [
             "",
-            "Utterances scored at a metric's floor (-150 dB, PESQ 1.0, STOI 0.0), included in the means: "
-            "a silent estimate, or PESQ failing (per_utt.tsv's 'floored' column and the scoring logs name them):",
+            "Utterances scored at a metric's floor (-150 dB, PESQ 1.0, STOI 0.0), included in the means, for "
+            "one of three causes: a silent estimate (every metric at its floor), PESQ failing on an estimate "
+            "(PESQ alone), a STOI below 0 clipped to 0 (STOI alone). per_utt.tsv's 'floored' column names the "
+            "utterances, and each has a warning with its cause in "
+            "exp/<system>/score_<set>[_<variant>]/log/score.*.log:",
         ]
         lines += notes
     return "\n".join(lines) + "\n"

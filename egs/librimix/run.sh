@@ -11,12 +11,19 @@
 #   stage 5  score against the clean sources, RESULTS.md           -> exp/<system>/score_<set>[_<variant>]/
 # e.g. ./run.sh --librispeech /data/LibriSpeech --wham /data/wham_noise
 #      ./run.sh --download true    (fetches LibriSpeech and WHAM! noise into downloads/ first: ~25 GB)
+#      a quick first run, small corpus and the mini recipe's small networks (README, LibriMix):
+#      ./run.sh --librispeech /data/LibriSpeech --wham /data/wham_noise --librimix Libri2Mix_quick \
+#        --train-mixtures 600 --dev-test-mixtures 100 --tuning ../mini_2mix/conf/tuning
 set -euo pipefail
+. ./path.sh
+. utils/recipe.sh  # default_nj, default_ngpu: the defaults below
 
 stage=0                   # first stage to run
 stop_stage=5              # last stage to run
-nj=8                      # parallel jobs of stages 0, 2, 4, 5
-ngpu=1                    # GPUs for training (0: CPU); > 1: DistributedDataParallel
+nj=$(default_nj)          # parallel jobs of stages 0, 2, 4, 5 (default: this machine's cores, nproc)
+# GPUs for training: 1 when this machine has one that torch can use, else 0 (the CPU);
+# > 1: DistributedDataParallel, batch_size utterances on each GPU
+ngpu=$(default_ngpu)
 # the systems of stages 3-5: egs/wsj0_2mix's configs (conf/tuning links to them)
 systems="oracle_ibm oracle_irm oracle_psm dc_w_mr chimerapp upit def_dc def def_joint dl_def"
 # stage 4 also separates these DC systems with k-means + matched run-time inference -> exp/<s>/separate_<set>_rti
@@ -31,6 +38,11 @@ download=false            # stage 0: first fetch LibriSpeech and WHAM! noise int
 metadata=                 # stage 0: LibriMix's official metadata CSVs (default: drawn by the same rules into $librimix/metadata)
 librimix=                 # where stage 0 writes the corpus (default: Libri<num-spk>Mix; a finished tree is used as it is)
 num_spk=2                 # sources per mixture: 2 (Libri2Mix) or 3 (Libri3Mix)
+# stage 0, metadata drawn here (not --metadata): training mixtures, at most (0: LibriMix's rule,
+# every utterance once: 13900 of train-100; a quick run: 600); 100 or more: down to a multiple of 100
+train_mixtures=0
+# stage 0 likewise: mixtures of dev (cv) and test (tt) each (LibriMix's 3000; a quick run: 100)
+dev_test_mixtures=3000
 train_set=train-100       # train-100 | train-360 (LibriSpeech train-clean-100 | train-clean-360)
 mix_type=mix_both         # mix_both (speech + WHAM! noise) | mix_clean (speech only)
 sample_rate=8k            # 8k | 16k (the STFT keeps 32 ms / 8 ms: 129 bins at 8 kHz, 257 at 16 kHz)
@@ -39,9 +51,7 @@ tuning=conf/tuning        # the systems' configs: $tuning/<system>.yaml
 retrain=false             # stage 3: retrain a system that finished training
 train_jobs=1              # stage 3: systems trained at once (a cluster: one GPU job each)
 
-. ./path.sh
 . ./cmd.sh
-. utils/recipe.sh
 help_message="Usage: $0 [options]   (the stages are listed at the top of $0)
  e.g.: $0 --librispeech /data/LibriSpeech --wham /data/wham_noise; $0 --stage 3 --systems chimerapp
 Options (also spelled with underscores, --stop_stage; each with its default):
@@ -63,7 +73,8 @@ if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   complete=true  # the mixture lists are written last, when every file of the set is there
   for s in $train_set dev test; do [ -f "$wav_dir/metadata/mixture_${s}_$mix_type.csv" ] || complete=false; done
   if $complete; then
-    echo "stage 0: $wav_dir is complete (its metadata/mixture_*_$mix_type.csv are there): used as it is"
+    echo "stage 0: $wav_dir is complete (its metadata/mixture_*_$mix_type.csv are there): used as it is," \
+      "with the counts it was made with (other --train-mixtures, --dev-test-mixtures: another --librimix)"
   else
     if $download; then
       noise=true; [ "$mix_type" = mix_clean ] && noise=false
@@ -78,7 +89,8 @@ if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
     if [ -z "$metadata" ]; then
       metadata=$librimix/metadata
       # shellcheck disable=SC2086
-      python3 $create metadata --librispeech "$librispeech" ${wham:+--wham "$wham"} --metadata "$metadata"
+      python3 $create metadata --librispeech "$librispeech" ${wham:+--wham "$wham"} --metadata "$metadata" \
+        --train-mixtures "$train_mixtures" --dev-test-mixtures "$dev_test_mixtures"
     fi
     log=exp/create_librimix/log
     # shellcheck disable=SC2086

@@ -10,11 +10,15 @@
 #            and the variants: run-time inference, Griffin-Lim, MISI -> separate_<set>_{rti,gl,misi}/
 #   stage 5  score, gather RESULTS.md                              -> exp/<system>/score_<set>[_<variant>]/
 set -euo pipefail
+. ./path.sh
+. utils/recipe.sh  # default_nj, default_ngpu: the defaults below
 
 stage=0                   # first stage to run
 stop_stage=5              # last stage to run
-nj=2                      # parallel jobs of stages 0, 2, 4, 5
-ngpu=0                    # GPUs for training (0: CPU); > 1: DistributedDataParallel
+nj=$(default_nj)          # parallel jobs of stages 0, 2, 4, 5 (default: this machine's cores, nproc)
+# GPUs for training: 1 when this machine has one that torch can use, else 0 (the CPU);
+# > 1: DistributedDataParallel, batch_size utterances on each GPU
+ngpu=$(default_ngpu)
 # the systems of stages 3-5 (conf/tuning), in the order that ends stage 3 soonest with --train-jobs 2:
 # the longest chain first, then an order that balances the two jobs (seconds of training in the
 # fresh-clone run of 98d17c7: the DL-DEF chain 656, upit 447, chimerapp 360, dc_classic_mr 315,
@@ -41,9 +45,7 @@ tuning=conf/tuning        # the systems' configs: $tuning/<system>.yaml
 retrain=false             # stage 3: retrain a system that finished training
 train_jobs=2              # stage 3: systems trained at once, each on nproc/train_jobs cores
 
-. ./path.sh
 . ./cmd.sh
-. utils/recipe.sh
 help_message="Usage: $0 [options]   (the stages are listed at the top of $0)
  e.g.: $0 --stage 3 --stop-stage 5 --systems \"dc_w_mr chimerapp\" --train-jobs 2
 Options (also spelled with underscores, --stop_stage; each with its default):

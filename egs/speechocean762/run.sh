@@ -15,11 +15,15 @@
 # e.g. ./run.sh --speechocean762 /data/speechocean762     (OpenSLR's tree, or its 8 kHz FLAC copy)
 #      ./run.sh --download true                            (fetches OpenSLR's archive into downloads/)
 set -euo pipefail
+. ./path.sh
+. utils/recipe.sh  # default_nj, default_ngpu: the defaults below
 
 stage=0                   # first stage to run
 stop_stage=5              # last stage to run
-nj=$(nproc)               # parallel jobs of stages 0, 2, 4, 5 (default: this machine's cores)
-ngpu=0                    # GPUs for training (0: CPU); > 1: DistributedDataParallel
+nj=$(default_nj)          # parallel jobs of stages 0, 2, 4, 5 (default: this machine's cores, nproc)
+# GPUs for training: 1 when this machine has one that torch can use, else 0 (the CPU);
+# > 1: DistributedDataParallel, batch_size utterances on each GPU
+ngpu=$(default_ngpu)
 # the systems of stages 3-5 (conf/tuning), the longest chain first so that two training jobs end together
 systems="oracle_ibm oracle_irm oracle_psm def_dc def def_joint dl_def chimerapp upit dc_w_mr dc_classic_mr mi_sigmoid_tpsa_l1"
 # stage 4 also separates these DC systems with k-means + matched run-time inference -> exp/<s>/separate_<set>_rti
@@ -41,9 +45,7 @@ tuning=conf/tuning        # the systems' configs: $tuning/<system>.yaml
 retrain=false             # stage 3: retrain a system that finished training
 train_jobs=2              # stage 3: systems trained at once, each on nproc/train_jobs cores
 
-. ./path.sh
 . ./cmd.sh
-. utils/recipe.sh
 help_message="Usage: $0 [options]   (the stages are listed at the top of $0)
  e.g.: $0 --speechocean762 /data/speechocean762; $0 --stage 3 --stop-stage 5 --systems \"dc_w_mr chimerapp\"
 Options (also spelled with underscores, --stop_stage; each with its default):

@@ -11,11 +11,15 @@
 # e.g. ./run.sh --wsj0 /data/WSJ0 --stage 0; ./run.sh --stage 3 --stop-stage 5 --systems "dc_w_mr chimerapp"
 #      ./run.sh --num-spk 3 --wsj0 /data/WSJ0        (wsj0-3mix in wsj0-3mix/, every system with C = 3)
 set -euo pipefail
+. ./path.sh
+. utils/recipe.sh  # default_nj, default_ngpu: the defaults below
 
 stage=0                   # first stage to run
 stop_stage=5              # last stage to run
-nj=8                      # parallel jobs of stages 0, 2, 4, 5
-ngpu=1                    # GPUs for training (0: CPU); > 1: DistributedDataParallel
+nj=$(default_nj)          # parallel jobs of stages 0, 2, 4, 5 (default: this machine's cores, nproc)
+# GPUs for training: 1 when this machine has one that torch can use, else 0 (the CPU);
+# > 1: DistributedDataParallel, batch_size utterances on each GPU
+ngpu=$(default_ngpu)
 # conf/tuning has one config per row of Table 1 (conf/tuning/README.md): any can be named in --systems
 systems="oracle_ibm oracle_irm oracle_psm dc_w_mr chimerapp mi_sigmoid_tpsa_l1 upit def_dc def def_joint dl_def"
 # stage 4 also separates these DC systems with k-means + matched run-time inference -> exp/<s>/separate_<set>_rti
@@ -34,9 +38,7 @@ retrain=false             # stage 3: retrain a system that finished training
 train_jobs=1              # stage 3: systems trained at once (a cluster: one GPU job each)
 tuning=conf/tuning        # the systems' configs: $tuning/<system>.yaml
 
-. ./path.sh
 . ./cmd.sh
-. utils/recipe.sh
 help_message="Usage: $0 [options]   (the stages are listed at the top of $0)
  e.g.: $0 --wsj0 /data/WSJ0 --stage 0; $0 --stage 3 --stop-stage 5 --systems \"dc_w_mr chimerapp\"
 Options (also spelled with underscores, --stop_stage; each with its default):

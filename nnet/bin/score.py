@@ -11,9 +11,11 @@ as the estimate of every source (the first row of RESULTS.md). Metrics (nnet/met
 BSS Eval v3 SDR SIR SAR, SDRi, SI-SNR, SI-SNRi, PESQ, STOI, each the mean over the sources of an
 utterance, estimates matched to references by BSS Eval's best permutation.
 
-Every utterance is scored, nothing is skipped: a silent estimate (or PESQ failing on an
-estimate) scores the metric's floor (nnet/metrics.py: -150 dB, PESQ 1.0, STOI 0.0) with a warning
-in the log; per_utt.tsv's last column 'floored' lists the metrics at their floor for the utterance
+Every utterance is scored, nothing is skipped: a silent estimate scores every metric's floor
+(nnet/metrics.py: -150 dB, PESQ 1.0, STOI 0.0), PESQ failing on an estimate scores PESQ's, and a STOI
+below 0 is clipped to STOI's; each with a warning naming the utterance and the cause on stderr, which
+steps/score.sh's jobs write to <score-dir>/log/score.<job>.log. per_utt.tsv's last column 'floored'
+lists the metrics at their floor for the utterance
 ('-' for none), and result.txt counts the utterances scored (num_utts) and, per metric, those at
 the floor (floored_<metric>). Input that cannot be scored stops the job, naming the utterance and
 the file: an estimate of another length than its references, NaN or infinite samples, a silent
@@ -235,8 +237,9 @@ def merge(args):
         f.write("".join(line + "\n" for line in summary))
     num_floored = sum(bool(floored) for _, floored in rows.values())
     floor_note = (
-        f" (silent estimates or PESQ failures: the 'floored' column of {args.score_dir}/per_utt.tsv, "
-        f"warnings in {args.score_dir}/log/)"
+        " (a silent estimate: every metric; PESQ failing: PESQ; a STOI below 0 clipped: STOI; "
+        f"the 'floored' column of {args.score_dir}/per_utt.tsv names the utterances, and "
+        f"{args.score_dir}/log/score.*.log has a warning with the cause of each)"
         if num_floored
         else ""
     )

@@ -36,6 +36,13 @@ def main():
         help="Adam steps of matched run-time inference (the paper gives no number)",
     )
     parser.add_argument(
+        "--noise-source",
+        choices=("true", "false"),
+        default="false",
+        help="the mixtures hold noise besides the speakers (LibriMix's mix_both): MISI reconstructs it as "
+        "one more source, so that it is not spread into the speakers (other phases: no effect)",
+    )
+    parser.add_argument(
         "--num-threads", type=int, default=1, help="torch CPU threads (fixed so that any --nj gives the same wavs)"
     )
     parser.add_argument("exp_dir")
@@ -58,6 +65,7 @@ def main():
             args.iters,
             args.matched_inference == "true",
             matched_steps=args.matched_steps,
+            noise_source=args.noise_source == "true",
         )
     except (OSError, ValueError, PackError) as err:  # a missing best.pt, a damaged pack, a head the model lacks
         sys.exit(f"separate.py: {err}")
@@ -81,8 +89,10 @@ def main():
         except ValueError as err:  # an utterance id that is not a file name
             sys.exit(f"separate.py: {args.data_dir}/wav.scp: {err}")
     refined = f" + {separator.matched_steps} steps of matched inference" if separator.matched else ""
+    noise = " (+ a noise source)" if separator.noise_source and args.phase == "misi" else ""
     print(
-        f"separate.py: {len(mixtures)} utterances, {separator.head} head{refined}, {args.phase} phase -> {args.out_dir}"
+        f"separate.py: {len(mixtures)} utterances, {separator.head} head{refined}, {args.phase} phase{noise} "
+        f"-> {args.out_dir}"
     )
 
 
