@@ -91,7 +91,19 @@ for set in $sets; do
   awk -v src="$src/$set" -v tmp="$tmp" -v me="$0" -v rule="$speakers" -v num_spk="$num_spk" '
     BEGIN {
       if (rule != "wsj0-2mix" && rule != "mixture")
-        while ((getline line < rule) > 0) { n = split(line, f, " "); if (n) label[f[1]] = f[2]; }
+        while ((getline line < rule) > 0) {
+          lineno++; n = split(line, f, " ");
+          if (!n) continue;
+          # a label becomes part of utterance ids and so of file names (separate_<set>/s1/<utt>.wav)
+          bad = n > 2 ? "holds white space" : (f[2] ~ /\/|\.\./ ? "holds '\''/'\'' or '\''..'\''" : "");
+          if (bad != "") {
+            lbl = n > 2 ? substr(line, index(line, f[2])) : f[2];
+            printf("%s: %s:%d: speaker label '\''%s'\'' of %s %s: labels become part of utterance ids and file" \
+                   " names; use letters, digits, '\''-'\'', '\''_'\'', '\''.'\''\n", me, rule, lineno, lbl, f[1], bad) > "/dev/stderr";
+            exit 1;
+          }
+          label[f[1]] = f[2];
+        }
     }
     {
       if (rule == "wsj0-2mix") {

@@ -188,9 +188,10 @@ KEYS = [
         ("chimera",),
         ("chimera",),
         "float",
-        "[0, 1]",
+        "[0, 1)",
         None,
-        "chimera: the weight of L_DC (Wang et al.: set on cv; steps/sweep_alpha.sh)",
+        "chimera: the weight of L_DC (Wang et al.: set on cv; steps/sweep_alpha.sh); below 1: at 1 the MI head, "
+        "which selects the model and separates, would get no gradient",
     ),
     Key(
         "loss",
@@ -216,7 +217,7 @@ KEYS = [
     Key("training", "batch_size", None, (), "int", ">= 1", 32, "segments per step (per process under DDP)"),
     Key("training", "valid_batch_size", None, (), "int", ">= 1", 8, "whole utterances per validation step"),
     Key("training", "epochs", None, (), "int", ">= 1", 100, "at most this many epochs (early stopping)"),
-    Key("training", "lr", None, (), "float", ">= 0", 1.0e-3, "Adam's initial learning rate"),
+    Key("training", "lr", None, (), "float", "> 0", 1.0e-3, "Adam's initial learning rate (0 would train nothing)"),
     Key("training", "weight_decay", None, (), "float", ">= 0", 0.0, "Adam's weight decay"),
     Key("training", "lr_factor", None, (), "float", "(0, 1)", 0.5, "the learning rate is multiplied by this ..."),
     Key(

@@ -28,6 +28,17 @@ SET_FILES = ("stft.conf", "cmvn")
 SPLIT_INFO = ".split_info"  # in split<N>/: how it was split (a different --per-spk means redo it)
 
 
+def id_problem(name):
+    """What makes `name` unfit as an utterance id or speaker label, or None. Kaldi's rule (no white
+    space), and no '/' or '..': ids become file names (separate_<set>/s1/<utt>.wav), where '/' leads
+    into other dirs and '..' out of the one meant."""
+    if not name or any(c.isspace() for c in name):
+        return "is empty or holds white space"
+    if "/" in name or ".." in name:
+        return "holds '/' or '..'"
+    return None
+
+
 class DataDirError(Exception):
     """A data dir that a tool cannot use; the message says what to do."""
 
@@ -123,6 +134,16 @@ def check_data_dir(data_dir, feats="optional", check_files=True, check_audio=Fal
         tables[name] = _check_lines(lines, lambda lineno, msg, name=name: add(name, lineno, msg), fix)
 
     utt2spk = tables.get("utt2spk")
+    for utt, line in (utt2spk or {}).items():  # the key set every table shares, and the speakers
+        for what, name in (("utterance id", utt), ("speaker", line.value)):
+            problem = id_problem(name) if name else None
+            if problem:
+                where = f"of utterance '{utt}' " if what == "speaker" else ""
+                add(
+                    "utt2spk",
+                    line.lineno,
+                    f"{what} '{name}' {where}{problem}: ids and labels become file names; rename it",
+                )
     if utt2spk is not None:
         for name in names[1:]:
             if name not in tables:

@@ -63,13 +63,18 @@ def read_table(path, allow_empty_value=False):
 
 @contextlib.contextmanager
 def atomic_write(path, mode="w", **kwargs):
-    """Open a temporary file next to `path`; rename it onto `path` only if the block succeeds."""
+    """Open a temporary file next to `path`; rename it onto `path` only if the block succeeds. The file
+    keeps the permissions of the one it replaces."""
     path = os.fspath(path)
     directory = os.path.dirname(path) or "."
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp.", suffix="." + os.path.basename(path), dir=directory)
     os.close(fd)
-    os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600; give the permissions open() would
+    try:  # a file replaced keeps its permissions (a RESULTS.md made group-writable stays so)
+        permissions = os.stat(path).st_mode & 0o7777
+    except OSError:
+        permissions = _FILE_MODE  # mkstemp makes 0600; give the permissions open() would
+    os.chmod(tmp, permissions)
     try:
         with open(tmp, mode, **kwargs) as f:
             yield f

@@ -392,6 +392,17 @@ def stoi_score(reference, estimate, rate, utt="?"):
     return value
 
 
+# BSS Eval projects an estimate of T samples (T + 511 once padded) on the C x 512 delayed references:
+# a random estimate keeps about C x 512 / (T + 511) of its energy there. An utterance shorter than 4
+# times that span (C = 2: 4096 samples, 0.51 s at 8 kHz) is refused rather than scored on a filter
+# that can fit anything; corpora's utterances are seconds long.
+MIN_LENGTH_FACTOR = 4
+
+
+def min_length(num_sources):
+    return MIN_LENGTH_FACTOR * num_sources * FILTER_LENGTH
+
+
 def _check_signals(references, estimates, mixture, utt):
     """ScoreError naming the utterance and the signal for input that cannot be scored honestly."""
     num, length = references.shape
@@ -399,6 +410,14 @@ def _check_signals(references, estimates, mixture, utt):
         raise ScoreError(f"utterance '{utt}': {len(estimates)} estimates for {num} references")
     if length == 0:
         raise ScoreError(f"utterance '{utt}': the references are empty", "reference 1")
+    if length < min_length(num):
+        raise ScoreError(
+            f"utterance '{utt}': {length} samples, fewer than the {min_length(num)} that BSS Eval's "
+            f"{FILTER_LENGTH}-tap filters need with {num} references ({MIN_LENGTH_FACTOR} x {num} x {FILTER_LENGTH}): "
+            "a shorter signal is largely spanned by the delayed references, so that any estimate scores well "
+            "(SAR up to 150 dB), and STOI cannot score it; remove the utterance (utils/subset_data_dir.py)",
+            "mixture",
+        )
     named = [(f"reference {j + 1}", x) for j, x in enumerate(references)]
     named += [(f"estimate {k + 1}", x) for k, x in enumerate(estimates)] + [("mixture", mixture)]
     for name, x in named:

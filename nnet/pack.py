@@ -9,7 +9,15 @@
 
 A reader checks the format (a pack from a newer cocktail is refused, naming both versions) and
 best.pt against its sha256 before anything is loaded; torch.load runs with weights_only=True, as
-for an exp dir.
+for an exp dir. meta.yaml's facts about the weights (sample rate, speakers, model type, head, epoch)
+are checked against best.pt, and config.yaml's model and loss against best.pt's config: a pack whose
+meta.yaml or config.yaml says otherwise was edited or damaged, and is refused naming the key.
+
+The RESULTS.md rows travel only when they are the packed model's: each row's score dir
+(exp/<system>/score_<set>[_<variant>]/provenance.yaml, nnet/provenance.py) must hold the sha256 of
+this best.pt as the model that separated, and data that did not change since; the other rows (a
+system trained again and not yet separated, scored before provenance was recorded) are left out,
+each named on stderr.
 """
 
 import datetime
@@ -20,10 +28,13 @@ import platform
 import subprocess
 import zipfile
 
+import sys
+
 import torch
 import yaml
 
-from nnet import models
+from nnet import config as configs
+from nnet import models, provenance
 
 FORMAT = 1  # the pack layout this code writes and the newest it reads
 MEMBERS = ("best.pt", "config.yaml", "meta.yaml")  # RESULTS.md is optional
@@ -52,13 +63,33 @@ def _commit(root):
     return commit + ("-dirty" if dirty else "")
 
 
-def results_rows(results_md, system):
-    """The header and the rows of `system` (and its '+variant' rows) of a RESULTS.md table."""
+def results_rows(results_md, system, exp_dir=None, sha256=None):
+    """The header and the rows of `system` (and its '+variant' rows) of a RESULTS.md table. With
+    exp_dir and sha256 (of the best.pt packed), only the rows scored on estimates of that model
+    (their score dir's provenance), the others named on stderr."""
     with open(results_md) as f:
         lines = [line.rstrip("\n") for line in f]
     header = [line for line in lines if line.startswith("| system |") or line.startswith("|---")][:2]
     rows = [line for line in lines if line.split("|")[1:2] and line.split("|")[1].strip().split(" ")[0] == system]
+    if exp_dir is not None:
+        rows = [row for row in rows if _row_of_model(row, exp_dir, sha256)]
     return header + rows if rows else []
+
+
+def _row_of_model(row, exp_dir, sha256):
+    cells = [cell.strip() for cell in row.split("|")[1:3]]
+    variant = cells[0].split(" +")[1] if " +" in cells[0] else ""
+    score_dir = os.path.join(exp_dir, f"score_{cells[1]}" + (f"_{variant}" if variant else ""))
+    best = os.path.join(exp_dir, "best.pt")
+    try:
+        problems = provenance.score_problems(score_dir, {"path": best, "sha256": sha256})
+    except provenance.ProvenanceError as err:
+        problems = [str(err)]
+    if problems is None:
+        problems = [f"{score_dir} has no {provenance.RECORD}: which model it scored is not known"]
+    if problems:
+        print(f"pack: left out the RESULTS.md row '{cells[0]} | {cells[1]}': {'; '.join(problems)}", file=sys.stderr)
+    return not problems
 
 
 def write(exp_dir, out_zip, corpus, licence, results_md=None, phase="mixture", root=None):
@@ -72,19 +103,18 @@ def write(exp_dir, out_zip, corpus, licence, results_md=None, phase="mixture", r
     with open(best, "rb") as f:
         weights = f.read()
     ckpt = torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
-    model = ckpt["config"]["model"]
     system = os.path.basename(os.path.normpath(exp_dir))
-    head = models.HEADS_OF[model["type"]][0]  # what Separator uses unless told otherwise
+    facts = weight_facts(ckpt)
     meta = {
         "format": FORMAT,
         "system": system,
-        "sample_rate": int(ckpt["stft"]["sample_rate"]),
-        "num_spk": int(model.get("num_spk", 2)),
-        "model_type": model["type"],
-        "head": head,
-        "inference": "masks of the MI head" if head == "mi" else "k-means on the DC embeddings",
+        "sample_rate": facts["sample_rate"],
+        "num_spk": facts["num_spk"],
+        "model_type": facts["model_type"],
+        "head": facts["head"],
+        "inference": "masks of the MI head" if facts["head"] == "mi" else "k-means on the DC embeddings",
         "phase": phase,
-        "epoch": int(ckpt["epoch"]),
+        "epoch": facts["epoch"],
         "training_corpus": corpus,
         "license": licence,
         "commit": _commit(root or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
@@ -93,7 +123,7 @@ def write(exp_dir, out_zip, corpus, licence, results_md=None, phase="mixture", r
         "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "sha256_best_pt": hashlib.sha256(weights).hexdigest(),
     }
-    rows = results_rows(results_md, system) if results_md else []
+    rows = results_rows(results_md, system, exp_dir, meta["sha256_best_pt"]) if results_md else []
     tmp = out_zip + ".tmp"
     try:
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
@@ -131,7 +161,38 @@ def read(path):
         )
     if hashlib.sha256(weights).hexdigest() != meta.get("sha256_best_pt"):
         raise PackError(f"{path}: best.pt does not match the sha256 in meta.yaml: the pack is damaged, get it again")
-    return torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True), meta
+    ckpt = torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
+    # meta.yaml is outside best.pt's sha256: what it says about the weights must be what they are
+    for key, true in weight_facts(ckpt).items():
+        if key in meta and meta[key] != true:
+            raise PackError(
+                f"{path}: meta.yaml says {key} {meta[key]}, its best.pt {true}: the pack was edited or damaged"
+            )
+    with zipfile.ZipFile(path) as z:
+        try:
+            config = yaml.safe_load(z.read("config.yaml"))
+        except yaml.YAMLError:
+            config = None
+    for section in ("model", "loss"):  # read as training read them (1e-3 is a float)
+        try:
+            theirs = configs.check_section(section, config.get(section) if isinstance(config, dict) else None)[1]
+        except configs.ConfigError:
+            theirs = None
+        if theirs != ckpt["config"][section]:
+            raise PackError(f"{path}: config.yaml's {section}: is not best.pt's: the pack was edited or damaged")
+    return ckpt, meta
+
+
+def weight_facts(ckpt):
+    """What meta.yaml says about the weights of a checkpoint, from the checkpoint."""
+    model = ckpt["config"]["model"]
+    return {
+        "sample_rate": int(ckpt["stft"]["sample_rate"]),
+        "num_spk": int(model.get("num_spk", 2)),
+        "model_type": model["type"],
+        "head": models.HEADS_OF[model["type"]][0],  # what Separator uses unless told otherwise
+        "epoch": int(ckpt["epoch"]),
+    }
 
 
 def load_checkpoint(model, checkpoint="best.pt"):

@@ -3,9 +3,11 @@
 <out>/s<c>/<utt>.wav for each source c = 1..C, and <out>/spk<c>.scp listing them.
 
 usage: python3 -m nnet.separated_dir <data-dir> <out-dir>
+       python3 -m nnet.separated_dir --check <data-dir> <out-dir>
 Once every separation job has finished (steps/separate.sh, separate_oracle.sh), writes
 <out-dir>/spk<c>.scp for the C folders s1..sC the jobs wrote, or names the missing files. It needs
-no model and no torch: a process that starts in a fraction of a second.
+no model and no torch: a process that starts in a fraction of a second. --check, before any job:
+refuses an <out-dir> that is or contains <data-dir>, whose references the estimates would replace.
 """
 
 import os
@@ -13,12 +15,26 @@ import sys
 
 import numpy as np
 
-from nnet import io
+from nnet import datadir, io
 
 
 def source_wav(out_dir, utt, index):
-    """Path of source `index` (1-based) of `utt`."""
+    """Path of source `index` (1-based) of `utt`; an id that would lead elsewhere is refused."""
+    problem = datadir.id_problem(utt)
+    if problem:
+        raise ValueError(f"utterance id '{utt}' {problem}: it would be a file name outside {out_dir}/s{index}/")
     return os.path.join(out_dir, f"s{index}", f"{utt}.wav")
+
+
+def check_out_dir(data_dir, out_dir):
+    """ValueError when out_dir is data_dir or holds it: the estimates' spk<c>.scp and s<c>/ folders
+    would replace the references, and scoring would then compare the estimates with themselves."""
+    data, out = os.path.realpath(data_dir), os.path.realpath(out_dir)
+    if data == out or data.startswith(out.rstrip("/") + "/"):
+        raise ValueError(
+            f"the output dir {out_dir} is or contains the data dir {data_dir}: the estimates would replace its "
+            "references (spk*.scp); give another output dir, e.g. exp/<system>/separate_<set>"
+        )
 
 
 def unclipped(samples):
@@ -62,11 +78,16 @@ def collect(data_dir, out_dir, num_spk=None):
 
 def main(argv=None):
     args = sys.argv[1:] if argv is None else argv
+    check = args[:1] == ["--check"]
+    args = args[1:] if check else args
     if len(args) != 2:
         sys.exit(__doc__)
     try:
+        if check:
+            check_out_dir(*args)
+            return
         count = collect(*args)
-    except FileNotFoundError as err:
+    except (FileNotFoundError, ValueError) as err:
         sys.exit(f"separated_dir.py: {err}")
     print(f"separated_dir.py: {count} utterances, {num_sources(args[1])} sources in {args[1]}")
 

@@ -8,6 +8,9 @@ is the MI loss alone (Wang et al. 2018, Sec. 5.1: "although the model is trained
 combination of deep clustering loss and MI loss, we only use the MI loss during validation for
 model selection"); the learning-rate halving and early stopping follow the same figure.
 history.tsv has each loss term (dc, mi, ...) per epoch, train and valid, after the fixed columns.
+What a run is made from (config, data dirs, STFT, init_from checkpoint) is recorded when it starts
+(<exp>/provenance.yaml, nnet/provenance.py, and in every checkpoint); a resume must match it, and
+one training at a time holds the exp dir (<exp>/.lock).
 """
 
 import contextlib
@@ -22,7 +25,7 @@ import time
 import torch
 import torch.distributed as dist
 import yaml
-from nnet import config as configs, features, io, losses, models, signal, training_data
+from nnet import config as configs, features, io, losses, models, provenance, signal, training_data
 from nnet.config import ConfigError, load_config
 
 
@@ -44,13 +47,31 @@ def first_sample_rate(data_dir):
         raise TrainingError(f"{data_dir}/wav.scp: utterance '{utt}': {err}") from None
 
 
+def check_same_stft(train_dir, train_stft, valid_dir):
+    """Validation features must come from the STFT of the training features (the model, its CMVN and
+    its targets are those of train_dir's stft.conf)."""
+    valid_stft = stft_config_of(valid_dir, first_sample_rate(valid_dir))
+    if valid_stft != train_stft:
+        mine, theirs = valid_stft.to_dict(), train_stft.to_dict()
+        differ = ", ".join(
+            f"{k}: {v} in {valid_dir}, {theirs[k]} in {train_dir}" for k, v in mine.items() if v != theirs[k]
+        )
+        raise TrainingError(
+            f"{valid_dir}/stft.conf and {train_dir}/stft.conf describe different STFTs ({differ}): the features of "
+            "both sets must come from one STFT: re-make the features of one with the other's --stft-conf "
+            "(steps/make_feats.sh, stage 2)"
+        )
+
+
 class Trainer:
-    def __init__(self, config, train_dir, valid_dir, exp_dir, device, rank=0, world_size=1):
+    def __init__(self, config, train_dir, valid_dir, exp_dir, device, rank=0, world_size=1, record=None):
         self.config, self.exp_dir, self.device = config, exp_dir, device
         self.rank, self.world_size = rank, world_size
+        self.record = record  # what this run is made from (nnet/provenance.py), kept in the checkpoints
         self.opts = config["training"]
         rate = first_sample_rate(train_dir)
         self.stft = stft_config_of(train_dir, rate)
+        check_same_stft(train_dir, self.stft, valid_dir)
         stats = features.read_cmvn(os.path.join(train_dir, "cmvn"))
         mean, std = features.cmvn_mean_std(stats)
         self.mean, self.std = torch.from_numpy(mean).to(device), torch.from_numpy(std).to(device)
@@ -200,6 +221,7 @@ class Trainer:
             "cmvn_std": self.std.cpu(),
             "stft": self.stft.to_dict(),
             "config": self.config,
+            **({"provenance": self.record} if self.record is not None else {}),
             **self.state,
         }
 
@@ -230,7 +252,9 @@ class Trainer:
         write_history(self.exp_dir, self.state["history"])
 
     def _save_best(self, ckpt):
-        best = {k: ckpt[k] for k in ("model", "cmvn_mean", "cmvn_std", "stft", "config", "epoch")}
+        best = {
+            k: ckpt[k] for k in ("model", "cmvn_mean", "cmvn_std", "stft", "config", "provenance", "epoch") if k in ckpt
+        }
         save_atomic(best, os.path.join(self.exp_dir, "best.pt"))
 
     def check_best_pt(self):
@@ -544,7 +568,9 @@ def _train(rank, world_size, ngpu, args):
         device = torch.device("cuda", local_rank)
     else:
         device = torch.device("cpu")
-    Trainer(config, args["train_dir"], args["valid_dir"], args["exp_dir"], device, rank, world_size).run()
+    Trainer(
+        config, args["train_dir"], args["valid_dir"], args["exp_dir"], device, rank, world_size, args.get("record")
+    ).run()
 
 
 # train.py options that override a model key of every config (a recipe's --num-spk, its sample rate)
@@ -596,25 +622,63 @@ def train(config_path, train_dir, valid_dir, exp_dir, ngpu=0, num_procs=1, num_t
             f"{config_path}: init_from: {config['init_from']}: {init} not found: train "
             f"{config['init_from']} first (steps/train_chains.sh trains a chain in order)"
         )
-    check_exp_dir(exp_dir)
-    copy = os.path.join(exp_dir, "config.yaml")
     if num_bins < 0:
         raise TrainingError(f"--num-bins {num_bins}: the STFT bins F (n_fft / 2 + 1; 0: model.num_bins of the config)")
+    check_exp_dir(exp_dir)
+    # One writer per exp dir (steps/train.sh holds the lock for its whole job, log included, and says so
+    # in COCKTAIL_EXP_LOCK); under torchrun rank 0 holds it for every rank.
+    lock = None
+    if os.environ.get("RANK", "0") == "0" and not provenance.held_by_parent(exp_dir):
+        try:
+            lock = provenance.ExpLock(exp_dir)
+        except provenance.ProvenanceError as err:
+            raise TrainingError(str(err)) from None
+        if lock.former:
+            print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} train.py: {provenance.taken_over(exp_dir, lock.former)}")
+    try:
+        return _train_locked(
+            config, config_path, train_dir, valid_dir, exp_dir, ngpu, num_procs, num_threads, num_spk, num_bins
+        )
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train_locked(config, config_path, train_dir, valid_dir, exp_dir, ngpu, num_procs, num_threads, num_spk, num_bins):
+    copy = os.path.join(exp_dir, "config.yaml")
     overrides = {key: value for key, value in (("num_spk", num_spk), ("num_bins", num_bins)) if value}
-    if os.path.abspath(config_path) != os.path.abspath(copy) or overrides:
-        with open(config_path, encoding="utf-8") as src:
-            text = src.read()
-        if overrides:
-            text = with_model_values(text, overrides, config_path)
-            config["model"].update(overrides)
-        with io.atomic_write(copy, encoding="utf-8") as dst:
-            dst.write(text)
+    with open(config_path, encoding="utf-8") as src:
+        text = src.read()
+    if overrides:
+        text = with_model_values(text, overrides, config_path)
+        config["model"].update(overrides)
+    stft = stft_config_of(train_dir, first_sample_rate(train_dir)).to_dict()
+    record = provenance.training_record(config, train_dir, valid_dir, exp_dir, stft)
+    rank0 = os.environ.get("RANK", "0") == "0"
+    if os.path.isfile(os.path.join(exp_dir, "last.pt")):
+        # A resume continues the run as it was recorded: never a config (or data) the weights did not see.
+        record = check_resume(record, config_path, train_dir, valid_dir, exp_dir)
+        if not os.path.isfile(copy):  # lost: the config checked equal to the recorded one
+            with io.atomic_write(copy, encoding="utf-8") as dst:
+                dst.write(text)
+    else:  # a fresh start: config.yaml and provenance.yaml say what this run is made of
+        if os.path.abspath(config_path) != os.path.abspath(copy) or overrides:
+            with io.atomic_write(copy, encoding="utf-8") as dst:
+                dst.write(text)
+        if rank0:
+            try:
+                provenance.write_record(exp_dir, record)
+            except OSError as err:
+                raise TrainingError(
+                    f"{exp_dir}: cannot write {provenance.RECORD} ({err}): free space and run again"
+                ) from None
     args = {
         "config": copy,
         "train_dir": train_dir,
         "valid_dir": valid_dir,
         "exp_dir": exp_dir,
         "num_threads": num_threads,
+        "record": record,
     }
     if ngpu > 0 and not torch.cuda.is_available():
         raise RuntimeError(
@@ -638,6 +702,32 @@ def train(config_path, train_dir, valid_dir, exp_dir, ngpu=0, num_procs=1, num_t
                 f"training process {err.error_index} of {world_size} failed ({how}): see the messages above"
             ) from None
     return config
+
+
+def check_resume(record, config_path, train_dir, valid_dir, exp_dir):
+    """The recorded provenance of the run in exp_dir if `record` (what this call would train from)
+    matches it; else TrainingError naming every key and file that differs."""
+    retrain = "train it again with --retrain true (steps/train_chains.sh; it keeps this run in <exp>/old/)"
+    try:
+        recorded = provenance.read_record(exp_dir)
+    except provenance.ProvenanceError as err:
+        raise TrainingError(str(err)) from None
+    if recorded is None:
+        raise TrainingError(
+            f"{exp_dir} holds last.pt but no {provenance.RECORD} (started by an older cocktail): what it was "
+            f"trained from is unknown: move {exp_dir} aside and train again, or {retrain}"
+        )
+    configs_differ = provenance.config_differences(recorded["config"], record["config"])
+    differences = provenance.training_differences(recorded, record, train_dir, valid_dir)
+    if differences:
+        data_differ = len(differences) > len(configs_differ)
+        what = "config and data" if configs_differ and data_differ else "config" if configs_differ else "data"
+        source = f"another config than {config_path}" if configs_differ else "other inputs than it is given now"
+        raise TrainingError(
+            f"{exp_dir} was trained from {source}: {'; '.join(differences)}: a resume continues the run "
+            f"recorded in {exp_dir}/{provenance.RECORD}: restore the {what}, or {retrain}"
+        )
+    return {k: v for k, v in recorded.items() if k not in ("written", "host")}
 
 
 def error_message(err):

@@ -5,8 +5,10 @@ set -euo pipefail
 echo "$0 $*"  # the command line first, for the log
 help_message="Usage: $0 [options] <data-dir> <log-dir> <feat-dir>
  e.g.: $0 --nj 4 data/tr exp/make_feats/tr feats
-Writes <feat-dir>/raw_<set>.<n>.{ark,scp}, <data-dir>/feats.scp, <data-dir>/cmvn (Kaldi stats of
-the whole set) and <data-dir>/stft.conf (the STFT used, for the later stages). The old features of
+Writes <feat-dir>/raw_<set>_<id>.<n>.{ark,scp} (<id>: 8 hex digits of the data dir's absolute
+path, so that data dirs of one name, data/tr and /tmp/other/tr, keep their own archives),
+<data-dir>/feats.scp, <data-dir>/cmvn (Kaldi stats of the whole set) and <data-dir>/stft.conf (the
+STFT used, for the later stages). The old features of
 the set are removed first, and feats.scp is written last: a failed run leaves none. Every wav's header
 is checked first (utils/validate_data_dir.py --check-audio); unreadable, truncated, empty or
 non-finite audio and non-finite features stop the run with the utterance and the file named.
@@ -27,7 +29,8 @@ data=$1 logdir=$2 featdir=$3
 [ -z "$stft_conf" ] || [ -f "$stft_conf" ] || { echo "$0: --stft-conf $stft_conf not found" >&2; exit 1; }
 mkdir -p "$logdir" "$featdir"
 featdir=$(cd "$featdir" && pwd -P)
-name=$(basename "$data")
+# the archives' name: the set's, and its dir's path (another dir named like it keeps its own archives)
+name=$(basename "$data")_$(cd "$data" && pwd -P | sha256sum | cut -c1-8)
 # The old features go first: a failed run must not leave a feats.scp that a later stage takes as done.
 rm -f "$data/feats.scp" "$data/cmvn" "$featdir/raw_$name".*
 # Every wav's header, across the whole set (one job sees only its part): truncated, empty or

@@ -41,6 +41,9 @@ else
 fi
 [ -f "$data/wav.scp" ] || { echo "$0: $data/wav.scp not found: run data preparation first" >&2; exit 1; }
 [ -f "$data/spk1.scp" ] || { echo "$0: $data/spk1.scp not found: scoring needs the references" >&2; exit 1; }
+# estimates separated from this data dir as it is now, not from an older corpus (nnet/provenance.py)
+$mixture || python3 -m nnet.provenance check-separated "$data" "$sep"
+scored_data=$data  # what <score-dir>/provenance.yaml records
 
 # One BLAS thread per job: the jobs are the parallelism (--nj), as in Kaldi.
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
@@ -69,3 +72,6 @@ $cmd JOB=1:"$nj" "$dir/log/score.JOB.log" \
 python3 -m nnet.bin.score merge "$data" "$dir" \
   $(for n in $(seq "$nj"); do echo "$dir/part.$n.tsv"; done)
 rm -f "$dir"/part.*.tsv
+# what the result was scored on (the data dir, the separated dir's record): RESULTS.md leaves out a
+# result whose data or model changed since; without this record the result does not count as done
+python3 -m nnet.provenance record-score "$scored_data" "$sep" "$dir" || { rm -f "$dir/result.txt"; exit 1; }

@@ -49,6 +49,16 @@ cuda_cmd=${cuda_cmd:-utils/run.py --gpu 1}
 . utils/recipe.sh
 . utils/parse_options.sh
 [ $# -eq 0 ] || { echo "$help_message" >&2; exit 1; }
+# A set named like a variant (tt_gl) would share separate_tt_gl/ with set tt's Griffin-Lim run and
+# become its '+gl' row in RESULTS.md: refused before any stage.
+for x in $test_sets; do
+  case $x in
+    *_rti | *_gl | *_misi)
+      echo "$0: --test-sets: '$x' ends like the separation variant ${x##*_} (exp/<system>/separate_${x%_*}_${x##*_}/," \
+        "the row '<system> +${x##*_}' of set ${x%_*}): rename data/$x (e.g. ${x%_*}-${x##*_})" >&2
+      exit 1 ;;
+  esac
+done
 
 in_stages() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 

@@ -32,7 +32,8 @@ threads=$(cpu_share "$jobs")
 one_alpha() {
   local alpha=$1 exp=$dir/alpha$1
   mkdir -p "$exp"
-  python3 - "$config" "$alpha" "$epochs" "$exp/sweep.yaml" <<'EOF'
+  # the config of this alpha goes to sweep.yaml once it is the one trained (a refused re-run keeps the old)
+  python3 - "$config" "$alpha" "$epochs" "$exp/sweep.yaml.new" <<'EOF'
 import sys
 import yaml
 src, alpha, epochs, out = sys.argv[1:]
@@ -46,8 +47,15 @@ if epochs:
 with open(out, "w", encoding="utf-8") as f:
     yaml.safe_dump(config, f, sort_keys=False)
 EOF
-  [ -f "$exp/.finished" ] || "$COCKTAIL_ROOT/steps/train.sh" --cmd "$cmd" --num-threads "$threads" \
-    "$exp/sweep.yaml" "$train" "$valid" "$exp"
+  # a finished training is reused only if made from this config and data (other --epochs: refused)
+  if [ -f "$exp/.finished" ]; then
+    python3 -m nnet.provenance check-training "$exp/sweep.yaml.new" "$train" "$valid" "$exp" ||
+      { rm -f "$exp/sweep.yaml.new"; return 1; }
+  else
+    "$COCKTAIL_ROOT/steps/train.sh" --cmd "$cmd" --num-threads "$threads" "$exp/sweep.yaml.new" "$train" "$valid" "$exp" ||
+      { rm -f "$exp/sweep.yaml.new"; return 1; }
+  fi
+  mv "$exp/sweep.yaml.new" "$exp/sweep.yaml"
   "$COCKTAIL_ROOT/steps/separate.sh" --nj "$nj" --cmd "$cmd" "$exp" "$valid" "$exp/separate_cv"
   "$COCKTAIL_ROOT/steps/score.sh" --nj "$nj" --cmd "$cmd" "$valid" "$exp/separate_cv" "$exp/score_cv"
 }

@@ -4,7 +4,9 @@ set -euo pipefail
 echo "$0 $*"  # the command line first, for the log
 help_message="Usage: $0 [options] <config.yaml> <train-dir> <valid-dir> <exp-dir>
  e.g.: $0 --cmd \"\$cuda_cmd\" --ngpu 1 conf/tuning/chimerapp.yaml data/tr data/cv exp/chimerapp
-Writes <exp-dir>/{config.yaml,last.pt,best.pt,history.tsv,loss.png,log/train.log}.
+Writes <exp-dir>/{config.yaml,provenance.yaml,last.pt,best.pt,history.tsv,loss.png,log/train.log}.
+A re-run resumes the run recorded in provenance.yaml, or refuses naming what differs (config keys,
+data dirs); a second training of <exp-dir> is refused while this one runs (<exp-dir>/.lock).
 Options:
   --cmd <runner>     job runner (default: utils/run.py; \$cuda_cmd for GPUs)
   --ngpu <n>         GPUs (default: 0, the CPU); n > 1 trains with DistributedDataParallel
@@ -30,6 +32,14 @@ cmd=${cmd:-"$COCKTAIL_ROOT/utils/run.py"}
 config=$1 train=$2 valid=$3 exp=$4
 [ -f "$config" ] || { echo "$0: config $config not found" >&2; exit 1; }
 mkdir -p "$exp/log"
+# One writer per exp dir: a second training here would mix its checkpoints, config and log with this
+# one's. The lock (nnet/provenance.py) is held on fd 9 until this script ends, the job's log included;
+# train.py knows it from COCKTAIL_EXP_LOCK. A killed run's lock goes with its processes.
+exec 9>>"$exp/.lock"
+python3 -m nnet.provenance lock --fd 9 "$exp" || exit 1
+trap ': > "$exp/.lock"' EXIT  # a holder line left behind means a run that did not end cleanly
+COCKTAIL_EXP_LOCK=$(cd "$exp" && pwd -P)
+export COCKTAIL_EXP_LOCK
 runner_opt=()
 [ "$ngpu" -eq 0 ] || runner_opt=(--gpu "$ngpu")
 procs=$(( num_procs > ngpu ? num_procs : ngpu )); [ "$procs" -ge 1 ] || procs=1

@@ -8,7 +8,8 @@ echo "$0 $*"  # the command line first, for the log
 help_message="Usage: $0 [options] <tuning-dir> \"<systems>\" <train-dir> <valid-dir> <exp-root>
  e.g.: $0 --train-jobs 2 conf/tuning \"dc upit def_dc def\" data/tr data/cv exp
 Trains <exp-root>/<system>/ from <tuning-dir>/<system>.yaml with steps/train.sh; oracle_* systems
-and repeats are skipped, and so is a system that finished training unless --retrain true. A
+and repeats are skipped, and so is a system that finished training unless --retrain true, provided
+it was trained from this config, these data dirs and STFT (else it is refused, naming what differs). A
 system whose config has init_from: <other> trains after <other>, in the same chain.
 Options:
   --cmd <runner>          job runner (default: utils/run.py; \$cuda_cmd for GPUs)
@@ -44,6 +45,10 @@ train_system() {
   local system=$1
   # a .finished without best.pt (left by older versions) goes back to train.py, which repairs or says why
   if [ -f "$exp/$system/.finished" ] && [ -f "$exp/$system/best.pt" ] && ! $retrain; then
+    # reused only if trained from this config (its content), these data dirs and this STFT: else refused
+    # naming what differs (nnet/provenance.py)
+    python3 -m nnet.provenance check-training --num-spk "$num_spk" --num-bins "$num_bins" \
+      "$tuning/$system.yaml" "$train" "$valid" "$exp/$system" || return 1
     echo "$0: $exp/$system finished training; skipped (--retrain true redoes it)"
     return 0
   fi

@@ -43,8 +43,7 @@ def make_data_dir(root, num_utts=3, rate=8000, seconds=(1.0, 1.6), seed=0):
 
 
 def make_featured_data_dir(root, num_utts=3, seed=0, seconds=(1.0, 1.6), rate=8000):
-    """make_data_dir under root, with features by steps/make_feats.sh into root/feats (a feats dir
-    of its own: make_feats names the archives after the data dir, 'data' for every such dir)."""
+    """make_data_dir under root, with features by steps/make_feats.sh into root/feats."""
     data = make_data_dir(str(root), num_utts=num_utts, rate=rate, seed=seed, seconds=seconds)
     top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     make_feats = os.path.join(top, "steps", "make_feats.sh")

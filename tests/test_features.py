@@ -94,7 +94,7 @@ def test_archives_equal_direct_computation_and_do_not_depend_on_nj(tmp_path):
     np.testing.assert_allclose(mean, frames.mean(0), rtol=1e-5)
     np.testing.assert_allclose(std, frames.std(0), rtol=1e-4)
     # every job log ends with Kaldi's footer
-    logs = sorted((tmp_path / "f3" / "log").glob("make_feats_data.*.log"))
+    logs = sorted((tmp_path / "f3" / "log").glob("make_feats_data_*.*.log"))  # data_<path hash>
     assert len(logs) == 3
     assert all("with status 0" in log.read_text().splitlines()[-1] for log in logs)
 

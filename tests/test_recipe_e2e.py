@@ -299,14 +299,18 @@ def test_sweep_alpha_trains_separates_and_scores_cv_per_alpha(recipe, full_run):
     assert run.returncode != 0 and "not a chimera++ config" in run.stderr
 
 
-def copied_recipe(tmp_path, num_spk=2):
+def copied_recipe(tmp_path, num_spk=2, source=RECIPE):
     """README's copy, literally, in a checkout-shaped dir: `cp -r egs/mini_2mix egs/mycorpus` beside
     links to the top level; tiny configs (model.num_spk = num_spk) in egs/mycorpus/tiny."""
     for name in ("path.sh", "steps", "utils", "local"):  # the top level a copied recipe's links reach
         os.symlink(os.path.join(ROOT, name), tmp_path / name)
     (tmp_path / "egs").mkdir()
-    subprocess.run(["cp", "-r", RECIPE, str(tmp_path / "egs" / "mycorpus")], check=True)
+    subprocess.run(["cp", "-r", source, str(tmp_path / "egs" / "mycorpus")], check=True)
     work = tmp_path / "egs" / "mycorpus"
+    # a run of the source in this clone (README's quick start) is not the copy's: its corpus, data,
+    # features, trained systems and results stay behind (stage 3 would refuse those systems anyway)
+    for name in ("corpus", "data", "feats", "exp", "RESULTS.md"):
+        shutil.rmtree(work / name) if (work / name).is_dir() else (work / name).unlink(missing_ok=True)
     tiny_configs(os.path.join(work, "conf", "tuning"), str(work / "tiny"), num_spk)
     return work
 
@@ -322,6 +326,8 @@ def write_corpus(root, names, num_spk, seed):
     for subset, mixtures in names.items():
         for name in mixtures:
             sources = [voice(rng, 1.2, 8000, rng.uniform(90, 120) * 1.7**c) for c in range(num_spk)]
+            peak = np.abs(sum(sources)).max()  # scaled as corpora are, so that the mixture is their sum
+            sources = [s * min(1.0, 0.9 / peak) for s in sources]
             io.write_wav(root / subset / "mix" / f"{name}.wav", sum(sources), 8000)
             for c, samples in enumerate(sources, 1):
                 io.write_wav(root / subset / f"s{c}" / f"{name}.wav", samples, 8000)

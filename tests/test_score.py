@@ -77,7 +77,8 @@ def test_nj1_and_nj2_write_the_same_tables(scored):
     with open(os.path.join(dirs["nj1"], "result.txt")) as a, open(os.path.join(dirs["nj2"], "result.txt")) as b:
         assert a.read() == b.read()
     assert sorted(os.listdir(os.path.join(dirs["nj2"], "log"))) == ["score.1.log", "score.2.log"]
-    assert sorted(os.listdir(dirs["nj2"])) == ["log", "per_utt.tsv", "result.txt"]  # no part tables left
+    # no part tables left; provenance.yaml: what it was scored on (nnet/provenance.py)
+    assert sorted(os.listdir(dirs["nj2"])) == ["log", "per_utt.tsv", "provenance.yaml", "result.txt"]
 
 
 def test_per_utt_table_and_result(scored):
@@ -147,7 +148,7 @@ def test_three_sources_from_the_spk_scp_files_present(tmp_path):
     sep_tables = {c: {} for c in (1, 2, 3)}
     for i in range(2):
         utt = f"a{i}_b{i}_c{i}_m{i}"
-        sources = [synth.voice(rng, 1.2, 8000, f0) for f0 in (110, 170, 250)]
+        sources = [0.6 * synth.voice(rng, 1.2, 8000, f0) for f0 in (110, 170, 250)]  # a mixture that does not clip
         io.write_wav(tmp_path / "wav" / f"{utt}.wav", sum(sources), 8000)
         tables["wav.scp"][utt] = str(tmp_path / "wav" / f"{utt}.wav")
         tables["utt2spk"][utt] = f"a{i}_b{i}_c{i}"

@@ -264,18 +264,28 @@ def pack_model(exp, out_zip, cwd, *options):
 
 
 def test_a_pack_separates_as_its_exp_dir(tmp_path, trained):
-    """utils/pack_model.sh: one zip with best.pt, config.yaml, the system's RESULTS rows and meta.yaml;
-    steps/separate.sh and separate_wav.py given the pack write the same wavs as given the exp dir."""
+    """utils/pack_model.sh: one zip with best.pt, config.yaml, the system's RESULTS rows (those scored on
+    its estimates) and meta.yaml; steps/separate.sh and separate_wav.py given the pack write the same wavs
+    as given the exp dir."""
     exp, data = trained
-    header = "| system | set | SDR | SDRi |\n|---|---|---:|---:|\n"
-    (tmp_path / "RESULTS.md").write_text(
-        "# RESULTS\n\n" + header + "| mixture | tt | 0.2 | 0.0 |\n| exp | tt | 5.1 | 4.9 |\n"
-        "| exp +misi | tt | 5.3 | 5.1 |\n| expert | tt | 1.0 | 0.8 |\n"
-    )
+    exp = shutil.copytree(exp, tmp_path / "exp")  # the system 'exp', separated and scored here
+    for sep, options in (("separate_tt", []), ("separate_tt_misi", ["--variant", "misi"])):
+        separate_dir(exp, data, exp / sep, "--nj", "1", *options)
+        score_dir = exp / sep.replace("separate", "score")
+        run = subprocess.run(["bash", os.path.join(ROOT, "steps/score.sh"), "--nj", "1", data, exp / sep, score_dir])
+        assert run.returncode == 0
+    results = ["--exp", str(tmp_path), "--out", str(tmp_path / "RESULTS.md")]
+    run = subprocess.run([PYTHON, os.path.join(ROOT, "utils/show_results.py"), *results], capture_output=True)
+    assert run.returncode == 0, run.stderr
+    lines = (tmp_path / "RESULTS.md").read_text().splitlines()
+    table = [line for line in lines if line.startswith(("| system |", "|---", "| exp"))]
+    assert [line.split(" | ")[0] for line in table[2:]] == ["| exp", "| exp +misi"]
+    with open(tmp_path / "RESULTS.md", "a") as f:  # rows of other systems stay behind, 'expert' too
+        f.write("| mixture | tt | 0.2 | 0.0 |\n| expert | tt | 1.0 | 0.8 |\n")
     packed = pack_model(exp, tmp_path / "exp.zip", tmp_path, "--license", "synthetic tones: no licence")
     with zipfile.ZipFile(packed) as z:
         assert sorted(z.namelist()) == ["RESULTS.md", "best.pt", "config.yaml", "meta.yaml"]
-        assert z.read("RESULTS.md").decode() == header + "| exp | tt | 5.1 | 4.9 |\n| exp +misi | tt | 5.3 | 5.1 |\n"
+        assert z.read("RESULTS.md").decode() == "\n".join(table) + "\n"
         assert z.read("best.pt") == (exp / "best.pt").read_bytes()
         assert z.read("config.yaml") == (exp / "config.yaml").read_bytes()
         meta = yaml.safe_load(z.read("meta.yaml"))

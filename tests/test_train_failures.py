@@ -188,7 +188,8 @@ def test_stale_best_pt_is_repaired_from_last_pt(tmp_path, data):
 def test_lost_best_epoch_is_refused_not_finished(tmp_path, data):
     """best.pt gone while the best epoch (1) is older than last.pt (2): exit 1 naming best.pt; no .finished."""
     exp = tmp_path / "exp"
-    config = write_config(tmp_path / "c.yaml", "dc", epochs=2, lr=0.0)  # no update: epoch 1 stays the best
+    # lr 1e-30: no weight moves in float32 (lr 0 is refused), so epoch 1 stays the best
+    config = write_config(tmp_path / "c.yaml", "dc", epochs=2, lr=1e-30)
     train(config, data, exp)
     (exp / "best.pt").unlink()
     (exp / ".finished").unlink()

@@ -5,7 +5,7 @@ echo "$0 $*"  # the command line first, for the log
 help_message="Usage: $0 [options] <exp-dir> <pack.zip>
  e.g.: $0 --results RESULTS.md exp/chimerapp chimerapp.zip
 The zip holds best.pt (weights, CMVN, STFT, config), config.yaml, the system's rows of RESULTS.md
-and meta.yaml (system, sample rate, speakers, head/inference/phase, training corpus and its licence
+that were scored on this best.pt's estimates (the others are left out, named) and meta.yaml (system, sample rate, speakers, head/inference/phase, training corpus and its licence
 note, commit, torch/python versions, date, best.pt's sha256); nnet/pack.py describes it.
 Use it with: nnet/bin/separate_wav.py --model <pack.zip> in.wav out/, or steps/separate.sh <pack.zip> ...
 Show it: python3 -m nnet.bin.pack_model show <pack.zip>; unpack: ... unpack <pack.zip> <exp-dir>.

@@ -18,7 +18,12 @@ see nnet/metrics.py), which the means include. A result.txt
 without floored_<metric> counts or with a value that is not a finite number (written by an older
 scorer, which left NaN out of its means) is an error naming it: re-run steps/score.sh.
 An environment block (date, git commit, Python and torch versions, CPU) heads the file, as in
-ESPnet's RESULTS.md. The file is written atomically.
+ESPnet's RESULTS.md. The file is written atomically, keeping the mode of the one it replaces; a
+read-only one (chmod a-w) is left as it is, with an error.
+Every row is checked against what it was made from (<score-dir>/provenance.yaml, nnet/provenance.py):
+a result whose data dir changed since it was scored (a corpus re-made, other utterances) or whose
+model changed since it separated (a system trained again) is left out of the table, named in a note
+and on stderr; results of one set scored on different data dirs are an error.
 """
 
 import argparse
@@ -32,7 +37,7 @@ import subprocess
 import sys
 
 import cocktail_env  # noqa: F401  the repository's nnet and .venv (utils/cocktail_env.py)
-from nnet import io
+from nnet import io, provenance
 
 MIXTURE = "mixture"  # the exp/ name under which the recipes score the unprocessed mixture
 VARIANTS = ("rti", "gl", "misi")  # score_<set>_<variant>: separation variants, in their row order
@@ -77,17 +82,45 @@ def parse_score_dir(score_dir):
 
 
 def gather(exp_dir):
-    """[(row label, set, result table)]: a block per set, the mixture first, then the systems by name,
-    each followed by its variants."""
-    found = []
+    """([(row label, set, result table)], left out): a block per set, the mixture first, then the systems
+    by name, each followed by its variants. A result whose data dir or model changed since it was
+    scored (its provenance.yaml, nnet/provenance.py) is left out: [(row label, set, score dir, why)]."""
+    found, stale, data_of_set = [], [], {}
     for path in glob.glob(os.path.join(exp_dir, "*", "score_*", "result.txt")):
         score_dir = os.path.dirname(path)
         system = os.path.basename(os.path.dirname(score_dir))
         test_set, variant = parse_score_dir(score_dir)
         label = f"{system} +{variant}" if variant else system
         order = (test_set, system != MIXTURE, system, VARIANTS.index(variant) + 1 if variant else 0)
+        try:
+            problems = provenance.score_problems(score_dir)
+            record = provenance.read_record(score_dir)
+        except provenance.ProvenanceError as err:
+            sys.exit(f"show_results.py: {err}")
+        if problems:
+            stale.append((order, label, test_set, score_dir, "; ".join(problems)))
+            continue
+        if record is not None:  # one row block per set: all of it scored on one data
+            data_of_set.setdefault(test_set, {}).setdefault(str(sorted(record["data"]["files"].items())), score_dir)
         found.append((order, label, test_set, read_result(path)))
-    return [(label, test_set, table) for _, label, test_set, table in sorted(found, key=lambda x: x[0])]
+    for test_set, dirs in data_of_set.items():
+        if len(dirs) > 1:
+            sys.exit(
+                f"show_results.py: the results of set '{test_set}' were scored on different data ("
+                + ", ".join(f"{d}: {provenance.read_record(d)['data']['path']}" for d in dirs.values())
+                + "): score every system on one data dir, or give the sets other names"
+            )
+    rows = [(label, test_set, table) for _, label, test_set, table in sorted(found, key=lambda x: x[0])]
+    return rows, [entry[1:] for entry in sorted(stale, key=lambda x: x[0])]
+
+
+def left_out_note(stale):
+    """The RESULTS.md lines naming the results left out and why."""
+    if not stale:
+        return ""
+    lines = ["", "Left out, made from other data or by another model than there is now (re-run stages 4-5 for them):"]
+    lines += [f"- {label} {test_set}: {why}" for label, test_set, _, why in stale]
+    return "\n".join(lines) + "\n"
 
 
 def format_cell(name, value):
@@ -180,11 +213,22 @@ def main():
     recipe = args.recipe_dir or "."
     exp_dir = args.exp or os.path.join(recipe, "exp")
     out = args.out or os.path.join(recipe, "RESULTS.md")
-    results = gather(exp_dir)
+    if os.path.isfile(out) and not os.stat(out).st_mode & 0o222:  # chmod a-w: someone keeps this one
+        mode = os.stat(out).st_mode & 0o7777
+        sys.exit(
+            f"show_results.py: {out} is read-only (mode {mode:04o}): it was left as it is; make it writable "
+            f"(chmod u+w {out}) or write the table elsewhere with --out"
+        )
+    results, stale = gather(exp_dir)
+    for _, _, score_dir, why in stale:
+        print(f"show_results.py: left out {score_dir}: {why}", file=sys.stderr)
     if not results:
-        sys.exit(f"show_results.py: no {exp_dir}/*/score_*/result.txt: run the scoring stage (steps/score.sh) first")
+        more = f" that holds (left out: {len(stale)}, see above)" if stale else ""
+        sys.exit(
+            f"show_results.py: no {exp_dir}/*/score_*/result.txt{more}: run the scoring stage (steps/score.sh) first"
+        )
     code_root = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))  # the commit of the code used
-    text = results_markdown(results, code_root)
+    text = results_markdown(results, code_root) + left_out_note(stale)
     with io.atomic_write(out, encoding="utf-8") as f:
         f.write(text)
     print(f"show_results.py: {len(results)} results -> {out}", file=sys.stderr)

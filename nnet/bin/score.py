@@ -20,9 +20,15 @@ lists the metrics at their floor for the utterance
 the floor (floored_<metric>). Input that cannot be scored stops the job, naming the utterance and
 the file: an estimate of another length than its references, NaN or infinite samples, a silent
 reference or mixture (a corpus error), a missing estimate.
+
+Before scoring, each utterance's references must be what scoring assumes (check_sources): no two the
+same signal (a data dir listing one source twice scores SIR 150 dB), and their sum (with the noise of
+noise<n>.scp, LibriMix's mix_both) the mixture, within the rounding of 16-bit files (a mixture that is
+not made of them turns SDRi into nonsense); and long enough for BSS Eval's filters (nnet/metrics.py).
 """
 
 import argparse
+import glob
 import math
 import os
 import re
@@ -67,6 +73,51 @@ def read_entry(table, table_path, utt, what):
         fail(f"utterance '{utt}': cannot read {what} {path} (listed in {table_path}): {err}")
 
 
+# Two talkers' recordings correlate far less than this; a source listed twice (or once more at
+# another gain) correlates 1.
+SAME_SIGNAL_CORRELATION = 0.99
+LSB = 1 / 32768  # a 16-bit sample as nnet.io reads it
+
+
+def check_sources(utt, refs, noises, mix):
+    """refs, noises: [(samples, rate, path)] of the references and of the noise tables; mix the
+    mixture's. Stops naming the utterance and the files when two references are one signal or when
+    the mixture is not their sum (plus the noise), as a corpus writes it: each of the n + 1 16-bit
+    files rounds its samples by up to half an LSB, and one LSB more covers writers that scale by
+    32767 instead of 32768. Lengths and silence are score_utterance's to check."""
+    length = len(mix[0])
+    if any(len(samples) != length or metrics.is_silent(samples) for samples, _, _ in refs + noises):
+        return  # score_utterance names these, the more telling fault
+    for i, (a, _, path_a) in enumerate(refs):
+        for j, (b, _, path_b) in enumerate(refs[i + 1 :], i + 1):
+            norms = float(np.linalg.norm(a) * np.linalg.norm(b))
+            correlation = abs(float(np.dot(a, b))) / norms if norms > 0 else 0.0
+            if correlation > SAME_SIGNAL_CORRELATION:
+                fail(
+                    f"utterance '{utt}': references {i + 1} and {j + 1} are the same signal ({path_a}, {path_b}): "
+                    f"normalized correlation {correlation:.4f}, where two talkers stay far below "
+                    f"{SAME_SIGNAL_CORRELATION}: the data dir lists one source twice; fix its spk*.scp"
+                )
+    worst = float(np.max(np.abs(mix[0] - sum(s for s, _, _ in refs + noises))))
+    tolerance = (len(refs) + len(noises) + 1) / 2 + 1  # in LSB, as the docstring says
+    if worst > tolerance * LSB:
+        parts = ", ".join(path for _, _, path in refs + noises)
+        noise = " and the noise" if noises else ""
+        clipped = int(np.sum(np.abs(mix[0]) >= 1 - LSB))
+        why = (
+            f"the mixture is clipped ({clipped} samples at full scale): make the corpus with its sources scaled so "
+            "that their sum does not clip, as wsj0-2mix's and LibriMix's scripts do"
+            if clipped
+            else "the mixture and these sources do not belong together (another corpus, a table that points "
+            "elsewhere); fix the data dir's tables"
+        )
+        fail(
+            f"utterance '{utt}': the mixture {mix[2]} is not the sum of its references{noise} ({parts}): they differ "
+            f"by up to {worst:.4g} ({worst / LSB:.0f} LSB at 16 bits, where rounding the files explains "
+            f"{tolerance:g}): {why}"
+        )
+
+
 def format_value(value):
     return f"{round(value, 4) + 0.0:.4f}"  # + 0.0: no "-0.0000"
 
@@ -79,6 +130,8 @@ def compute(args):
             fail(f"{args.separated} has {len(est_paths)} spk*.scp, {args.data_dir} has {len(ref_paths)}")
         est_tables = [io.read_table(p) for p in est_paths]
     ref_tables = [io.read_table(p) for p in ref_paths]
+    noise_paths = sorted(glob.glob(os.path.join(args.data_dir, "noise[0-9]*.scp")))  # LibriMix's mix_both
+    noise_tables = [io.read_table(p) for p in noise_paths]
     mix_path = os.path.join(args.data_dir, "wav.scp")
     mixtures = io.read_table(mix_path)
 
@@ -95,6 +148,8 @@ def compute(args):
                 fail(f"utterance '{utt}': {path} is at {r} Hz, the mixture {mix_file} at {rate} Hz")
         if len({len(samples) for samples, _, _ in refs}) > 1:
             fail(f"utterance '{utt}': the references {[p for _, _, p in refs]} differ in length")
+        noises = [read_entry(t, p, utt, f"noise {n}") for n, (t, p) in enumerate(zip(noise_tables, noise_paths), 1)]
+        check_sources(utt, refs, noises, (mixture, rate, mix_file))
         paths = {
             f"{kind} {n}": path
             for kind, signals in (("reference", refs), ("estimate", ests))

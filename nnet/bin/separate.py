@@ -84,7 +84,10 @@ def main():
             sources = separator.separate(samples)
         except ValueError as err:  # e.g. embeddings that are not finite
             sys.exit(f"separate.py: {args.data_dir}/wav.scp: utterance '{utt}' ({args.exp_dir}): {err}")
-        separated_dir.write_sources(args.out_dir, utt, sources, rate)
+        try:
+            separated_dir.write_sources(args.out_dir, utt, sources, rate)
+        except ValueError as err:  # an utterance id that is not a file name
+            sys.exit(f"separate.py: {args.data_dir}/wav.scp: {err}")
     refined = f" + {separator.matched_steps} steps of matched inference" if separator.matched else ""
     noise = " (+ a noise source)" if separator.noise_source and args.phase == "misi" else ""
     print(

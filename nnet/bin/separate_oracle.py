@@ -70,7 +70,10 @@ def main():
         src_spec = signal.stft(torch.from_numpy(np.stack(sources)).double(), config)
         mask = oracle_masks(mix_spec, src_spec, args.mask)[:num_spk]
         estimates = signal.istft(mask * mix_spec, config, len(mix)).numpy()
-        separated_dir.write_sources(args.out_dir, utt, estimates, rate)
+        try:
+            separated_dir.write_sources(args.out_dir, utt, estimates, rate)
+        except ValueError as err:  # an utterance id that is not a file name
+            sys.exit(f"separate_oracle.py: {args.data_dir}/wav.scp: {err}")
     print(f"separate_oracle.py: {len(mixtures)} utterances with {args.mask} masks -> {args.out_dir}")
 
 

@@ -4,7 +4,10 @@
 usage: python3 -m nnet.bin.train [--ngpu N] [--num-procs N] [--num-threads N] [--num-spk C] [--num-bins F]
            <config.yaml> <train-dir> <valid-dir> <exp-dir>
 
-Resumes from <exp-dir>/last.pt when it exists. A config with `init_from: <system>` starts from
+Resumes from <exp-dir>/last.pt when it exists, provided the config (as parsed) and the data dirs are
+those recorded in <exp-dir>/provenance.yaml when the run started (else exit 1 naming each key and file
+that differs; config.yaml is written only by a fresh start). One training per exp dir: a second one
+is refused while the first holds <exp-dir>/.lock. A config with `init_from: <system>` starts from
 <exp-dir>/../<system>/best.pt (the DL-DEF chain). --num-procs > 1 trains with
 DistributedDataParallel (one process per GPU, or gloo on CPU with --ngpu 0); under torchrun the
 environment decides. --num-spk C trains every config for C sources (wsj0-3mix: 3) without editing
