@@ -690,7 +690,7 @@ def test_float32_batch_runs_and_matches_float64():
             "loss.dc_objective: 'kmeans' is not one of classic, laplacian, ",
         ),
         ({"type": "mi", "mi_target": "psa", "mi_norm": "l3"}, "loss.mi_norm: 'l3' is not one of l1, l2"),
-        ({"type": "chimera", **DC_CONFIG, **MI_CONFIG, "alpha": 1.5}, "loss.alpha: 1.5 is not in [0, 1]"),
+        ({"type": "chimera", **DC_CONFIG, **MI_CONFIG, "alpha": 1.5}, "loss.alpha: 1.5 is not in [0, 1)"),
         ({"type": "dl", **MI_CONFIG, "gamma": -1}, "loss.gamma: -1.0 is not >= 0"),
         ({"type": "mi", **MI_CONFIG, "psa_truncation": 0}, "loss.psa_truncation: 0.0 is not > 0 (default: 1.0)"),
         ({"type": "pit"}, "loss.type: 'pit' is not one of dc, mi, chimera, joint, dl"),
