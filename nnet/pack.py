@@ -92,8 +92,9 @@ def _row_of_model(row, exp_dir, sha256):
     return not problems
 
 
-def write(exp_dir, out_zip, corpus, licence, results_md=None, phase="mixture", root=None):
-    """Pack exp_dir/best.pt (+ config.yaml, RESULTS rows) into out_zip, written atomically."""
+def write(exp_dir, out_zip, corpus, licence, results_md=None, phase="mixture", root=None, citation=""):
+    """Pack exp_dir/best.pt (+ config.yaml, RESULTS rows) into out_zip, written atomically. citation: what
+    a user of the model must cite (the training corpus's paper), kept in meta.yaml when given."""
     best = os.path.join(exp_dir, "best.pt")
     if not os.path.isfile(best):
         raise PackError(f"{best} not found: train the system first (stage 3)")
@@ -117,6 +118,7 @@ def write(exp_dir, out_zip, corpus, licence, results_md=None, phase="mixture", r
         "epoch": facts["epoch"],
         "training_corpus": corpus,
         "license": licence,
+        **({"citation": citation} if citation else {}),
         "commit": _commit(root or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
         "torch": str(torch.__version__),  # a TorchVersion, which yaml cannot write
         "python": platform.python_version(),

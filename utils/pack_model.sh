@@ -12,10 +12,12 @@ Show it: python3 -m nnet.bin.pack_model show <pack.zip>; unpack: ... unpack <pac
 Options:
   --corpus <text>     what it was trained on (default: the recipe dir's name, e.g. mini_2mix)
   --license <text>    the training corpus's licence note (default: 'unknown: say it with --license')
+  --citation <text>   what users of the model must cite, e.g. the corpus's paper (meta.yaml: citation)
   --results <file>    the recipe's RESULTS.md (default: RESULTS.md when it exists)
   --phase <mixture|griffin-lim|misi>  phase reconstruction users get by default (default: mixture)"
 corpus=
 license="unknown: say it with --license"
+citation=
 results=
 phase=mixture
 . "$(dirname "$0")/../path.sh"
@@ -23,6 +25,6 @@ phase=mixture
 [ $# -eq 2 ] || { echo "$help_message" >&2; exit 1; }
 corpus=${corpus:-$(basename "$PWD")}
 [ -n "$results" ] || [ ! -f RESULTS.md ] || results=RESULTS.md
-opts=(--corpus "$corpus" --license "$license" --phase "$phase")
+opts=(--corpus "$corpus" --license "$license" --citation "$citation" --phase "$phase")
 [ -z "$results" ] || opts+=(--results "$results")
 python3 -m nnet.bin.pack_model pack "${opts[@]}" "$1" "$2"

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Pack a trained system into one zip, show a pack, or unpack it into an exp dir (nnet/pack.py).
 
-usage: pack_model.py pack --corpus TEXT --license TEXT [--results RESULTS.md] [--phase P] <exp-dir> <pack.zip>
+usage: pack_model.py pack --corpus TEXT --license TEXT [--citation TEXT] [--results RESULTS.md] [--phase P]
+                          <exp-dir> <pack.zip>
        pack_model.py show <pack.zip>
        pack_model.py unpack <pack.zip> <exp-dir>
 
@@ -26,6 +27,7 @@ def main():
     p = sub.add_parser("pack")
     p.add_argument("--corpus", required=True, help="what the system was trained on (meta.yaml: training_corpus)")
     p.add_argument("--license", required=True, help="the training corpus's licence note (meta.yaml: license)")
+    p.add_argument("--citation", default="", help="what users of the model must cite (meta.yaml: citation)")
     p.add_argument("--results", help="the recipe's RESULTS.md: the system's rows go into the pack")
     p.add_argument("--phase", choices=PHASES, default="mixture", help="the phase reconstruction users get by default")
     p.add_argument("exp_dir")
@@ -40,7 +42,9 @@ def main():
         if args.command == "pack":
             if args.results and not os.path.isfile(args.results):
                 sys.exit(f"pack_model.py: --results {args.results} not found")
-            meta = pack.write(args.exp_dir, args.pack, args.corpus, args.license, args.results, args.phase)
+            meta = pack.write(
+                args.exp_dir, args.pack, args.corpus, args.license, args.results, args.phase, citation=args.citation
+            )
             print(f"pack_model.py: {args.pack}: {meta['system']} (epoch {meta['epoch']}, commit {meta['commit']})")
         elif args.command == "show":
             meta = pack.read(args.pack)[1]

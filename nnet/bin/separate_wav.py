@@ -4,7 +4,8 @@
 usage: separate_wav.py --model <exp-dir or pack.zip> [options] <in.wav> <out-dir>
 
 --model takes a trained system's exp dir or a model pack (a .zip of utils/pack_model.sh), such as
-egs/mini_2mix/pretrained/mini_chimerapp.zip; the head defaults to the pack's (meta.yaml).
+egs/speechocean762/pretrained/speechocean762_chimerapp.zip (recorded speech); the head defaults to the
+pack's (meta.yaml).
 A recording longer than --chunk-seconds (30) is separated in overlapping chunks, each chunk's
 sources put in the order of the previous chunk's (nnet.separator.separate_in_chunks): memory stays
 that of one chunk (bench/bench_long_recording.py measures a 10-minute file).
