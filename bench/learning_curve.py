@@ -70,10 +70,10 @@ def main(argv=None):
 
     def after_epoch(trainer):
         history = trainer.state["history"]
-        epoch, hours = history[-1][0], sum(row[4] for row in history) / 3600
+        epoch, hours = history[-1].epoch, sum(row.seconds for row in history) / 3600
         if epoch not in done:
             sdri, se, si_snri, n = score_test_set(args.exp, args.test, args.test_mixtures)
-            line = f"{epoch}\t{hours:.3f}\t{history[-1][2]:.4f}\t{sdri:.3f}\t{se:.3f}\t{si_snri:.3f}\t{n}\n"
+            line = f"{epoch}\t{hours:.3f}\t{history[-1].valid_loss:.4f}\t{sdri:.3f}\t{se:.3f}\t{si_snri:.3f}\t{n}\n"
             with open(table, "a", encoding="utf-8") as f:
                 f.write(line)
             print(line, end="", flush=True)

@@ -25,7 +25,7 @@ import time
 import torch
 import torch.distributed as dist
 import yaml
-from nnet import config as configs, features, io, losses, models, provenance, signal, training_data
+from nnet import config as configs, features, history, io, losses, models, provenance, signal, training_data
 from nnet.config import ConfigError, load_config
 
 
@@ -223,6 +223,7 @@ class Trainer:
             "config": self.config,
             **({"provenance": self.record} if self.record is not None else {}),
             **self.state,
+            "history": [row.saved() for row in self.state["history"]],
         }
 
     def resume(self, path):
@@ -241,6 +242,7 @@ class Trainer:
         if self.device.type == "cuda" and ckpt["cuda_rng"]:
             torch.cuda.set_rng_state_all([s.cpu() for s in ckpt["cuda_rng"]])
         self.state = {k: ckpt[k] for k in self.state}
+        self.state["history"] = [history.Epoch.from_saved(row) for row in ckpt["history"]]
 
     def save(self, improved):
         """last.pt, then best.pt: a failure between the two leaves a best.pt older than last.pt's
@@ -260,10 +262,7 @@ class Trainer:
     def check_best_pt(self):
         """best.pt must hold the best epoch of last.pt's history before training goes on or is
         declared finished: repaired from last.pt when that epoch is last.pt's own, else refused."""
-        best_epoch, best_loss = None, math.inf
-        for row in self.state["history"]:  # the same rule as run(): the first strictly lower loss
-            if row[2] < best_loss:
-                best_epoch, best_loss = row[0], row[2]
+        best_epoch, _ = history.best_epoch(self.state["history"])  # the same rule as run()
         last, path = os.path.join(self.exp_dir, "last.pt"), os.path.join(self.exp_dir, "best.pt")
         if best_epoch is None:
             raise TrainingError(
@@ -323,21 +322,14 @@ class Trainer:
             self.state["best_valid"] = min(valid_loss, self.state["best_valid"])
             self.state["bad_epochs"] = 0 if improved else self.state["bad_epochs"] + 1
             self.state["epoch"] = epoch
+            terms = {f"train_{k}": v for k, v in train_terms.items()}
+            terms |= {f"valid_{k}": v for k, v in valid_terms.items()}
             self.state["history"].append(
-                [
-                    epoch,
-                    train_loss,
-                    valid_loss,
-                    lr,
-                    seconds,
-                    frames / seconds,
-                    {f"train_{k}": v for k, v in train_terms.items()}
-                    | {f"valid_{k}": v for k, v in valid_terms.items()},
-                ]
+                history.Epoch(epoch, train_loss, valid_loss, lr, seconds, frames / seconds, terms)
             )
             stop = self.state["bad_epochs"] >= self.opts["early_stop_patience"]
             self.state["finished"] = stop or epoch >= self.opts["epochs"]
-            term_text = "".join(f" {k} {v:.4f}" for k, v in self.state["history"][-1][6].items())
+            term_text = "".join(f" {k} {v:.4f}" for k, v in terms.items())
             self.log(
                 f"epoch {epoch} train_loss {train_loss:.4f} valid_loss {valid_loss:.4f}"
                 + (" (mi alone: model selection)" if self.objective.selects_on == "mi" else "")
@@ -482,51 +474,14 @@ def save_atomic(obj, path):
         ) from None
 
 
-def write_history(exp_dir, history):
+def write_history(exp_dir, rows):
     try:
-        _write_history(exp_dir, history)
+        history.write(exp_dir, rows)
     except OSError as err:
         raise TrainingError(
             f"{exp_dir}: cannot write history.tsv or loss.png ({err.strerror}): is the disk full "
             "or the directory read-only? Free space and run again"
         ) from None
-
-
-def _write_history(exp_dir, history):
-    with io.atomic_write(os.path.join(exp_dir, "history.tsv")) as f:
-        names = list(history[-1][6]) if history and len(history[-1]) > 6 else []
-        f.write("\t".join(["epoch", "train_loss", "valid_loss", "lr", "seconds", "frames_per_s"] + names) + "\n")
-        for epoch, train, valid, lr, seconds, fps, *terms in history:
-            extra = "".join(f"\t{terms[0].get(k, math.nan):.6f}" for k in names) if terms else ""
-            f.write(f"{epoch}\t{train:.6f}\t{valid:.6f}\t{lr:.3e}\t{seconds:.2f}\t{fps:.1f}{extra}\n")
-    plot_history(exp_dir, history)
-
-
-def plot_history(exp_dir, history):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [row[0] for row in history]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(epochs, [row[1] for row in history], "o-", label="train")
-    ax.plot(epochs, [row[2] for row in history], "s-", label="valid")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
-    ax.set_title(os.path.basename(os.path.abspath(exp_dir)))
-    ax.legend()
-    ax.grid(alpha=0.3)
-    tmp = os.path.join(exp_dir, ".loss.tmp.png")
-    try:
-        fig.savefig(tmp, dpi=80)
-        os.replace(tmp, os.path.join(exp_dir, "loss.png"))
-    except OSError:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
-    finally:
-        plt.close(fig)
 
 
 # -- process setup -----------------------------------------------------------------------------

@@ -214,8 +214,37 @@ def test_resumed_training_ends_with_the_weights_of_an_uninterrupted_one(tmp_path
     assert whole["config"]["model"]["layers"] == 2 and whole["config"]["model"]["dropout"] > 0
     for name, tensor in whole["model"].items():
         assert torch.equal(tensor, again["model"][name]), name
-    assert [row[1:3] for row in again["history"]] == [row[1:3] for row in whole["history"]]
+    assert [row["train_loss"] for row in again["history"]] == [row["train_loss"] for row in whole["history"]]
+    assert [row["valid_loss"] for row in again["history"]] == [row["valid_loss"] for row in whole["history"]]
     assert torch.equal(whole["cpu_rng"], again["cpu_rng"])
+
+
+def test_a_last_pt_with_the_history_rows_of_before_named_fields_resumes(tmp_path, data, monkeypatch):
+    """last.pt of cocktail 0.1.0 before named history rows (lists [epoch, train_loss, valid_loss, lr,
+    seconds, frames_per_s, {terms}]): the training resumes from it and ends as an uninterrupted one,
+    with every row in history.tsv and in the new last.pt."""
+    config = write_config(tmp_path / "c.yaml", "dc", epochs=2)
+    nnet_train.train(config, data["tr"], data["cv"], str(tmp_path / "whole"))
+    exp = tmp_path / "old"
+    run = nnet_train.Trainer.run
+    with monkeypatch.context() as m:  # stopped after epoch 1, as bench/learning_curve.py stops a run
+        m.setattr(nnet_train.Trainer, "run", lambda self: run(self, lambda trainer: True))
+        nnet_train.train(config, data["tr"], data["cv"], str(exp))
+    ckpt = torch.load(exp / "last.pt", weights_only=True)
+    assert ckpt["epoch"] == 1 and not ckpt["finished"]
+    fields = ("epoch", "train_loss", "valid_loss", "lr", "seconds", "frames_per_s", "terms")
+    ckpt["history"] = [[row[f] for f in fields] for row in ckpt["history"]]  # as that cocktail wrote it
+    torch.save(ckpt, exp / "last.pt")
+    nnet_train.train(config, data["tr"], data["cv"], str(exp))
+    whole, again = (torch.load(d / "last.pt", weights_only=True) for d in (tmp_path / "whole", exp))
+    assert again["epoch"] == 2 and again["finished"]
+    for name, tensor in whole["model"].items():
+        assert torch.equal(tensor, again["model"][name]), name
+    kept = ("epoch", "train_loss", "valid_loss", "lr", "terms")  # seconds and frames_per_s: the machine's
+    assert [[row[f] for f in kept] for row in again["history"]] == [[row[f] for f in kept] for row in whole["history"]]
+    rows = (exp / "history.tsv").read_text().splitlines()
+    assert rows[0].split("\t") == [*fields[:-1], "train_dc", "valid_dc"]
+    assert [row.split("\t")[0] for row in rows[1:]] == ["1", "2"]
 
 
 def test_lr_decay_from_anneals_every_epoch_after_it(tmp_path, data):
@@ -268,7 +297,10 @@ def test_two_process_ddp_on_cpu(tmp_path, data):
             got["model"][name], tensor, rtol=0, atol=1e-4, msg=lambda m, name=name: f"{name}: {m}"
         )
     for mine, theirs in zip(got["history"], want["history"]):
-        assert mine[1:3] == pytest.approx(theirs[1:3], rel=1e-5)  # train (summed over ranks) and valid loss
+        # train (summed over ranks) and valid loss
+        assert [mine["train_loss"], mine["valid_loss"]] == pytest.approx(
+            [theirs["train_loss"], theirs["valid_loss"]], rel=1e-5
+        )
 
 
 def test_config_errors_name_the_key(tmp_path, data):
