@@ -197,7 +197,7 @@ def main():
     args = parser.parse_args()
     if bool(args.data_dir) != bool(args.valid_dir):
         parser.error("--data-dir and --valid-dir go together")
-    config = load_config(args.config)
+    config = load_config(args.config, num_bins=signal.StftConfig().num_bins)  # the 8 kHz data made here
     if args.jobs > 1 or args.threads:
         threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
         rates = measure_cpu_jobs(config, args.batch, args.frames, args.steps, args.jobs, threads)

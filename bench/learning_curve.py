@@ -23,7 +23,7 @@ import sys
 import numpy as np
 import torch
 
-from nnet import io, metrics, separator, train
+from nnet import features, io, metrics, separator, train
 from nnet.config import load_config
 
 HEADER = "epoch\ttrain_hours\tvalid_loss\tsdri\tsdri_se\tsi_snri\tnum_mixtures\n"
@@ -56,7 +56,7 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    config = load_config(args.config)
+    config = load_config(args.config, num_bins=features.data_stft(args.train).num_bins)  # as train.py
     os.makedirs(args.exp, exist_ok=True)
     table = os.path.join(args.exp, "learning_curve.tsv")
     done = set()
