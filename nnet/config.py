@@ -22,8 +22,11 @@ stft.conf at its sample rate). exp/<system>/config.yaml and provenance.yaml reco
 `python3 -m nnet.config chains <tuning-dir> <exp-root> <system>...` prints the training order
 of steps/train_chains.sh: one line per chain, each system after the one it starts from.
 `python3 -m nnet.config get <config> <section.key>` prints one value of a checked config.
+`python3 -m nnet.config resolve [--set K=V]... [--features <data-dir>] <config>` prints the config as
+training makes it, checked: the --set values applied, model.num_bins from the data dir's features.
 """
 
+import argparse
 import collections
 import math
 import os
@@ -557,7 +560,8 @@ def main(argv):
     usage = (
         f"usage: python3 -m nnet.config keys\n"
         f"       python3 -m nnet.config chains <tuning-dir> <exp-root> <system>...\n"
-        f"       python3 -m nnet.config get <config> <section.key>\n{__doc__}"
+        f"       python3 -m nnet.config get <config> <section.key>\n"
+        f"       python3 -m nnet.config resolve [--set K=V]... [--features <data-dir>] <config>\n{__doc__}"
     )
     if argv[:1] == ["keys"] and len(argv) == 1:
         print(describe())
@@ -575,6 +579,27 @@ def main(argv):
             sys.exit(f"nnet.config: {err}")
         value = (config.get(section) or {}).get(key) if section else config.get(key)
         print("" if value is None else str(value).lower() if isinstance(value, bool) else value)
+    elif argv[:1] == ["resolve"]:
+        parser = argparse.ArgumentParser(prog="python3 -m nnet.config resolve", description="a config as trained")
+        parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="as train.py's")
+        parser.add_argument("--features", metavar="DATA_DIR", help="model.num_bins from this data dir's STFT")
+        parser.add_argument("config")
+        args = parser.parse_args(argv[1:])
+        try:
+            num_bins = None
+            if args.features:
+                from nnet import features, training_data  # torch: only for the features' STFT
+
+                try:
+                    num_bins = features.data_stft(args.features).num_bins
+                except training_data.DataError as err:
+                    raise ConfigError(str(err)) from None
+            config = read_config(args.config, args.set, num_bins)
+            load_config(args.config, args.set, num_bins)  # checked as training checks it
+        except ConfigError as err:
+            sys.exit(f"nnet.config: {err}")
+        # the values as written, not completed with the defaults: another version of cocktail reads it too
+        print(yaml.safe_dump(config, sort_keys=False), end="")
     else:
         sys.exit(usage)
 

@@ -359,6 +359,9 @@ def test_set_changes_the_config_without_editing_it_and_is_recorded(tmp_path, dat
     assert (recorded["epochs"], recorded["lr"]) == (1, 0.02)
     best = torch.load(exp / "best.pt", weights_only=True)["config"]["training"]
     assert (best["epochs"], best["lr"]) == (1, 0.02)
+    resolve = [PYTHON, "-m", "nnet.config", "resolve", *options, "--features", data["tr"], str(config)]
+    resolved = subprocess.run(resolve, capture_output=True, text=True, check=True).stdout
+    assert yaml.safe_load(resolved) == yaml.safe_load(copy)
     assert "already finished" in train(str(config), data, exp, *options).stdout
     refused = train(str(config), data, exp, check=False)
     assert refused.returncode == 1
@@ -391,7 +394,7 @@ def test_a_wrong_set_is_refused_naming_it(tmp_path, data, option, message):
 
 def test_num_bins_comes_from_the_features(tmp_path):
     """16 kHz data: the 32 ms frames are a 512-point FFT, 257 bins. A config that leaves model.num_bins out
-    trains with 257, which <exp>/config.yaml, provenance.yaml and best.pt say; a
+    trains with 257, which <exp>/config.yaml, provenance.yaml, best.pt and `nnet.config resolve` say; a
     config of model.num_bins: 129 is refused naming both values and the fix."""
     dirs = {}
     for name, count, seed in (("tr", 3, 0), ("cv", 1, 1)):
@@ -416,3 +419,5 @@ def test_num_bins_comes_from_the_features(tmp_path):
     made = {**written, "model": {**written["model"], "num_bins": 257}}
     assert yaml.safe_load(copy) == made
     assert yaml.safe_load((tmp_path / "exp" / "provenance.yaml").read_text())["config"]["model"]["num_bins"] == 257
+    resolve = [PYTHON, "-m", "nnet.config", "resolve", "--features", dirs["tr"], str(config)]
+    assert yaml.safe_load(subprocess.run(resolve, capture_output=True, text=True, check=True).stdout) == made
