@@ -26,10 +26,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def fake_experiment(config_path, directory):
     """An exp dir whose best.pt holds random weights of the config's model (speed does not depend
     on the weights, except k-means iterations: random embeddings are a hard case)."""
-    config = load_config(config_path)
+    stft = signal.StftConfig()
+    config = load_config(config_path, num_bins=stft.num_bins)  # the 8 kHz features of the built-in STFT
     torch.manual_seed(0)
     model = models.build_model(config["model"])
-    stft = signal.StftConfig()
     torch.save(
         {
             "model": model.state_dict(),

@@ -36,7 +36,7 @@ import time
 
 import torch
 
-from nnet import losses, models, signal, train, training_data
+from nnet import history, losses, models, signal, train, training_data
 from nnet.config import load_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -146,7 +146,7 @@ def epoch_parts(config, device, batch, frames, train_dir, valid_dir, exp_dir):
     validation = time.perf_counter() - start
     # the history row run() appends before it saves (history.tsv and loss.png are part of the save)
     terms = {f"valid_{k}": v for k, v in valid_terms.items()}
-    trainer.state["history"].append([1, valid_loss, valid_loss, config["training"]["lr"], 1.0, 1.0, terms])
+    trainer.state["history"].append(history.Epoch(1, valid_loss, valid_loss, config["training"]["lr"], 1.0, 1.0, terms))
     start = time.perf_counter()
     trainer.save(improved=True)
     checkpoint = time.perf_counter() - start
@@ -197,7 +197,7 @@ def main():
     args = parser.parse_args()
     if bool(args.data_dir) != bool(args.valid_dir):
         parser.error("--data-dir and --valid-dir go together")
-    config = load_config(args.config)
+    config = load_config(args.config, num_bins=signal.StftConfig().num_bins)  # the 8 kHz data made here
     if args.jobs > 1 or args.threads:
         threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
         rates = measure_cpu_jobs(config, args.batch, args.frames, args.steps, args.jobs, threads)

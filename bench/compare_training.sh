@@ -13,8 +13,9 @@
 #
 # The other commit is checked out with `git worktree` in a temporary folder. Each run starts in its
 # own tree with that tree's path.sh sourced (its PYTHONPATH and environment, e.g. GLIBC_TUNABLES),
-# and the Python of this tree's .venv. The config's epochs is set to 1 in a copy; the loss of the
-# two trees should be equal where a change is only about speed.
+# and the Python of this tree's .venv. Both train one copy of the config as this tree resolves it
+# (nnet.config resolve: training.epochs=1, model.num_bins from the training features), which an
+# older tree reads too; the loss of the two trees should be equal where a change is only about speed.
 set -euo pipefail
 
 rounds=2
@@ -53,8 +54,8 @@ git -C "$root" worktree add --detach "$other" "$commit" >/dev/null 2>&1 \
 for f in path.sh nnet/bin/train.py; do
   [ -f "$other/$f" ] || { echo "$0: $commit has no $f: it predates this comparison" >&2; exit 1; }
 done
-sed 's/^\(  epochs:\) *[0-9]*/\1 1/' "$config" > "$work/config.yaml"
-grep -q '^  epochs: 1' "$work/config.yaml" || { echo "$0: $config has no '  epochs:' line" >&2; exit 1; }
+( cd "$root" && "$python" -m nnet.config resolve --set training.epochs=1 --features "$train_dir" "$config" ) \
+  > "$work/config.yaml" || exit 1  # nnet.config said why
 
 declare -A sums
 for round in $(seq "$rounds"); do

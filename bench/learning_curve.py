@@ -23,7 +23,7 @@ import sys
 import numpy as np
 import torch
 
-from nnet import io, metrics, separator, train
+from nnet import features, io, metrics, separator, train
 from nnet.config import load_config
 
 HEADER = "epoch\ttrain_hours\tvalid_loss\tsdri\tsdri_se\tsi_snri\tnum_mixtures\n"
@@ -56,7 +56,7 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    config = load_config(args.config)
+    config = load_config(args.config, num_bins=features.data_stft(args.train).num_bins)  # as train.py
     os.makedirs(args.exp, exist_ok=True)
     table = os.path.join(args.exp, "learning_curve.tsv")
     done = set()
@@ -70,10 +70,10 @@ def main(argv=None):
 
     def after_epoch(trainer):
         history = trainer.state["history"]
-        epoch, hours = history[-1][0], sum(row[4] for row in history) / 3600
+        epoch, hours = history[-1].epoch, sum(row.seconds for row in history) / 3600
         if epoch not in done:
             sdri, se, si_snri, n = score_test_set(args.exp, args.test, args.test_mixtures)
-            line = f"{epoch}\t{hours:.3f}\t{history[-1][2]:.4f}\t{sdri:.3f}\t{se:.3f}\t{si_snri:.3f}\t{n}\n"
+            line = f"{epoch}\t{hours:.3f}\t{history[-1].valid_loss:.4f}\t{sdri:.3f}\t{se:.3f}\t{si_snri:.3f}\t{n}\n"
             with open(table, "a", encoding="utf-8") as f:
                 f.write(line)
             print(line, end="", flush=True)

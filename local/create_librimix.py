@@ -44,14 +44,11 @@ import os
 import random
 import sys
 
-from nnet import io, librimix
+from nnet import corpus, io, librimix
+from nnet.corpus import CreationError
 
 MODES = ("min", "max")
 TYPES = ("mix_clean", "mix_both")
-
-
-class CreationError(Exception):
-    """Bad input: the message names the file, row or path and says what to do."""
 
 
 def find_root(path, option, child, what):
@@ -281,14 +278,6 @@ def write_index(args, subset):
                 print(f"{index}: {len(lines)} mixtures")
 
 
-def parse_list(value, allowed, option):
-    items = [v for v in value.split(",") if v]
-    bad = [v for v in items if v not in allowed]
-    if bad or not items:
-        raise CreationError(f"{option} {value}: expected a comma-separated subset of {','.join(allowed)}")
-    return items
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__, usage=argparse.SUPPRESS, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -310,10 +299,10 @@ def main(argv=None):
     parser.add_argument("--num-jobs", type=int, default=1)
     args = parser.parse_args(argv)
     try:
-        subsets = parse_list(args.subsets, tuple(librimix.SETS), "--subsets")
-        args.sample_rates = parse_list(args.sample_rates, tuple(librimix.RATES), "--sample-rates")
-        args.modes = parse_list(args.modes, MODES, "--modes")
-        args.types = parse_list(args.types, TYPES, "--types")
+        subsets = corpus.parse_list(args.subsets, tuple(librimix.SETS), "--subsets")
+        args.sample_rates = corpus.parse_list(args.sample_rates, tuple(librimix.RATES), "--sample-rates")
+        args.modes = corpus.parse_list(args.modes, MODES, "--modes")
+        args.types = corpus.parse_list(args.types, TYPES, "--types")
         if args.dev_test_mixtures < 1 or args.train_mixtures < 0:
             raise CreationError(
                 f"--dev-test-mixtures {args.dev_test_mixtures} --train-mixtures {args.train_mixtures}: "

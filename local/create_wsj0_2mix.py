@@ -50,14 +50,11 @@ import sys
 import soundfile
 
 from nnet import corpus, io, signal
+from nnet.corpus import CreationError
 
 SETS = ("tr", "cv", "tt")
 MODES = ("min", "max")
 NUM_SPK = (2, 3)  # wsj0-2mix, wsj0-3mix (MERL's create_wav_2speakers.m, create_wav_3speakers.m)
-
-
-class CreationError(Exception):
-    """Bad input: the message names the list file, line or path and says what to do."""
 
 
 class SourceTree:
@@ -238,14 +235,6 @@ def remove_temporaries(out, rates, modes, subset, names, num_spk=2):
     )
 
 
-def parse_list(value, allowed, option):
-    items = [v for v in value.split(",") if v]
-    bad = [v for v in items if v not in allowed]
-    if bad or not items:
-        raise CreationError(f"{option} {value}: expected a comma-separated subset of {','.join(allowed)}")
-    return items
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__, usage=argparse.SUPPRESS, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -261,9 +250,9 @@ def main(argv=None):
     parser.add_argument("--num-jobs", type=int, default=1)
     args = parser.parse_args(argv)
     try:
-        rates = parse_list(args.sample_rates, tuple(corpus.RATES), "--sample-rates")
-        modes = parse_list(args.modes, MODES, "--modes")
-        subsets = parse_list(args.sets, SETS, "--sets")
+        rates = corpus.parse_list(args.sample_rates, tuple(corpus.RATES), "--sample-rates")
+        modes = corpus.parse_list(args.modes, MODES, "--modes")
+        subsets = corpus.parse_list(args.sets, SETS, "--sets")
         if args.num_spk not in NUM_SPK:
             raise CreationError(f"--num-spk {args.num_spk}: use 2 (wsj0-2mix) or 3 (wsj0-3mix)")
         if not 1 <= args.job <= args.num_jobs:

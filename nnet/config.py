@@ -13,10 +13,20 @@ required, its type, allowed values or range, default and meaning. `python3 -m nn
 prints it as a table. load_config checks a file against it; models.build_model and
 losses.build_objective check their section with the same check_section.
 
+One way to change a config without editing it: "section.key=value" overrides (train.py --set, passed
+down from run.sh --set by steps/separation_recipe.sh, train_chains.sh and train.sh), applied to the
+file's mapping before the check (read_config, set_value); train.py --num-spk C is model.num_spk=C.
+model.num_bins may be left out: training takes the features' (n_fft / 2 + 1 of the training data's
+stft.conf at its sample rate). exp/<system>/config.yaml and provenance.yaml record the config so made.
+
 `python3 -m nnet.config chains <tuning-dir> <exp-root> <system>...` prints the training order
 of steps/train_chains.sh: one line per chain, each system after the one it starts from.
+`python3 -m nnet.config get <config> <section.key>` prints one value of a checked config.
+`python3 -m nnet.config resolve [--set K=V]... [--features <data-dir>] <config>` prints the config as
+training makes it, checked: the --set values applied, model.num_bins from the data dir's features.
 """
 
+import argparse
 import collections
 import math
 import os
@@ -76,11 +86,13 @@ KEYS = [
         "model",
         "num_bins",
         None,
-        MODEL_TYPES,
+        (),
         "int",
         ">= 1",
         None,
-        "F: frequency bins of the input features, embeddings and masks (129 at 8 kHz, 32 ms)",
+        "F: frequency bins of the input features, embeddings and masks, n_fft / 2 + 1 of the features' STFT "
+        "(129 at 8 kHz, 32 ms; 257 at 16 kHz): training takes the features' when the config leaves it out, "
+        "and refuses another",
     ),
     Key(
         "model",
@@ -364,9 +376,10 @@ def check_section(section, cfg):
     return kind, checked
 
 
-def load_config(path):
-    """The config at `path`, every key checked (check_section), the training section completed
-    with its defaults. A ConfigError starts with the path."""
+def read_config(path, overrides=(), num_bins=None):
+    """The YAML mapping of the config file at `path` as written, with `overrides` applied ("section.key=value"
+    or "init_from=value" strings: train.py's --set, see set_value) and, where it leaves model.num_bins out,
+    the features' num_bins (when given). The file's keys are checked by check_config, not here."""
     try:
         with open(path, encoding="utf-8") as f:
             config = yaml.safe_load(f)
@@ -379,13 +392,65 @@ def load_config(path):
         raise ConfigError(f"{path}: the file is empty; {expected}")
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: {expected}, found a {type(config).__name__}")
+    for override in overrides:
+        try:
+            config = set_value(config, override)
+        except ConfigError as err:
+            raise ConfigError(f"{path}: {err}") from None
+    if num_bins is not None and isinstance(config.get("model"), dict) and "num_bins" not in config["model"]:
+        config["model"] = {**config["model"], "num_bins": num_bins}
+    return config
+
+
+def set_value(config, override):
+    """A copy of the config mapping with one value set: "section.key=value" (a key of model:, loss: or
+    training:) or "init_from=value", the value read as YAML reads it (2 an integer, 0.5 a number, true a
+    boolean, mr a string) and checked as the key's; an empty value removes the key (its default applies).
+    Whether a model or loss key fits the section's type is checked with the rest (check_config)."""
+    name, sep, text = override.partition("=")
+    section, _, key = name.rpartition(".")
+    usage = f"--set {override}: expected <section>.<key>=<value> ({', '.join(SECTIONS)}) or init_from=<system>"
+    if not sep or not key or (section and section not in SECTIONS):
+        raise ConfigError(usage)
+    known = keys_of(section)
+    if key not in known:
+        if section:
+            raise ConfigError(f"--set {override}: {name} is not a {section} key; known: {', '.join(known)}")
+        hint = [f"{s}.{key}" for s in SECTIONS if key in keys_of(s)]
+        raise ConfigError(f"{usage}{': did you mean ' + hint[0] + '=' + text + '?' if hint else ''}")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise ConfigError(f"--set {override}: {text!r} is not a single value") from None
+    if value is not None:
+        try:
+            check_value(known[key], value)  # its type and range, as in a file
+        except ConfigError as err:
+            raise ConfigError(f"--set {override}: {err}") from None
+    config = dict(config)
+    if section:
+        parent = dict(config[section]) if isinstance(config.get(section), dict) else {}
+        config[section] = parent
+    else:
+        parent = config
+    if value is None:
+        parent.pop(key, None)
+    else:
+        parent[key] = value
+    return config
+
+
+def check_config(config, where):
+    """The config mapping `config` with every key checked (check_section), the training section completed
+    with its defaults. A ConfigError starts with `where` (the file, and the --set values applied)."""
     top = keys_of("")
     for name in config:
         if name not in SECTIONS and name not in top:
             raise ConfigError(
-                f"{path}: unknown section '{name}:'; expected {', '.join(s + ':' for s in SECTIONS)}"
+                f"{where}: unknown section '{name}:'; expected {', '.join(s + ':' for s in SECTIONS)}"
                 f" (and the key {', '.join(top)})"
             )
+    config = dict(config)
     try:
         for name in top:
             if name in config:
@@ -395,8 +460,20 @@ def load_config(path):
                 raise ConfigError(f"missing section '{section}:'")
             _, config[section] = check_section(section, config.get(section) or {})
     except ConfigError as err:
-        raise ConfigError(f"{path}: {err}") from None
+        raise ConfigError(f"{where}: {err}") from None
     return config
+
+
+def load_config(path, overrides=(), num_bins=None):
+    """The config at `path` with `overrides` applied and num_bins filled in (read_config), every key
+    checked (check_config). A ConfigError starts with the path (and the --set values applied)."""
+    where = f"{path} with --set {' '.join(overrides)}" if overrides else path
+    return check_config(read_config(path, overrides, num_bins), where)
+
+
+def num_spk_override(num_spk=0):
+    """The --set values of train.py's --num-spk C (0: not given)."""
+    return [f"model.num_spk={num_spk}"] if num_spk else []
 
 
 def init_checkpoint(config, exp_dir):
@@ -482,7 +559,9 @@ def describe():
 def main(argv):
     usage = (
         f"usage: python3 -m nnet.config keys\n"
-        f"       python3 -m nnet.config chains <tuning-dir> <exp-root> <system>...\n{__doc__}"
+        f"       python3 -m nnet.config chains <tuning-dir> <exp-root> <system>...\n"
+        f"       python3 -m nnet.config get <config> <section.key>\n"
+        f"       python3 -m nnet.config resolve [--set K=V]... [--features <data-dir>] <config>\n{__doc__}"
     )
     if argv[:1] == ["keys"] and len(argv) == 1:
         print(describe())
@@ -492,6 +571,35 @@ def main(argv):
                 print(" ".join(chain))
         except ConfigError as err:
             sys.exit(f"nnet.config: {err}")
+    elif argv[:1] == ["get"] and len(argv) == 3:
+        section, _, key = argv[2].rpartition(".")
+        try:
+            config = load_config(argv[1])
+        except ConfigError as err:
+            sys.exit(f"nnet.config: {err}")
+        value = (config.get(section) or {}).get(key) if section else config.get(key)
+        print("" if value is None else str(value).lower() if isinstance(value, bool) else value)
+    elif argv[:1] == ["resolve"]:
+        parser = argparse.ArgumentParser(prog="python3 -m nnet.config resolve", description="a config as trained")
+        parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="as train.py's")
+        parser.add_argument("--features", metavar="DATA_DIR", help="model.num_bins from this data dir's STFT")
+        parser.add_argument("config")
+        args = parser.parse_args(argv[1:])
+        try:
+            num_bins = None
+            if args.features:
+                from nnet import features, training_data  # torch: only for the features' STFT
+
+                try:
+                    num_bins = features.data_stft(args.features).num_bins
+                except training_data.DataError as err:
+                    raise ConfigError(str(err)) from None
+            config = read_config(args.config, args.set, num_bins)
+            load_config(args.config, args.set, num_bins)  # checked as training checks it
+        except ConfigError as err:
+            sys.exit(f"nnet.config: {err}")
+        # the values as written, not completed with the defaults: another version of cocktail reads it too
+        print(yaml.safe_dump(config, sort_keys=False), end="")
     else:
         sys.exit(usage)
 

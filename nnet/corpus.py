@@ -40,6 +40,21 @@ WSJ0_RATE = 16000
 RATES = {"8k": 8000, "16k": 16000}
 
 
+class CreationError(Exception):
+    """Bad input of a corpus creation (local/create_wsj0_2mix.py, local/create_librimix.py): the
+    message names the list file, line, row, path or option and says what to do."""
+
+
+def parse_list(value, allowed, option):
+    """The items of a comma-separated option value (`--sample-rates 8k,16k`), each one of `allowed`;
+    CreationError naming the option otherwise."""
+    items = [v for v in value.split(",") if v]
+    bad = [v for v in items if v not in allowed]
+    if bad or not items:
+        raise CreationError(f"{option} {value}: expected a comma-separated subset of {','.join(allowed)}")
+    return items
+
+
 @functools.lru_cache(maxsize=None)
 def _prototype_highpass():
     """s-plane zeros and poles of a 5th-order Chebyshev II highpass (50 dB stopband), -0.25 dB at w=1."""

@@ -447,8 +447,9 @@ def split_utterances(utt2spk, n, per_spk=False):
     return split_evenly(sorted(utt2spk), n)
 
 
-def split_data_dir(data_dir, n, per_spk=False):
-    """Write data_dir/split<n>/<1..n>/ unless an up-to-date split is there.
+def split_data_dir(data_dir, n, per_spk=False, at_most=False):
+    """Write data_dir/split<n>/<1..n>/ unless an up-to-date split is there; at_most: n lowered to the
+    number of utterances (speakers with per_spk) where it is larger, one part each.
 
     Returns (split_dir, reused, part_sizes). The split is up to date when it was made the same way
     after the last change of every source table and no table was added or removed since.
@@ -456,7 +457,9 @@ def split_data_dir(data_dir, n, per_spk=False):
     data_dir = data_dir.rstrip("/") or "/"
     if n < 1:
         raise DataDirError(f"{data_dir}: the number of parts must be at least 1, not {n}")
-    require_valid(data_dir)
+    num_utts, num_spks = require_valid(data_dir)
+    if at_most:
+        n = max(1, min(n, num_spks if per_spk else num_utts))
     split_dir = os.path.join(data_dir, f"split{n}")
     names = utt_table_names(data_dir)
     info = f"per_spk={int(per_spk)}\nfiles={' '.join(names + set_file_names(data_dir))}\n"

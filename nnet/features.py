@@ -4,11 +4,14 @@ Kaldi's cmvn stats are a 2 x (D+1) double matrix: row 0 holds the per-dimension 
 last column, the frame count; row 1 holds the sums of squares and a 0.
 """
 
+import os
+
 import kaldiio
 import numpy as np
 import torch
 
-from nnet import signal
+from nnet import io, signal
+from nnet.training_data import DataError
 
 VARIANCE_FLOOR = 1e-10
 
@@ -48,7 +51,21 @@ def read_cmvn(path):
 
 
 def write_cmvn(path, stats):
-    from nnet.io import atomic_write
-
-    with atomic_write(path, "wb") as f:
+    with io.atomic_write(path, "wb") as f:
         kaldiio.save_mat(f, np.asarray(stats, dtype=np.float64))
+
+
+def first_sample_rate(data_dir):
+    """The sample rate of a data dir's first mixture (its wav.scp's first line), from the header."""
+    utt, path = next(iter(io.read_table(os.path.join(data_dir, "wav.scp")).items()))
+    try:
+        return io.wav_info(path)[1]
+    except io.AudioError as err:
+        raise DataError(f"{data_dir}/wav.scp: utterance '{utt}': {err}") from None
+
+
+def data_stft(data_dir):
+    """The STFT of a data dir's features: its stft.conf (written by steps/make_feats.sh; without one,
+    the built-in defaults) at the sample rate of its mixtures."""
+    conf = os.path.join(data_dir, "stft.conf")
+    return signal.read_stft_conf(conf if os.path.isfile(conf) else None, first_sample_rate(data_dir))

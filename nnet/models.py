@@ -27,6 +27,8 @@ DEFAULT_NUM_SPK = 2
 def build_model(cfg):
     """The network described by a `model:` config section (keys: nnet/config.py)."""
     kind, cfg = config.check_section("model", cfg)
+    if "num_bins" not in cfg:
+        raise config.ConfigError("model.num_bins is missing: training sets it to the features' bins (nnet/train.py)")
     dropout = float(cfg.get("dropout", 0.0))
     if kind == "dc":
         return DeepClusteringNet(

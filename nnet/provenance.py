@@ -6,7 +6,8 @@ system. A file that exists says nothing about what made it, so each of them reco
 in a `provenance.yaml` beside it, and is reused only when it matches what it is now used with:
 
   exp/<system>/provenance.yaml   written when a training starts (and kept in last.pt and best.pt as
-      "provenance"): the config as parsed, after train.py's --num-spk / --num-bins (without
+      "provenance"): the config as parsed, after train.py's --set (and --num-spk) and with
+      the features' model.num_bins where the config leaves it out (without
       training.num_workers and num_threads, which do not change what is learnt), the training and
       validation data dirs, the STFT of the features, and the sha256 of the init_from checkpoint.
       A resume and stage 3's skip of a finished system compare it with what they are given now
@@ -30,7 +31,8 @@ released by the kernel with the process, and the next run says whose it was. ste
 the lock for its whole job (the log included) and tells train.py so through COCKTAIL_EXP_LOCK.
 
 usage: python3 -m nnet.provenance lock --fd N <exp-dir>
-       python3 -m nnet.provenance check-training [--num-spk C] [--num-bins F] <config> <train-dir> <valid-dir> <exp-dir>
+       python3 -m nnet.provenance check-training [--set K=V]... [--num-spk C] <config> <train-dir> <valid-dir>
+           <exp-dir>
        python3 -m nnet.provenance record-separated [--model <exp-dir|pack>] [--how TEXT] <data-dir> <out-dir>
        python3 -m nnet.provenance check-separated <data-dir> <separated-dir>
        python3 -m nnet.provenance record-score <data-dir> <separated-dir|-> <score-dir>
@@ -188,15 +190,9 @@ def training_differences(recorded, current, train_dir, valid_dir):
     return lines
 
 
-def with_overrides(config, num_spk=0, num_bins=0):
-    """The config as train.py --num-spk / --num-bins make it."""
-    config["model"].update({k: v for k, v in (("num_spk", num_spk), ("num_bins", num_bins)) if v})
-    return config
-
-
-def check_training(config_path, train_dir, valid_dir, exp_dir, num_spk=0, num_bins=0):
+def check_training(config_path, train_dir, valid_dir, exp_dir, overrides=()):
     """Stage 3's reuse of a finished system: ProvenanceError naming every difference between what
-    trained exp_dir and what it is given now."""
+    trained exp_dir and what it is given now (the config with train.py's --set `overrides`)."""
     retrain = f"--retrain true trains it again (the old run goes to {os.path.dirname(os.path.normpath(exp_dir))}/old/)"
     recorded = read_record(exp_dir)
     if recorded is None:
@@ -204,7 +200,15 @@ def check_training(config_path, train_dir, valid_dir, exp_dir, num_spk=0, num_bi
             f"{exp_dir} finished training, but has no {RECORD} (trained by an older cocktail): what it was "
             f"trained from is unknown: {retrain}"
         )
-    config = with_overrides(configs.load_config(config_path), num_spk, num_bins)
+    num_bins, model = None, configs.read_config(config_path, overrides).get("model")
+    if isinstance(model, dict) and "num_bins" not in model:
+        from nnet import features, training_data  # torch: only for a config that takes F from the features
+
+        try:
+            num_bins = features.data_stft(train_dir).num_bins
+        except training_data.DataError as err:
+            raise ProvenanceError(str(err)) from None
+    config = configs.load_config(config_path, overrides, num_bins)
     current = training_record(config, train_dir, valid_dir, exp_dir)
     differences = training_differences(recorded, current, train_dir, valid_dir)
     if differences:
@@ -390,8 +394,8 @@ def main(argv=None):
     p.add_argument("--fd", type=int, required=True)
     p.add_argument("exp_dir")
     p = sub.add_parser("check-training", help="exit 1 naming what differs from what trained <exp-dir>")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="as train.py's")
     p.add_argument("--num-spk", type=int, default=0)
-    p.add_argument("--num-bins", type=int, default=0)
     for name in ("config", "train_dir", "valid_dir", "exp_dir"):
         p.add_argument(name)
     p = sub.add_parser("record-separated")
@@ -413,7 +417,8 @@ def main(argv=None):
             if former:
                 print(f"provenance.py: {taken_over(args.exp_dir, former)}")
         elif args.command == "check-training":
-            check_training(args.config, args.train_dir, args.valid_dir, args.exp_dir, args.num_spk, args.num_bins)
+            overrides = configs.num_spk_override(args.num_spk) + args.set
+            check_training(args.config, args.train_dir, args.valid_dir, args.exp_dir, overrides)
         elif args.command == "record-separated":
             write_record(args.out_dir, separated_record(args.data_dir, args.model, args.how))
         elif args.command == "check-separated":

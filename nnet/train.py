@@ -16,7 +16,6 @@ one training at a time holds the exp dir (<exp>/.lock).
 import contextlib
 import math
 import os
-import re
 import socket
 import sys
 import tempfile
@@ -25,7 +24,7 @@ import time
 import torch
 import torch.distributed as dist
 import yaml
-from nnet import config as configs, features, io, losses, models, provenance, signal, training_data
+from nnet import config as configs, features, history, io, losses, models, provenance, signal, training_data
 from nnet.config import ConfigError, load_config
 
 
@@ -34,23 +33,10 @@ class TrainingError(Exception):
     the message alone, which names the file, key or utterance and what to do."""
 
 
-def stft_config_of(data_dir, sample_rate):
-    conf = os.path.join(data_dir, "stft.conf")  # written by steps/make_feats.sh
-    return signal.read_stft_conf(conf if os.path.isfile(conf) else None, sample_rate)
-
-
-def first_sample_rate(data_dir):
-    utt, path = next(iter(io.read_table(os.path.join(data_dir, "wav.scp")).items()))
-    try:
-        return io.wav_info(path)[1]
-    except io.AudioError as err:
-        raise TrainingError(f"{data_dir}/wav.scp: utterance '{utt}': {err}") from None
-
-
 def check_same_stft(train_dir, train_stft, valid_dir):
     """Validation features must come from the STFT of the training features (the model, its CMVN and
     its targets are those of train_dir's stft.conf)."""
-    valid_stft = stft_config_of(valid_dir, first_sample_rate(valid_dir))
+    valid_stft = features.data_stft(valid_dir)
     if valid_stft != train_stft:
         mine, theirs = valid_stft.to_dict(), train_stft.to_dict()
         differ = ", ".join(
@@ -69,8 +55,7 @@ class Trainer:
         self.rank, self.world_size = rank, world_size
         self.record = record  # what this run is made from (nnet/provenance.py), kept in the checkpoints
         self.opts = config["training"]
-        rate = first_sample_rate(train_dir)
-        self.stft = stft_config_of(train_dir, rate)
+        self.stft = features.data_stft(train_dir)
         check_same_stft(train_dir, self.stft, valid_dir)
         stats = features.read_cmvn(os.path.join(train_dir, "cmvn"))
         mean, std = features.cmvn_mean_std(stats)
@@ -94,12 +79,12 @@ class Trainer:
                     f"model.num_spk is {num_spk}: set model.num_spk: {data.num_spk} in the config, or train "
                     f"with --num-spk {data.num_spk} (run.sh --num-spk {data.num_spk})"
                 )
-        num_bins = config["model"].get("num_bins")
+        num_bins = config["model"].get("num_bins")  # the features' unless the config (or --set) says otherwise
         if num_bins != self.stft.num_bins:  # F: the features' bins follow the sample rate and the STFT
             raise TrainingError(
-                f"{train_dir}: its features have {self.stft.num_bins} bins ({rate} Hz, {self.stft.n_fft}-point "
-                f"FFT) but model.num_bins is {num_bins}: set model.num_bins: {self.stft.num_bins} in the config, "
-                f"or train with --num-bins {self.stft.num_bins} (run.sh derives it from --sample-rate)"
+                f"{train_dir}: its features have {self.stft.num_bins} bins ({self.stft.sample_rate} Hz, "
+                f"{self.stft.n_fft}-point FFT) but model.num_bins is {num_bins}: leave model.num_bins out of the "
+                f"config (training takes the features') or set it to {self.stft.num_bins}"
             )
         torch.manual_seed(self.opts["seed"])
         self.model = models.build_model(config["model"]).to(device)
@@ -223,6 +208,7 @@ class Trainer:
             "config": self.config,
             **({"provenance": self.record} if self.record is not None else {}),
             **self.state,
+            "history": [row.saved() for row in self.state["history"]],
         }
 
     def resume(self, path):
@@ -241,6 +227,7 @@ class Trainer:
         if self.device.type == "cuda" and ckpt["cuda_rng"]:
             torch.cuda.set_rng_state_all([s.cpu() for s in ckpt["cuda_rng"]])
         self.state = {k: ckpt[k] for k in self.state}
+        self.state["history"] = [history.Epoch.from_saved(row) for row in ckpt["history"]]
 
     def save(self, improved):
         """last.pt, then best.pt: a failure between the two leaves a best.pt older than last.pt's
@@ -260,10 +247,7 @@ class Trainer:
     def check_best_pt(self):
         """best.pt must hold the best epoch of last.pt's history before training goes on or is
         declared finished: repaired from last.pt when that epoch is last.pt's own, else refused."""
-        best_epoch, best_loss = None, math.inf
-        for row in self.state["history"]:  # the same rule as run(): the first strictly lower loss
-            if row[2] < best_loss:
-                best_epoch, best_loss = row[0], row[2]
+        best_epoch, _ = history.best_epoch(self.state["history"])  # the same rule as run()
         last, path = os.path.join(self.exp_dir, "last.pt"), os.path.join(self.exp_dir, "best.pt")
         if best_epoch is None:
             raise TrainingError(
@@ -323,21 +307,14 @@ class Trainer:
             self.state["best_valid"] = min(valid_loss, self.state["best_valid"])
             self.state["bad_epochs"] = 0 if improved else self.state["bad_epochs"] + 1
             self.state["epoch"] = epoch
+            terms = {f"train_{k}": v for k, v in train_terms.items()}
+            terms |= {f"valid_{k}": v for k, v in valid_terms.items()}
             self.state["history"].append(
-                [
-                    epoch,
-                    train_loss,
-                    valid_loss,
-                    lr,
-                    seconds,
-                    frames / seconds,
-                    {f"train_{k}": v for k, v in train_terms.items()}
-                    | {f"valid_{k}": v for k, v in valid_terms.items()},
-                ]
+                history.Epoch(epoch, train_loss, valid_loss, lr, seconds, frames / seconds, terms)
             )
             stop = self.state["bad_epochs"] >= self.opts["early_stop_patience"]
             self.state["finished"] = stop or epoch >= self.opts["epochs"]
-            term_text = "".join(f" {k} {v:.4f}" for k, v in self.state["history"][-1][6].items())
+            term_text = "".join(f" {k} {v:.4f}" for k, v in terms.items())
             self.log(
                 f"epoch {epoch} train_loss {train_loss:.4f} valid_loss {valid_loss:.4f}"
                 + (" (mi alone: model selection)" if self.objective.selects_on == "mi" else "")
@@ -482,51 +459,14 @@ def save_atomic(obj, path):
         ) from None
 
 
-def write_history(exp_dir, history):
+def write_history(exp_dir, rows):
     try:
-        _write_history(exp_dir, history)
+        history.write(exp_dir, rows)
     except OSError as err:
         raise TrainingError(
             f"{exp_dir}: cannot write history.tsv or loss.png ({err.strerror}): is the disk full "
             "or the directory read-only? Free space and run again"
         ) from None
-
-
-def _write_history(exp_dir, history):
-    with io.atomic_write(os.path.join(exp_dir, "history.tsv")) as f:
-        names = list(history[-1][6]) if history and len(history[-1]) > 6 else []
-        f.write("\t".join(["epoch", "train_loss", "valid_loss", "lr", "seconds", "frames_per_s"] + names) + "\n")
-        for epoch, train, valid, lr, seconds, fps, *terms in history:
-            extra = "".join(f"\t{terms[0].get(k, math.nan):.6f}" for k in names) if terms else ""
-            f.write(f"{epoch}\t{train:.6f}\t{valid:.6f}\t{lr:.3e}\t{seconds:.2f}\t{fps:.1f}{extra}\n")
-    plot_history(exp_dir, history)
-
-
-def plot_history(exp_dir, history):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [row[0] for row in history]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(epochs, [row[1] for row in history], "o-", label="train")
-    ax.plot(epochs, [row[2] for row in history], "s-", label="valid")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
-    ax.set_title(os.path.basename(os.path.abspath(exp_dir)))
-    ax.legend()
-    ax.grid(alpha=0.3)
-    tmp = os.path.join(exp_dir, ".loss.tmp.png")
-    try:
-        fig.savefig(tmp, dpi=80)
-        os.replace(tmp, os.path.join(exp_dir, "loss.png"))
-    except OSError:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
-    finally:
-        plt.close(fig)
 
 
 # -- process setup -----------------------------------------------------------------------------
@@ -558,7 +498,7 @@ def _worker(rank, world_size, ngpu, args):
 
 
 def _train(rank, world_size, ngpu, args):
-    config = load_config(args["config"])
+    config = args["config"]
     opts = config["training"]
     threads = args.get("num_threads") or opts["num_threads"] or max(1, (os.cpu_count() or 1) // world_size)
     torch.set_num_threads(threads)
@@ -573,57 +513,25 @@ def _train(rank, world_size, ngpu, args):
     ).run()
 
 
-# train.py options that override a model key of every config (a recipe's --num-spk, its sample rate)
-MODEL_OVERRIDES = {"num_spk": "--num-spk", "num_bins": "--num-bins"}
-
-
-def with_model_values(text, values, path):
-    """The config text (of the file at path) with model.<key> set to each of values {key: value}
-    (train.py --num-spk, --num-bins): the value of the `<key>:` line under `model:` replaced, or that
-    line added as the section's first key; the comments and the other keys stay as they are. Checked by
-    reading the result back."""
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if re.match(r"model:\s*(#.*)?$", line)), None)
-    if start is not None:
-        for key, value in values.items():
-            end = next((j for j in range(start + 1, len(lines)) if re.match(r"[^\s#]", lines[j])), len(lines))
-            keys = [j for j in range(start + 1, end) if re.match(r"\s+[^\s#]", lines[j])]
-            found = [j for j in keys if re.match(rf"\s+{key}\s*:", lines[j])]
-            if found:
-                lines[found[0]] = re.sub(rf"^(\s+{key}\s*:\s*)[^\s#]+", rf"\g<1>{value}", lines[found[0]])
-            else:
-                indent = re.match(r"\s+", lines[keys[0]]).group() if keys else "  "
-                lines.insert(start + 1, f"{indent}{key}: {value}  # set by train.py {MODEL_OVERRIDES[key]}\n")
-    result = "".join(lines)
-    expected = yaml.safe_load(text)
-    expected["model"].update(values)
-    if start is None or yaml.safe_load(result) != expected:
-        options = " ".join(f"{MODEL_OVERRIDES[k]} {v}" for k, v in values.items())
-        raise TrainingError(
-            f"{path}: cannot set {', '.join('model.' + k for k in values)} for {options} in this file: write "
-            "the model: section in block style (one key per line), or set the keys there and leave out the options"
-        )
-    return result
-
-
-def train(config_path, train_dir, valid_dir, exp_dir, ngpu=0, num_procs=1, num_threads=0, num_spk=0, num_bins=0):
+def train(config_path, train_dir, valid_dir, exp_dir, ngpu=0, num_procs=1, num_threads=0, num_spk=0, overrides=()):
     """Train into exp_dir (resuming from its last.pt). num_procs > 1 runs DDP: one process per GPU
     when ngpu > 0, else CPU processes over gloo. Under torchrun the environment decides.
-    num_threads > 0 overrides the config's training.num_threads (the recipe's share of the cores);
-    num_spk > 0 the config's model.num_spk (C: a recipe's --num-spk) and num_bins > 0 its model.num_bins
-    (F: n_fft / 2 + 1 of the recipe's sample rate and STFT), in exp_dir/config.yaml too, which a resumed
-    run reads."""
+    num_threads > 0 overrides the config's training.num_threads (the recipe's share of the cores).
+    overrides: "section.key=value" strings set in the config as read (train.py --set,
+    config.set_value); num_spk > 0 is model.num_spk=C (a recipe's --num-spk), applied before them.
+    A config that leaves model.num_bins out takes the features' (n_fft / 2 + 1 of the training
+    data's STFT). exp_dir/config.yaml records the config so made, which a resumed run reads as it is."""
     if num_spk and num_spk < 2:
         raise TrainingError(f"--num-spk {num_spk}: a mixture has 2 or more sources (0: model.num_spk of the config)")
-    config = load_config(config_path)
+    overrides = configs.num_spk_override(num_spk) + list(overrides)
+    stft = features.data_stft(train_dir)
+    config = load_config(config_path, overrides, stft.num_bins)
     init = configs.init_checkpoint(config, exp_dir)
     if init and not os.path.isfile(init) and not os.path.isfile(os.path.join(exp_dir, "last.pt")):
         raise TrainingError(
             f"{config_path}: init_from: {config['init_from']}: {init} not found: train "
             f"{config['init_from']} first (steps/train_chains.sh trains a chain in order)"
         )
-    if num_bins < 0:
-        raise TrainingError(f"--num-bins {num_bins}: the STFT bins F (n_fft / 2 + 1; 0: model.num_bins of the config)")
     check_exp_dir(exp_dir)
     # One writer per exp dir (steps/train.sh holds the lock for its whole job, log included, and says so
     # in COCKTAIL_EXP_LOCK); under torchrun rank 0 holds it for every rank.
@@ -637,34 +545,57 @@ def train(config_path, train_dir, valid_dir, exp_dir, ngpu=0, num_procs=1, num_t
             print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} train.py: {provenance.taken_over(exp_dir, lock.former)}")
     try:
         return _train_locked(
-            config, config_path, train_dir, valid_dir, exp_dir, ngpu, num_procs, num_threads, num_spk, num_bins
+            config, config_path, overrides, stft, train_dir, valid_dir, exp_dir, ngpu, num_procs, num_threads
         )
     finally:
         if lock is not None:
             lock.release()
 
 
-def _train_locked(config, config_path, train_dir, valid_dir, exp_dir, ngpu, num_procs, num_threads, num_spk, num_bins):
+def config_text(config_path, overrides, stft):
+    """What exp/<system>/config.yaml says: the file at config_path as it is when neither the overrides
+    nor the features' num_bins change it; else its leading comment, a line naming the file and the
+    changes, and the config they make, as YAML (each key's comment is in the file named)."""
+    with open(config_path, encoding="utf-8") as f:
+        text = f.read()
+    written = configs.read_config(config_path)
+    made = configs.read_config(config_path, overrides, stft.num_bins)
+    if made == written:
+        return text
+    changes = list(overrides)
+    if "num_bins" not in configs.read_config(config_path, overrides).get("model", {}):
+        changes.append(f"model.num_bins={stft.num_bins} (the features')")
+    header = "".join(line for line in text.splitlines(keepends=True)[: _leading_comment(text)])
+    return (
+        header
+        + f"# made by nnet/train.py from {config_path} with {', '.join(changes)}\n"
+        + yaml.safe_dump(made, sort_keys=False)
+    )
+
+
+def _leading_comment(text):
+    """The number of lines of the comment block at the top of a YAML text."""
+    lines = text.splitlines()
+    count = 0
+    while count < len(lines) and lines[count].startswith("#"):
+        count += 1
+    return count
+
+
+def _train_locked(config, config_path, overrides, stft, train_dir, valid_dir, exp_dir, ngpu, num_procs, num_threads):
     copy = os.path.join(exp_dir, "config.yaml")
-    overrides = {key: value for key, value in (("num_spk", num_spk), ("num_bins", num_bins)) if value}
-    with open(config_path, encoding="utf-8") as src:
-        text = src.read()
-    if overrides:
-        text = with_model_values(text, overrides, config_path)
-        config["model"].update(overrides)
-    stft = stft_config_of(train_dir, first_sample_rate(train_dir)).to_dict()
-    record = provenance.training_record(config, train_dir, valid_dir, exp_dir, stft)
+    record = provenance.training_record(config, train_dir, valid_dir, exp_dir, stft.to_dict())
     rank0 = os.environ.get("RANK", "0") == "0"
     if os.path.isfile(os.path.join(exp_dir, "last.pt")):
         # A resume continues the run as it was recorded: never a config (or data) the weights did not see.
         record = check_resume(record, config_path, train_dir, valid_dir, exp_dir)
         if not os.path.isfile(copy):  # lost: the config checked equal to the recorded one
             with io.atomic_write(copy, encoding="utf-8") as dst:
-                dst.write(text)
+                dst.write(config_text(config_path, overrides, stft))
     else:  # a fresh start: config.yaml and provenance.yaml say what this run is made of
-        if os.path.abspath(config_path) != os.path.abspath(copy) or overrides:
-            with io.atomic_write(copy, encoding="utf-8") as dst:
-                dst.write(text)
+        text = config_text(config_path, overrides, stft)  # read before the write: config_path may be the copy
+        with io.atomic_write(copy, encoding="utf-8") as dst:
+            dst.write(text)
         if rank0:
             try:
                 provenance.write_record(exp_dir, record)
@@ -673,7 +604,7 @@ def _train_locked(config, config_path, train_dir, valid_dir, exp_dir, ngpu, num_
                     f"{exp_dir}: cannot write {provenance.RECORD} ({err}): free space and run again"
                 ) from None
     args = {
-        "config": copy,
+        "config": config,
         "train_dir": train_dir,
         "valid_dir": valid_dir,
         "exp_dir": exp_dir,

@@ -38,9 +38,7 @@ rm -f "$data/feats.scp" "$data/cmvn" "$featdir/raw_$name".*
 python3 "$COCKTAIL_ROOT/utils/validate_data_dir.py" --no-feats --check-audio "$data" > /dev/null || {
   echo "$0: fix the problems of $data above, then rerun" >&2; exit 1; }
 num_utts=$(wc -l < "$data/wav.scp")
-[ "$nj" -le "$num_utts" ] || nj=$num_utts
-
-python3 "$COCKTAIL_ROOT/utils/split_data.py" "$data" "$nj"
+nj=$(python3 "$COCKTAIL_ROOT/utils/split_data.py" --at-most "$data" "$nj")  # at most one job per utterance
 conf_opt=()
 [ -z "$stft_conf" ] || conf_opt=(--stft-conf "$stft_conf")
 $cmd JOB=1:"$nj" "$logdir/make_feats_$name.JOB.log" \

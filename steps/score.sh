@@ -48,8 +48,6 @@ scored_data=$data  # what <score-dir>/provenance.yaml records
 # One BLAS thread per job: the jobs are the parallelism (--nj), as in Kaldi.
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-num_utts=$(wc -l < "$data/wav.scp")
-[ "$nj" -le "$num_utts" ] || nj=$num_utts
 mkdir -p "$dir/log"
 rm -f "$dir/result.txt" "$dir/per_utt.tsv" "$dir"/part.*.tsv  # a failed run must not look finished
 if [ ! -f "$data/utt2spk" ] || [ ! -f "$data/spk2utt" ]; then
@@ -63,7 +61,7 @@ if [ ! -f "$data/utt2spk" ] || [ ! -f "$data/spk2utt" ]; then
   cp "$dir/data/utt2spk" "$dir/data/spk2utt"
   data=$dir/data
 fi
-python3 "$COCKTAIL_ROOT/utils/split_data.py" "$data" "$nj" || {
+nj=$(python3 "$COCKTAIL_ROOT/utils/split_data.py" --at-most "$data" "$nj") || {  # at most one job per utterance
   [ "$data" = "$1" ] || echo "$0: $data holds copies of $1's tables: correct the tables named above in $1" >&2
   exit 1
 }

@@ -46,11 +46,6 @@ esac
 cmd=${cmd:-"$COCKTAIL_ROOT/utils/run.py"}
 exp=$1 data=$2 out=$3
 [ -f "$exp/best.pt" ] || [ -f "$exp" ] || { echo "$0: $exp/best.pt not found: train the system first (stage 3)" >&2; exit 1; }
-python3 -m nnet.separated_dir --check "$data" "$out"  # before anything is written: never into the data dir
-
-num_utts=$(wc -l < "$data/wav.scp")
-[ "$nj" -le "$num_utts" ] || nj=$num_utts
-python3 "$COCKTAIL_ROOT/utils/split_data.py" "$data" "$nj"
 case $noise_source in
   "") noise_source=false; [ ! -f "$data/noise1.scp" ] || noise_source=true ;;
   true | false) ;;
@@ -62,12 +57,5 @@ opts+=(--noise-source "$noise_source")
 [ -z "$matched_steps" ] || opts+=(--matched-steps "$matched_steps")
 gpu_opt=()
 ! $use_gpu || gpu_opt=(--gpu 1)
-mkdir -p "$out/log"
-rm -f "$out"/spk*.scp  # listed again only once every job has finished
-rm -rf -- "${out:?}"/s[0-9]*/  # the jobs write every source again; a folder left by another C would be counted
-$cmd "${gpu_opt[@]}" JOB=1:"$nj" "$out/log/separate.JOB.log" \
-  python3 -m nnet.bin.separate "${opts[@]}" "$exp" "$data/split$nj/JOB" "$out"
-# what made these estimates (steps/score.sh checks the data, RESULTS.md and packs the model), then the
-# spk*.scp that mark them complete
-python3 -m nnet.provenance record-separated --model "$exp" --how "${opts[*]}" "$data" "$out"
-python3 -m nnet.separated_dir "$data" "$out"
+. "$COCKTAIL_ROOT/utils/separation_jobs.sh"
+separation_jobs "$data" "$out" separate "${opts[*]}" "$exp" "${gpu_opt[@]}" -- nnet.bin.separate "${opts[@]}" "$exp"

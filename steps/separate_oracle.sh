@@ -19,18 +19,9 @@ stft_conf=
 [ $# -eq 2 ] && [ -n "$mask" ] || { echo "$help_message" >&2; exit 1; }
 cmd=${cmd:-"$COCKTAIL_ROOT/utils/run.py"}
 data=$1 out=$2
-python3 -m nnet.separated_dir --check "$data" "$out"  # before anything is written: never into the data dir
 [ -n "$stft_conf" ] || { [ -s "$data/stft.conf" ] && stft_conf=$data/stft.conf; } || true
 conf_opt=()
 [ -z "$stft_conf" ] || conf_opt=(--stft-conf "$stft_conf")
-
-num_utts=$(wc -l < "$data/wav.scp")
-[ "$nj" -le "$num_utts" ] || nj=$num_utts
-python3 "$COCKTAIL_ROOT/utils/split_data.py" "$data" "$nj"
-mkdir -p "$out/log"
-rm -f "$out"/spk*.scp  # listed again only once every job has finished
-rm -rf -- "${out:?}"/s[0-9]*/  # the jobs write every source again; a folder left by another C would be counted
-$cmd JOB=1:"$nj" "$out/log/separate_oracle.JOB.log" \
-  python3 -m nnet.bin.separate_oracle --mask "$mask" "${conf_opt[@]}" "$data/split$nj/JOB" "$out"
-python3 -m nnet.provenance record-separated --how "oracle $mask masks, STFT ${stft_conf:-built-in}" "$data" "$out"
-python3 -m nnet.separated_dir "$data" "$out"
+. "$COCKTAIL_ROOT/utils/separation_jobs.sh"
+separation_jobs "$data" "$out" separate_oracle "oracle $mask masks, STFT ${stft_conf:-built-in}" "" -- \
+  nnet.bin.separate_oracle --mask "$mask" "${conf_opt[@]}"

@@ -21,8 +21,10 @@ Options:
   --train-set <name> --valid-set <name>   data/<name> of training and validation (default: tr cv)
   --tuning <dir>          the systems' configs (default: conf/tuning)
   --stft-conf <file>      STFT of stage 2 (default: conf/stft.conf)
-  --num-spk <n>           sources per mixture C of every system (0: the configs') (default: 0)
-  --num-bins <n>          STFT bins F of every system (0: the configs') (default: 0)
+  --set \"<key=value> ...\"  stage 3: keys set in every system's config, <section>.<key>=<value> each,
+                          space-separated, e.g. --set training.epochs=2 (train.py --set) (default: none)
+  --num-spk <n>           sources per mixture C of every system: --set model.num_spk=<n> (0: the configs')
+                          (default: 0)
   --train-jobs <n>        stage 3: chains trained at once, each on nproc / n cores (default: 1)
   --retrain <true|false>  stage 3: retrain a system that finished training (default: false)
   --train-cmd, --decode-cmd, --cuda-cmd <runner>   job runners (default: cmd.sh's \$train_cmd, ...)"
@@ -39,8 +41,8 @@ train_set=tr
 valid_set=cv
 tuning=conf/tuning
 stft_conf=conf/stft.conf
+set=
 num_spk=0
-num_bins=0
 train_jobs=1
 retrain=false
 train_cmd=${train_cmd:-utils/run.py}
@@ -84,7 +86,7 @@ if in_stages 3; then
     fi
   fi
   steps/train_chains.sh --cmd "$cmd" --ngpu "$ngpu" --train-jobs "$train_jobs" --retrain "$retrain" \
-    --num-spk "$num_spk" --num-bins "$num_bins" "$tuning" "$systems" data/$train_set data/$valid_set exp
+    --set "$set" --num-spk "$num_spk" "$tuning" "$systems" data/$train_set data/$valid_set exp
   stage_end
 fi
 

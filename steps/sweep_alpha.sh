@@ -10,7 +10,7 @@ help_message="Usage: $0 [options] <config.yaml> <train-dir> <valid-dir> <sweep-d
 Writes <sweep-dir>/alpha<a>/ (a trained system, separate_cv/, score_cv/) and <sweep-dir>/result.tsv.
 Options:
   --alphas \"<a> ...\"  values of loss.alpha to try (default: \"0.5 0.8 0.95 0.975\")
-  --epochs <n>        override training.epochs (default: the config's)
+  --epochs <n>        training.epochs of every alpha (default: the config's)
   --cmd <runner>      job runner (default: utils/run.py)
   --jobs <n>          trainings at once, nproc / n CPU threads each (default: 1)
   --nj <n>            separation and scoring jobs (default: 2)"
@@ -29,33 +29,22 @@ config=$1 train=$2 valid=$3 dir=$4
 mkdir -p "$dir"
 threads=$(cpu_share "$jobs")
 
+# an alpha's training: the config with loss.alpha (and training.epochs) set (train.py --set), which
+# <exp>/config.yaml records
+[ "$(python3 -m nnet.config get "$config" loss.type)" = chimera ] ||
+  { echo "$0: $config is not a chimera++ config (loss.type: chimera)" >&2; exit 1; }
+
 one_alpha() {
-  local alpha=$1 exp=$dir/alpha$1
+  local exp=$dir/alpha$1 set="loss.alpha=$1${epochs:+ training.epochs=$epochs}" set_opts=() word
+  for word in $set; do set_opts+=(--set "$word"); done
   mkdir -p "$exp"
-  # the config of this alpha goes to sweep.yaml once it is the one trained (a refused re-run keeps the old)
-  python3 - "$config" "$alpha" "$epochs" "$exp/sweep.yaml.new" <<'EOF'
-import sys
-import yaml
-src, alpha, epochs, out = sys.argv[1:]
-with open(src, encoding="utf-8") as f:
-    config = yaml.safe_load(f)
-if config.get("loss", {}).get("type") != "chimera":
-    sys.exit(f"sweep_alpha.sh: {src} is not a chimera++ config (loss.type: chimera)")
-config["loss"]["alpha"] = float(alpha)
-if epochs:
-    config["training"]["epochs"] = int(epochs)
-with open(out, "w", encoding="utf-8") as f:
-    yaml.safe_dump(config, f, sort_keys=False)
-EOF
   # a finished training is reused only if made from this config and data (other --epochs: refused)
   if [ -f "$exp/.finished" ]; then
-    python3 -m nnet.provenance check-training "$exp/sweep.yaml.new" "$train" "$valid" "$exp" ||
-      { rm -f "$exp/sweep.yaml.new"; return 1; }
+    python3 -m nnet.provenance check-training "${set_opts[@]}" "$config" "$train" "$valid" "$exp"
   else
-    "$COCKTAIL_ROOT/steps/train.sh" --cmd "$cmd" --num-threads "$threads" "$exp/sweep.yaml.new" "$train" "$valid" "$exp" ||
-      { rm -f "$exp/sweep.yaml.new"; return 1; }
+    "$COCKTAIL_ROOT/steps/train.sh" --cmd "$cmd" --num-threads "$threads" --set "$set" "$config" "$train" "$valid" "$exp"
   fi
-  mv "$exp/sweep.yaml.new" "$exp/sweep.yaml"
+  cp "$exp/config.yaml" "$exp/sweep.yaml"  # the config of this alpha, as trained
   "$COCKTAIL_ROOT/steps/separate.sh" --nj "$nj" --cmd "$cmd" "$exp" "$valid" "$exp/separate_cv"
   "$COCKTAIL_ROOT/steps/score.sh" --nj "$nj" --cmd "$cmd" "$valid" "$exp/separate_cv" "$exp/score_cv"
 }

@@ -14,17 +14,18 @@ Options:
   --num-threads <n>  CPU threads per process; the runner is asked for n x processes (default: 0,
                      the config's training.num_threads, else cores / processes); run.sh sets it
                      to the job's share of the cores (--train-jobs)
-  --num-spk <n>      sources per mixture C: overrides the config's model.num_spk, in
-                     <exp-dir>/config.yaml too (default: 0, the config's); run.sh passes its --num-spk
-  --num-bins <n>     STFT bins F (n_fft / 2 + 1): overrides the config's model.num_bins likewise
-                     (default: 0, the config's); run.sh passes the bins of its --sample-rate
+  --set \"<key=value> ...\"  keys of the config set without editing it, <section>.<key>=<value>
+                     each, space-separated: --set \"training.epochs=2 loss.alpha=0.5\" (train.py --set);
+                     <exp-dir>/config.yaml and provenance.yaml record them (default: none)
+  --num-spk <n>      sources per mixture C: --set model.num_spk=<n> (default: 0, the config's);
+                     run.sh passes its --num-spk
 A config with init_from: <system> starts from <exp-dir>/../<system>/best.pt (the DL-DEF chain)."
 cmd=
 ngpu=0
 num_procs=1
 num_threads=0
+set=
 num_spk=0
-num_bins=0
 . "$(dirname "$0")/../path.sh"
 . "$COCKTAIL_ROOT/utils/parse_options.sh"
 [ $# -eq 4 ] || { echo "$help_message" >&2; exit 1; }
@@ -40,6 +41,9 @@ python3 -m nnet.provenance lock --fd 9 "$exp" || exit 1
 trap ': > "$exp/.lock"' EXIT  # a holder line left behind means a run that did not end cleanly
 COCKTAIL_EXP_LOCK=$(cd "$exp" && pwd -P)
 export COCKTAIL_EXP_LOCK
+set_opts=()
+read -ra words <<< "$set"
+for word in "${words[@]}"; do set_opts+=(--set "$word"); done
 runner_opt=()
 [ "$ngpu" -eq 0 ] || runner_opt=(--gpu "$ngpu")
 procs=$(( num_procs > ngpu ? num_procs : ngpu )); [ "$procs" -ge 1 ] || procs=1
@@ -48,7 +52,7 @@ log=$exp/log/train.log
 started=$(date +%s)  # a train.log older than this is a former run's
 if ! $cmd "${runner_opt[@]}" "$log" \
   python3 -m nnet.bin.train --ngpu "$ngpu" --num-procs "$num_procs" --num-threads "$num_threads" \
-    --num-spk "$num_spk" --num-bins "$num_bins" "$config" "$train" "$valid" "$exp"; then
+    --num-spk "$num_spk" "${set_opts[@]}" "$config" "$train" "$valid" "$exp"; then
   if [ ! -f "$log" ] || [ "$(stat -c %Y "$log")" -lt "$started" ]; then
     # the runner refused the job before it started (e.g. run.py's --gpu with no GPU visible)
     hint=

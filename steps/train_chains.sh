@@ -17,16 +17,17 @@ Options:
   --train-jobs <n>        chains trained at once (default: 1); on the CPU each job gets
                           nproc / n threads (one BLSTM job scales poorly past 1 thread)
   --retrain <true|false>  move a finished system to <exp-root>/old/ and train it again (default: false)
-  --num-spk <n>           sources per mixture C of every system, a chain's members alike: overrides
-                          each config's model.num_spk (default: 0, the configs')
-  --num-bins <n>          STFT bins F of every system: overrides each config's model.num_bins
-                          (default: 0, the configs')"
+  --set \"<key=value> ...\"  keys set in every system's config, <section>.<key>=<value> each,
+                          space-separated: --set \"training.epochs=2\" (steps/train.sh --set); a
+                          finished system trained without them is refused (--retrain true) (default: none)
+  --num-spk <n>           sources per mixture C of every system, a chain's members alike: --set
+                          model.num_spk=<n> (default: 0, the configs')"
 cmd=
 ngpu=0
 train_jobs=1
 retrain=false
+set=
 num_spk=0
-num_bins=0
 . "$(dirname "$0")/../path.sh"
 . "$COCKTAIL_ROOT/utils/parse_options.sh"
 . "$COCKTAIL_ROOT/utils/background_jobs.sh"
@@ -38,16 +39,20 @@ if [ "$ngpu" -gt 0 ] && [ "$train_jobs" -gt 1 ] && [[ $cmd == *run.py* ]]; then
   echo "$0: warning: --train-jobs $train_jobs with the local utils/run.py: every chain uses the first" \
     "$ngpu GPU(s); a scheduler in cuda_cmd (slurm.py, gridengine.py) gives each chain its own" >&2
 fi
+set_opts=()                                 # nnet.provenance check-training's, as train.py's
+read -ra words <<< "$set"
+for word in "${words[@]}"; do set_opts+=(--set "$word"); done
 threads=0                                   # 0: the config's, for GPU jobs
 [ "$ngpu" -gt 0 ] || threads=$(cpu_share "$train_jobs")
 
 train_system() {
   local system=$1
-  # a .finished without best.pt (left by older versions) goes back to train.py, which repairs or says why
+  # a .finished without best.pt (best.pt deleted or lost) goes back to train.py, which repairs it from
+  # last.pt or says why it cannot
   if [ -f "$exp/$system/.finished" ] && [ -f "$exp/$system/best.pt" ] && ! $retrain; then
-    # reused only if trained from this config (its content), these data dirs and this STFT: else refused
-    # naming what differs (nnet/provenance.py)
-    python3 -m nnet.provenance check-training --num-spk "$num_spk" --num-bins "$num_bins" \
+    # reused only if trained from this config (its content, --set included), these data dirs and this
+    # STFT: else refused naming what differs (nnet/provenance.py)
+    python3 -m nnet.provenance check-training --num-spk "$num_spk" "${set_opts[@]}" \
       "$tuning/$system.yaml" "$train" "$valid" "$exp/$system" || return 1
     echo "$0: $exp/$system finished training; skipped (--retrain true redoes it)"
     return 0
@@ -57,8 +62,8 @@ train_system() {
     mv "$exp/$system" "$exp/old/$system.$(date +%Y%m%d-%H%M%S)"
   fi
   echo "$0: training $system"
-  "$COCKTAIL_ROOT/steps/train.sh" --cmd "$cmd" --ngpu "$ngpu" --num-threads "$threads" --num-spk "$num_spk" --num-bins "$num_bins" \
-    "$tuning/$system.yaml" "$train" "$valid" "$exp/$system"
+  "$COCKTAIL_ROOT/steps/train.sh" --cmd "$cmd" --ngpu "$ngpu" --num-threads "$threads" --set "$set" \
+    --num-spk "$num_spk" "$tuning/$system.yaml" "$train" "$valid" "$exp/$system"
 }
 
 # one line per chain, each system after the one it starts from; every config is checked first

@@ -11,7 +11,7 @@ import torch
 
 import yaml
 
-from nnet import config as configs, losses, models
+from nnet import config as configs, losses, models, signal
 from nnet.config import load_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -113,8 +113,14 @@ def random_batch(num_bins, num_spk, seed=0):
     return feats, lengths, {"mix_spec": mix, "src_spec": src, "valid": valid, "lengths": lengths}
 
 
+def features_bins(path):
+    """F of the features of the config's recipe at 8 kHz (its conf/stft.conf): the model.num_bins that
+    training gives a config that leaves it out."""
+    return signal.read_stft_conf(os.path.join(os.path.dirname(os.path.dirname(path)), "stft.conf"), 8000).num_bins
+
+
 def build(path):
-    config = load_config(path)
+    config = load_config(path, num_bins=features_bins(path))
     model_cfg = tiny(config["model"])
     torch.manual_seed(0)
     return config, model_cfg, models.build_model(model_cfg), losses.build_objective(config["loss"])
@@ -194,8 +200,9 @@ def test_config_is_what_its_name_says(path):
 
 @pytest.mark.parametrize("name", sorted(TABLE1))
 def test_table1_config_follows_section_5_1(name):
-    """4 BLSTM layers x 600 units per direction, 129 bins, 400-frame segments, Adam."""
-    config = load_config(os.path.join(WSJ0, name + ".yaml"))
+    """4 BLSTM layers x 600 units per direction, 129 bins (at 8 kHz), 400-frame segments, Adam."""
+    path = os.path.join(WSJ0, name + ".yaml")
+    config = load_config(path, num_bins=features_bins(path))
     model = config["model"]
     assert (model["layers"], model["units"], model["num_bins"]) == (4, 600, 129)
     assert model.get("num_spk", 2) == 2
@@ -272,6 +279,13 @@ def test_the_comment_check_sees_a_missing_choice(tmp_path):
         "sigmoid",
         "softmax",
     ]
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=ident)
+def test_num_bins_is_left_to_the_features(path):
+    """No shipped config states model.num_bins: training takes the features' n_fft / 2 + 1, so each
+    trains at 8 or 16 kHz, or under another stft.conf, as it is."""
+    assert "num_bins" not in configs.read_config(path)["model"]
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=ident)

@@ -92,6 +92,35 @@ def test_a_finished_system_is_not_reused_for_other_data_config_or_stft(tmp_path,
     assert (exp / "a" / "best.pt").read_bytes() == best
 
 
+@pytest.mark.fault
+def test_a_finished_system_trained_with_set_is_reused_only_with_the_same_set(tmp_path, data):
+    """train_chains.sh --set "training.epochs=1 training.lr=0.02" (run.sh --set): every system of the
+    chain trains so; the same --set skips the finished system, another (or none) is refused naming
+    the keys, as a changed config file is. The config leaves model.num_bins out, as the recipes' do:
+    the check takes the features' as training did."""
+    tuning, exp = tmp_path / "tuning", tmp_path / "exp"
+    tuning.mkdir()
+    write_config(tuning / "a.yaml", "dc", epochs=3)
+    written = yaml.safe_load((tuning / "a.yaml").read_text())
+    del written["model"]["num_bins"]
+    (tuning / "a.yaml").write_text(yaml.safe_dump(written))
+    options = ("--set", "training.epochs=1 training.lr=0.02")
+    first = train_chains(tuning, "a", data, exp, *options)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "--set training.epochs=1 training.lr=0.02" in first.stdout  # train.sh's command line
+    assert len((exp / "a" / "history.tsv").read_text().splitlines()) == 2  # one epoch
+    again = train_chains(tuning, "a", data, exp, *options)
+    assert again.returncode == 0 and f"{exp}/a finished training; skipped" in again.stdout, again.stderr
+    for other, named in (
+        ((), "training.epochs 1 when trained, 3 now"),
+        (("--set", "training.epochs=1"), "training.lr"),
+    ):
+        proc = train_chains(tuning, "a", data, exp, *other)
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert f"{exp}/a finished training, but not from what it is given now:" in proc.stderr
+        assert named in proc.stderr and "--retrain true trains it again" in proc.stderr
+
+
 # -- item 2: a resume continues the recorded config or refuses; config.yaml always fits best.pt -------------
 @pytest.mark.fault
 @pytest.mark.parametrize(

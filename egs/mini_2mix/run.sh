@@ -43,6 +43,7 @@ num_spk=2                 # sources per mixture, s1 .. sN: stage 1's data dirs a
 speakers=wsj0-2mix        # stage 1's speaker rule: wsj0-2mix (MERL's names), mixture, or a '<name> <speaker>' file (local/data_prep.sh)
 tuning=conf/tuning        # the systems' configs: $tuning/<system>.yaml
 retrain=false             # stage 3: retrain a system that finished training
+set=                      # stage 3: keys set in every config, e.g. "training.epochs=2 training.lr=0.002"
 train_jobs=2              # stage 3: systems trained at once, each on nproc/train_jobs cores
 
 . ./cmd.sh
@@ -72,5 +73,5 @@ fi
 # stages 2-5: the same in every recipe
 steps/separation_recipe.sh --stage "$stage" --stop-stage "$stop_stage" --nj "$nj" --ngpu "$ngpu" \
   --systems "$systems" --rti-systems "$rti_systems" --rti-steps "$rti_steps" --phase-systems "$phase_systems" \
-  --test-sets "$test_sets" --tuning "$tuning" --num-spk "$num_spk" \
+  --test-sets "$test_sets" --tuning "$tuning" --set "$set" --num-spk "$num_spk" \
   --train-jobs "$train_jobs" --retrain "$retrain"

@@ -43,6 +43,7 @@ seed=1                    # stage 0: the draw of the mix lists
 sample_rate=8k            # 8k | 16k (16k needs OpenSLR's 16 kHz tree)
 tuning=conf/tuning        # the systems' configs: $tuning/<system>.yaml
 retrain=false             # stage 3: retrain a system that finished training
+set=                      # stage 3: keys set in every config, e.g. "training.epochs=2 training.lr=0.002"
 train_jobs=2              # stage 3: systems trained at once, each on nproc/train_jobs cores
 
 . ./cmd.sh
@@ -84,12 +85,8 @@ if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   stage_end
 fi
 
-# F of the configs follows the rate: conf/stft.conf's 32 ms frames are a 256 (8k) or 512 (16k) point
-# FFT, n_fft / 2 + 1 = 129 or 257 bins (train.py --num-bins overrides each config's model.num_bins)
-num_bins=$(( ${sample_rate%k} * 16 + 1 ))
-
 # stages 2-5: the same in every recipe
 steps/separation_recipe.sh --stage "$stage" --stop-stage "$stop_stage" --nj "$nj" --ngpu "$ngpu" \
   --systems "$systems" --rti-systems "$rti_systems" --rti-steps "$rti_steps" --phase-systems "$phase_systems" \
-  --test-sets "$test_sets" --tuning "$tuning" --num-spk 2 --num-bins "$num_bins" \
+  --test-sets "$test_sets" --tuning "$tuning" --set "$set" --num-spk 2 \
   --train-jobs "$train_jobs" --retrain "$retrain"

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Train a separation system (DC, uPIT, chimera++, DEF chain) from a YAML config.
 
-usage: python3 -m nnet.bin.train [--ngpu N] [--num-procs N] [--num-threads N] [--num-spk C] [--num-bins F]
-           <config.yaml> <train-dir> <valid-dir> <exp-dir>
+usage: python3 -m nnet.bin.train [--ngpu N] [--num-procs N] [--num-threads N] [--set SECTION.KEY=VALUE]...
+           [--num-spk C] <config.yaml> <train-dir> <valid-dir> <exp-dir>
 
 Resumes from <exp-dir>/last.pt when it exists, provided the config (as parsed) and the data dirs are
 those recorded in <exp-dir>/provenance.yaml when the run started (else exit 1 naming each key and file
@@ -10,9 +10,10 @@ that differs; config.yaml is written only by a fresh start). One training per ex
 is refused while the first holds <exp-dir>/.lock. A config with `init_from: <system>` starts from
 <exp-dir>/../<system>/best.pt (the DL-DEF chain). --num-procs > 1 trains with
 DistributedDataParallel (one process per GPU, or gloo on CPU with --ngpu 0); under torchrun the
-environment decides. --num-spk C trains every config for C sources (wsj0-3mix: 3) without editing
-it, --num-bins F for another sample rate (16 kHz: 257): <exp-dir>/config.yaml and the checkpoints
-say model.num_spk: C, model.num_bins: F.
+environment decides. --set section.key=value (repeated) sets a key of the config without editing it
+(--set training.epochs=2 --set loss.alpha=0.5); --num-spk C is --set model.num_spk=C (wsj0-3mix: 3).
+A config that leaves model.num_bins out takes the features' (n_fft / 2 + 1: 129 at 8 kHz, 257 at
+16 kHz). <exp-dir>/config.yaml, provenance.yaml and the checkpoints record the config so made.
 """
 
 import argparse
@@ -33,16 +34,17 @@ def main():
         help="torch CPU threads per process (0: training.num_threads of the config)",
     )
     parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="set a key of the config (repeatable): training.epochs=2, loss.alpha=0.5, init_from=def_dc",
+    )
+    parser.add_argument(
         "--num-spk",
         type=int,
         default=0,
-        help="sources per mixture C, the data's spk*.scp count (0: model.num_spk of the config)",
-    )
-    parser.add_argument(
-        "--num-bins",
-        type=int,
-        default=0,
-        help="STFT bins F of the features, n_fft / 2 + 1: 129 at 8 kHz, 257 at 16 kHz (0: the config's)",
+        help="sources per mixture C, the data's spk*.scp count: --set model.num_spk=C (0: the config's)",
     )
     parser.add_argument("config")
     parser.add_argument("train_dir")
@@ -62,7 +64,7 @@ def main():
             num_procs=max(args.num_procs, args.ngpu, 1),
             num_threads=args.num_threads,
             num_spk=args.num_spk,
-            num_bins=args.num_bins,
+            overrides=args.set,
         )
     except (train.TrainingError, config.ConfigError, training_data.DataError) as err:  # names the file and the remedy
         sys.exit(f"train.py: {train.error_message(err)}")
