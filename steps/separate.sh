@@ -65,8 +65,12 @@ gpu_opt=()
 mkdir -p "$out/log"
 rm -f "$out"/spk*.scp  # listed again only once every job has finished
 rm -rf -- "${out:?}"/s[0-9]*/  # the jobs write every source again; a folder left by another C would be counted
+started=$(date +%s)  # the jobs' logs of this run are no older (utils/job_errors.sh)
 $cmd "${gpu_opt[@]}" JOB=1:"$nj" "$out/log/separate.JOB.log" \
-  python3 -m nnet.bin.separate "${opts[@]}" "$exp" "$data/split$nj/JOB" "$out"
+  python3 -m nnet.bin.separate "${opts[@]}" "$exp" "$data/split$nj/JOB" "$out" || {
+  "$COCKTAIL_ROOT/utils/job_errors.sh" "$0" separate.py "$started" $(seq -f "$out/log/separate.%g.log" "$nj")
+  exit 1
+}
 # what made these estimates (steps/score.sh checks the data, RESULTS.md and packs the model), then the
 # spk*.scp that mark them complete
 python3 -m nnet.provenance record-separated --model "$exp" --how "${opts[*]}" "$data" "$out"

@@ -30,7 +30,12 @@ python3 "$COCKTAIL_ROOT/utils/split_data.py" "$data" "$nj"
 mkdir -p "$out/log"
 rm -f "$out"/spk*.scp  # listed again only once every job has finished
 rm -rf -- "${out:?}"/s[0-9]*/  # the jobs write every source again; a folder left by another C would be counted
+started=$(date +%s)  # the jobs' logs of this run are no older (utils/job_errors.sh)
 $cmd JOB=1:"$nj" "$out/log/separate_oracle.JOB.log" \
-  python3 -m nnet.bin.separate_oracle --mask "$mask" "${conf_opt[@]}" "$data/split$nj/JOB" "$out"
+  python3 -m nnet.bin.separate_oracle --mask "$mask" "${conf_opt[@]}" "$data/split$nj/JOB" "$out" || {
+  "$COCKTAIL_ROOT/utils/job_errors.sh" "$0" separate_oracle.py "$started" \
+    $(seq -f "$out/log/separate_oracle.%g.log" "$nj")
+  exit 1
+}
 python3 -m nnet.provenance record-separated --how "oracle $mask masks, STFT ${stft_conf:-built-in}" "$data" "$out"
 python3 -m nnet.separated_dir "$data" "$out"

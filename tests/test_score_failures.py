@@ -238,6 +238,8 @@ def test_an_unscorable_estimate_stops_scoring_naming_the_utterance_and_file(corp
         "nan_samples": f"utterance '{utt}': cannot read estimate 1 {path}",
     }[case]
     assert expected in log and path in log
+    # the job's error reaches the terminal, not only "read the log" (utils/job_errors.sh)
+    assert "steps/score.sh: score.py: " in result.stderr and expected in result.stderr
     assert case != "nan_samples" or "non-finite samples (NaN or inf), the first at sample 100" in log
     assert sorted(os.listdir(out)) == ["log"]
 

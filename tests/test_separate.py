@@ -76,7 +76,7 @@ def separate_dir(exp, data, out, *options):
 
 
 def failed_separation(exp, data, out, *options):
-    """Runs separate.sh (one job) expecting it to fail: no spk1.scp; returns its jobs' logs."""
+    """Runs separate.sh (one job) expecting it to fail: no spk1.scp; returns its jobs' logs and its stderr."""
     run = subprocess.run(
         ["bash", os.path.join(ROOT, "steps/separate.sh"), "--nj", "1", *options, str(exp), str(data), str(out)],
         capture_output=True,
@@ -84,7 +84,7 @@ def failed_separation(exp, data, out, *options):
     )
     assert run.returncode != 0
     assert not (out / "spk1.scp").exists()
-    return "".join(p.read_text() for p in (out / "log").glob("*.log"))
+    return "".join(p.read_text() for p in (out / "log").glob("*.log")), run.stderr
 
 
 @pytest.mark.parametrize("options", [(), ("--head", "dc", "--matched-inference", "true"), ("--phase", "misi")])
@@ -212,8 +212,10 @@ def test_a_model_with_broken_embeddings_fails_naming_the_utterance(tmp_path, tra
     }
     torch.save(ckpt, broken / "best.pt")
     utt = sorted(line.split()[0] for line in open(os.path.join(data, "wav.scp")))[0]
-    logs = failed_separation(broken, data, tmp_path / "out", "--head", "dc")
+    logs, stderr = failed_separation(broken, data, tmp_path / "out", "--head", "dc")
     assert f"utterance '{utt}' ({broken}): the embeddings of utterance(s) [0] of the batch are not finite" in logs
+    # the job's error reaches the terminal, not only "read the log" (utils/job_errors.sh)
+    assert f"steps/separate.sh: separate.py: {data}/split1/1/wav.scp: utterance '{utt}' ({broken}): " in stderr
 
 
 @pytest.mark.fault
@@ -229,8 +231,9 @@ def test_truncated_mixture_is_named_with_its_utterance(tmp_path, trained):
     os.truncate(cut, 44 + 2 * 50)
     entries[utt] = str(cut)
     (broken / "wav.scp").write_text("".join(f"{u} {p}\n" for u, p in sorted(entries.items())))
-    logs = failed_separation(exp, broken, tmp_path / "out")
+    logs, stderr = failed_separation(exp, broken, tmp_path / "out")
     assert f"wav.scp: utterance '{utt}': {cut}: truncated" in logs  # the job's split of {broken}/wav.scp
+    assert f"steps/separate.sh: separate.py: {broken}/split1/1/wav.scp: utterance '{utt}': {cut}: truncated" in stderr
 
 
 @pytest.mark.fault
