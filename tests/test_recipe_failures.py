@@ -27,3 +27,34 @@ def test_run_sh_refuses_stages_it_does_not_have(recipe, args, message):
     assert result.returncode == 1, result.stdout + result.stderr
     assert message in result.stderr
     assert "stage 0:" not in result.stdout and "stage 1:" not in result.stdout
+
+
+@pytest.mark.fault
+@pytest.mark.parametrize("stage", ["3", "4"])
+@pytest.mark.parametrize(
+    "system, message",
+    [
+        (
+            "nosuch",
+            "nnet.config: --systems: unknown system 'nosuch': there is no conf/tuning/nosuch.yaml and no exp/nosuch: "
+            "check the name",
+        ),
+        (
+            "oracle_xyz",
+            "nnet.config: --systems: unknown oracle system 'oracle_xyz': the oracle systems are oracle_ibm, "
+            "oracle_irm, oracle_psm",
+        ),
+    ],
+)
+def test_run_sh_refuses_a_system_that_names_nothing(stage, system, message):
+    """A typo in --systems: stage 4 used to say "train the system first" and stage 3 skipped an
+    unknown oracle_* silently; now exit 1 naming what is missing, before any stage runs."""
+    result = subprocess.run(
+        ["./run.sh", "--stage", stage, "--systems", f"{system} chimerapp"],
+        cwd=ROOT / "egs" / "mini_2mix",
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert message in result.stderr
+    assert f"stage {stage}:" not in result.stdout
