@@ -58,3 +58,13 @@ def test_run_sh_refuses_a_system_that_names_nothing(stage, system, message):
     assert result.returncode == 1, result.stdout + result.stderr
     assert message in result.stderr
     assert f"stage {stage}:" not in result.stdout
+
+
+@pytest.mark.fault
+@pytest.mark.parametrize("recipe", ["mini_2mix", "wsj0_2mix", "librimix", "speechocean762"])
+def test_run_sh_from_another_dir_says_to_run_it_from_its_own(recipe):
+    """`egs/<recipe>/run.sh` from the repository root used to fail on `./path.sh: No such file`."""
+    result = subprocess.run(["bash", f"egs/{recipe}/run.sh", "--stage", "2"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"egs/{recipe}/run.sh: run it from its dir: cd egs/{recipe} && ./run.sh ..." in result.stderr
+    assert "stage 2:" not in result.stdout
