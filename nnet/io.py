@@ -116,6 +116,14 @@ class AudioError(ValueError):
         self.path, self.reason = os.fspath(path), reason
 
 
+# A Kaldi table may list a command whose output is the audio ('sox x.flac -t wav - |'); nothing here
+# runs one, and without this it would be reported as a file that does not exist.
+PIPE_REASON = (
+    "a Kaldi pipe ('<command> |'), which cocktail does not run: write the command's audio to a wav "
+    "file first and list that file"
+)
+
+
 # Data sizes that a wav written to a pipe carries (Kaldi's reader treats them the same way): the data
 # runs to the end of the file, so there is no promise to check.
 STREAMED_DATA_SIZES = (0, 0xFFFFFFFF, 0x7FFFF000)
@@ -158,6 +166,8 @@ def _check_complete(path):
 
 
 def _open_checked(path, first_channel=False):
+    if os.fspath(path).rstrip().endswith("|"):
+        raise AudioError(path, PIPE_REASON)
     if not os.path.isfile(path):
         raise AudioError(path, "no such file" if not os.path.exists(path) else "not a regular file")
     try:
