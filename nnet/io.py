@@ -68,7 +68,7 @@ def atomic_write(path, mode="w", **kwargs):
     path = os.fspath(path)
     directory = os.path.dirname(path) or "."
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp.", suffix="." + os.path.basename(path), dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp.", suffix=_temp_suffix(path), dir=directory)
     os.close(fd)
     try:  # a file replaced keeps its permissions (a RESULTS.md made group-writable stays so)
         permissions = os.stat(path).st_mode & 0o7777
@@ -85,12 +85,22 @@ def atomic_write(path, mode="w", **kwargs):
         raise
 
 
+def _temp_suffix(path):
+    """'.<name>' of atomic_write's temporary `.tmp.<8 random>.<name>`, cut at its start to fit 255
+    bytes (NAME_MAX): a name the file system holds (a 240-character utterance id) must not fail
+    because its temporary's name is 14 bytes longer."""
+    suffix = "." + os.path.basename(path)
+    while len(os.fsencode(suffix)) > 255 - len(".tmp.") - 8:
+        suffix = "." + suffix[2:]
+    return suffix
+
+
 def remove_temporaries(paths):
     """Delete what a killed writer of these files left: atomic_write's `.tmp.<random>.<name>` beside
     each. Only these files' temporaries: other jobs may be writing theirs in the same folder now."""
     by_folder = {}
     for path in map(os.fspath, paths):
-        by_folder.setdefault(os.path.dirname(path) or ".", set()).add("." + os.path.basename(path))
+        by_folder.setdefault(os.path.dirname(path) or ".", set()).add(_temp_suffix(path))
     for folder, suffixes in by_folder.items():
         if not os.path.isdir(folder):
             continue

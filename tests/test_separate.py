@@ -428,3 +428,68 @@ def test_chunks_are_put_in_one_source_order():
     assert calls == [900] and whole.shape == (2, 900)
     with pytest.raises(ValueError, match="the overlap .1000 samples. must be above 0 and below the chunk"):
         separate_in_chunks(shuffled, np.ones(5000), 1000, 1000)
+
+
+def separate_wav(exp, in_wav, out_dir, *options):
+    return subprocess.run(
+        [
+            PYTHON,
+            os.path.join(ROOT, "nnet/bin/separate_wav.py"),
+            "--model",
+            str(exp),
+            *options,
+            str(in_wav),
+            str(out_dir),
+        ],
+        capture_output=True,
+        text=True,
+    )
+
+
+@pytest.mark.fault
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (
+            ("--phase", "misi", "--iters", "-3"),
+            "--iters -3: the misi phase needs 1 or more iterations (Wang et al. use 5)",
+        ),
+        (("--phase", "griffin-lim", "--iters", "0"), "--iters 0: the griffin-lim phase needs 1 or more iterations"),
+        (("--iters", "-3"), "--iters -3: iterations must be 0 or more"),
+    ],
+)
+def test_separate_wav_refuses_iterations_its_phase_cannot_use(tmp_path, trained, options, message):
+    exp, data = trained
+    mix = next(iter(io.read_table(os.path.join(data, "wav.scp")).values()))
+    run = separate_wav(exp, mix, tmp_path / "out", *options)
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+    assert f"separate_wav.py: {message}" in run.stderr
+
+
+@pytest.mark.fault
+def test_separate_wav_into_a_file_is_refused_naming_it(tmp_path, trained):
+    exp, data = trained
+    mix = next(iter(io.read_table(os.path.join(data, "wav.scp")).values()))
+    (tmp_path / "out").write_text("not a dir")
+    run = separate_wav(exp, mix, tmp_path / "out")
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+    assert f"separate_wav.py: {tmp_path}/out is a file, not a dir" in run.stderr
+
+
+@pytest.mark.fault
+def test_a_long_recording_name_separates_or_is_refused_naming_the_limit(tmp_path, trained):
+    """A 240-character name used to fail on its temporary's name (14 bytes longer, over 255): it
+    separates now; a name whose estimates cannot be named is refused before the model runs."""
+    exp, data = trained
+    mix = next(iter(io.read_table(os.path.join(data, "wav.scp")).values()))
+    fits = tmp_path / ("a" * 240 + ".wav")
+    shutil.copy(mix, fits)
+    run = separate_wav(exp, fits, tmp_path / "out")
+    assert run.returncode == 0, run.stderr
+    assert sorted(os.listdir(tmp_path / "out")) == ["a" * 240 + "_s1.wav", "a" * 240 + "_s2.wav"]
+    too_long = tmp_path / ("b" * 250 + ".wav")
+    shutil.copy(mix, too_long)
+    run = separate_wav(exp, too_long, tmp_path / "out")
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+    assert "bytes, over the file system's limit of 255: copy the input to a shorter name" in run.stderr
+    assert f"separate_wav.py: the estimates of {too_long} would be named {'b' * 250}_s<c>.wav, 257 bytes" in run.stderr
