@@ -543,6 +543,33 @@ def chains(tuning_dir, exp_root, systems):
     return [descendants(s) for s in listed if parent[s] not in parent]
 
 
+def check_systems(tuning_dir, exp_root, systems):
+    """Refuses (ConfigError) a system of stages 3-5 that names nothing: oracle_<mask> of a mask
+    nnet/oracle_masks.py does not have (stage 3 skips oracle_* and would pass over it silently), or
+    a system with neither <tuning-dir>/<system>.yaml nor <exp-root>/<system>/ (a typo, which stage 4
+    would otherwise take for a system not trained yet)."""
+    for system in systems:
+        if system.startswith("oracle_"):
+            if system not in oracle_systems():
+                raise ConfigError(
+                    f"unknown oracle system '{system}': the oracle systems are {', '.join(oracle_systems())}"
+                )
+            continue
+        path, exp = os.path.join(tuning_dir, system + ".yaml"), os.path.join(exp_root, system)
+        if not os.path.isfile(path) and not os.path.isdir(exp):
+            raise ConfigError(
+                f"unknown system '{system}': there is no {path} and no {exp}: check the name (a trained "
+                f"system is a {tuning_dir}/<system>.yaml; the oracle systems are {', '.join(oracle_systems())})"
+            )
+
+
+def oracle_systems():
+    """oracle_<mask> for each mask separate_oracle.py makes."""
+    from nnet.oracle_masks import MASK_KINDS  # imports torch: only when a check needs it
+
+    return [f"oracle_{kind}" for kind in MASK_KINDS]
+
+
 def describe():
     """KEYS as a Markdown table."""
     rows = ["| key | used by | required by | type | allowed | default | meaning |", "|---|---|---|---|---|---|---|"]
@@ -561,7 +588,8 @@ def main(argv):
         f"usage: python3 -m nnet.config keys\n"
         f"       python3 -m nnet.config chains <tuning-dir> <exp-root> <system>...\n"
         f"       python3 -m nnet.config get <config> <section.key>\n"
-        f"       python3 -m nnet.config resolve [--set K=V]... [--features <data-dir>] <config>\n{__doc__}"
+        f"       python3 -m nnet.config resolve [--set K=V]... [--features <data-dir>] <config>\n"
+        f"       python3 -m nnet.config check-systems <tuning-dir> <exp-root> <system>...\n{__doc__}"
     )
     if argv[:1] == ["keys"] and len(argv) == 1:
         print(describe())
@@ -600,6 +628,11 @@ def main(argv):
             sys.exit(f"nnet.config: {err}")
         # the values as written, not completed with the defaults: another version of cocktail reads it too
         print(yaml.safe_dump(config, sort_keys=False), end="")
+    elif argv[:1] == ["check-systems"] and len(argv) >= 3:
+        try:
+            check_systems(argv[1], argv[2], argv[3:])
+        except ConfigError as err:
+            sys.exit(f"nnet.config: --systems: {err}")
     else:
         sys.exit(usage)
 

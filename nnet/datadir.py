@@ -246,10 +246,14 @@ def _check_spk2utt(utt2spk, spk2utt, add, fix):
 
 
 def _check_paths(name, table, add, check_files):
-    """wav.scp/spkN.scp: a path, `ark:offset` or a command ending in '|'; feats.scp: `ark:offset`."""
+    """wav.scp/spkN.scp: a path or `ark:offset` (a command ending in '|' is refused: io.PIPE_REASON);
+    feats.scp: `ark:offset`."""
     for key, line in table.items():
         value = line.value
         if not value:
+            continue
+        if name != "feats.scp" and value.endswith("|"):
+            add(name, line.lineno, f"value '{value}' of utterance '{key}' is {io.PIPE_REASON}")
             continue
         ark = ARK_OFFSET_RE.fullmatch(value)
         if name == "feats.scp":
@@ -328,7 +332,7 @@ def check_audio_files(data_dir, scps, utt2num_samples=None):
         for utt, line in table.items():
             path = line.value
             if not path or path.endswith("|") or not os.path.exists(path):
-                continue  # commands and ark entries are read by their tools; check_files reports missing ones
+                continue  # _check_paths refuses commands; check_files reports missing files
             try:
                 infos[name, utt] = io.wav_info(path)
             except io.AudioError as e:

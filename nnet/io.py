@@ -68,7 +68,7 @@ def atomic_write(path, mode="w", **kwargs):
     path = os.fspath(path)
     directory = os.path.dirname(path) or "."
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp.", suffix="." + os.path.basename(path), dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp.", suffix=_temp_suffix(path), dir=directory)
     os.close(fd)
     try:  # a file replaced keeps its permissions (a RESULTS.md made group-writable stays so)
         permissions = os.stat(path).st_mode & 0o7777
@@ -85,12 +85,22 @@ def atomic_write(path, mode="w", **kwargs):
         raise
 
 
+def _temp_suffix(path):
+    """'.<name>' of atomic_write's temporary `.tmp.<8 random>.<name>`, cut at its start to fit 255
+    bytes (NAME_MAX): a name the file system holds (a 240-character utterance id) must not fail
+    because its temporary's name is 14 bytes longer."""
+    suffix = "." + os.path.basename(path)
+    while len(os.fsencode(suffix)) > 255 - len(".tmp.") - 8:
+        suffix = "." + suffix[2:]
+    return suffix
+
+
 def remove_temporaries(paths):
     """Delete what a killed writer of these files left: atomic_write's `.tmp.<random>.<name>` beside
     each. Only these files' temporaries: other jobs may be writing theirs in the same folder now."""
     by_folder = {}
     for path in map(os.fspath, paths):
-        by_folder.setdefault(os.path.dirname(path) or ".", set()).add("." + os.path.basename(path))
+        by_folder.setdefault(os.path.dirname(path) or ".", set()).add(_temp_suffix(path))
     for folder, suffixes in by_folder.items():
         if not os.path.isdir(folder):
             continue
@@ -114,6 +124,14 @@ class AudioError(ValueError):
     def __init__(self, path, reason):
         super().__init__(f"{os.fspath(path)}: {reason}")
         self.path, self.reason = os.fspath(path), reason
+
+
+# A Kaldi table may list a command whose output is the audio ('sox x.flac -t wav - |'); nothing here
+# runs one, and without this it would be reported as a file that does not exist.
+PIPE_REASON = (
+    "a Kaldi pipe ('<command> |'), which cocktail does not run: write the command's audio to a wav "
+    "file first and list that file"
+)
 
 
 # Data sizes that a wav written to a pipe carries (Kaldi's reader treats them the same way): the data
@@ -158,6 +176,8 @@ def _check_complete(path):
 
 
 def _open_checked(path, first_channel=False):
+    if os.fspath(path).rstrip().endswith("|"):
+        raise AudioError(path, PIPE_REASON)
     if not os.path.isfile(path):
         raise AudioError(path, "no such file" if not os.path.exists(path) else "not a regular file")
     try:

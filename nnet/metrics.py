@@ -380,7 +380,16 @@ def stoi_score(reference, estimate, rate, utt="?"):
     import pystoi
 
     reference, estimate = np.asarray(reference, dtype=np.float64), np.asarray(estimate, dtype=np.float64)
-    value = float(pystoi.stoi(reference, estimate, rate, extended=False))
+    try:
+        value = float(pystoi.stoi(reference, estimate, rate, extended=False))
+    except (ValueError, IndexError) as err:  # numpy's AxisError: no frame left once silent ones are removed
+        warnings.warn(
+            f"utterance '{utt}': STOI failed ({type(err).__name__}: {err}) on {len(reference)} samples: too short "
+            f"for STOI once its silent frames are removed; STOI scored at its floor, {FLOORS['STOI']}",
+            MetricWarning,
+            stacklevel=2,
+        )
+        return FLOORS["STOI"]
     if value < FLOORS["STOI"]:
         warnings.warn(
             f"utterance '{utt}': STOI {value:.4f} is below 0 (the estimate's envelope moves against the "

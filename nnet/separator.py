@@ -54,6 +54,12 @@ class Separator:
             raise ValueError(f"matched run-time inference steps must be 0 or more, got {matched_steps}")
         if phase not in PHASES:
             raise ValueError(f"unknown phase '{phase}': use one of {', '.join(PHASES)}")
+        if iters < 0 or (phase != "mixture" and iters < 1):  # 0 iterations would leave the mixture phase
+            raise ValueError(
+                f"--iters {iters}: the {phase} phase needs 1 or more iterations (Wang et al. use 5)"
+                if phase != "mixture"
+                else f"--iters {iters}: iterations must be 0 or more"
+            )
         self.phase, self.iters, self.matched = phase, iters, matched_inference
         # the mixture holds noise besides the speakers: MISI gives it a source of its own
         self.noise_source = noise_source

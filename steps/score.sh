@@ -65,8 +65,12 @@ nj=$(python3 "$COCKTAIL_ROOT/utils/split_data.py" --at-most "$data" "$nj") || { 
   [ "$data" = "$1" ] || echo "$0: $data holds copies of $1's tables: correct the tables named above in $1" >&2
   exit 1
 }
+started=$(date +%s)  # the jobs' logs of this run are no older (utils/job_errors.sh)
 $cmd JOB=1:"$nj" "$dir/log/score.JOB.log" \
-  python3 -m nnet.bin.score compute "${what[@]}" "$data/split$nj/JOB" "$dir/part.JOB.tsv"
+  python3 -m nnet.bin.score compute "${what[@]}" "$data/split$nj/JOB" "$dir/part.JOB.tsv" || {
+  "$COCKTAIL_ROOT/utils/job_errors.sh" "$0" score.py "$started" $(seq -f "$dir/log/score.%g.log" "$nj")
+  exit 1
+}
 python3 -m nnet.bin.score merge "$data" "$dir" \
   $(for n in $(seq "$nj"); do echo "$dir/part.$n.tsv"; done)
 rm -f "$dir"/part.*.tsv

@@ -64,6 +64,12 @@ done
 
 in_stages() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 
+# every system of stages 3-5 names a config, a trained exp dir or an oracle mask, before any stage
+if in_stages 3 || in_stages 4 || in_stages 5; then
+  # shellcheck disable=SC2086
+  python3 -m nnet.config check-systems "$tuning" exp $systems
+fi
+
 if in_stages 2; then
   stage_start 2 "features"
   # shellcheck disable=SC2086

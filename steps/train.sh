@@ -53,18 +53,10 @@ started=$(date +%s)  # a train.log older than this is a former run's
 if ! $cmd "${runner_opt[@]}" "$log" \
   python3 -m nnet.bin.train --ngpu "$ngpu" --num-procs "$num_procs" --num-threads "$num_threads" \
     --num-spk "$num_spk" "${set_opts[@]}" "$config" "$train" "$valid" "$exp"; then
-  if [ ! -f "$log" ] || [ "$(stat -c %Y "$log")" -lt "$started" ]; then
-    # the runner refused the job before it started (e.g. run.py's --gpu with no GPU visible)
-    hint=
-    [ "$ngpu" -eq 0 ] || hint="; if it says no GPU is visible: train on the CPU with --ngpu 0 (run.sh's option too)"
-    echo "$0: the job runner ($cmd) did not start the training (no $log of this run): its message is above$hint" >&2
-  elif grep -q '^train.py: ' "$log"; then
-    # train.py's own errors are the log's lines that start with "train.py: " (its progress lines start with a date)
-    grep '^train.py: ' "$log" | sed "s|^|$0: |" >&2
-  else  # no message of train.py's: a crash (a traceback) or the runner's; the log's end says which
-    echo "$0: training failed; the end of $log:" >&2
-    tail -n 15 "$log" | sed 's|^|  |' >&2
-  fi
+  # train.py's own errors (its progress lines start with a date), a crash's end, or a runner's refusal
+  hint=
+  [ "$ngpu" -eq 0 ] || hint="; if it says no GPU is visible: train on the CPU with --ngpu 0 (run.sh's option too)"
+  "$COCKTAIL_ROOT/utils/job_errors.sh" --hint "$hint" "$0" train.py "$started" "$log"
   exit 1
 fi
 echo "$0: trained $exp ($(tail -n 1 "$exp/history.tsv" | cut -f1) epochs); log: $log"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from nnet import datadir
+from nnet import datadir, io
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOLS = [
@@ -156,15 +156,38 @@ def test_validate_missing_wav_file(data, tmp_path):
     assert validate(data, "--no-check-files").returncode == 0
 
 
-def test_validate_relative_paths_and_commands(data, tmp_path):
+def test_validate_relative_paths(data, tmp_path):
     wav = lines_of(data / "wav.scp")
-    wav[0] = "f1_m1_a sox wav/mix/missing.wav -t wav - |"  # a command: not checked
     wav[1] = "f1_m1_b wav/mix/f1_m1_b.wav"  # relative to the current directory
     write(data / "wav.scp", wav)
     assert validate(data, cwd=tmp_path).returncode == 0
     elsewhere = validate(data, cwd=data)
     assert elsewhere.returncode == 1
     assert f"{data}/wav.scp:2: file 'wav/mix/f1_m1_b.wav' of utterance 'f1_m1_b' does not exist" in elsewhere.stderr
+
+
+@pytest.mark.fault
+@pytest.mark.parametrize("options", [(), ("--no-check-files",)])
+def test_a_kaldi_pipe_is_refused_naming_the_line_and_what_to_do(data, tmp_path, options):
+    """`sox x.wav -t wav - |` in wav.scp passed validation and was later 'no such file': refused now,
+    also by --no-check-files (utils/split_data.py's check), saying that pipes are not run."""
+    wav = lines_of(data / "wav.scp")
+    wav[0] = "f1_m1_a sox wav/mix/f1_m1_a.wav -t wav - |"
+    write(data / "wav.scp", wav)
+    result = validate(data, *options, cwd=tmp_path)
+    assert result.returncode == 1
+    assert (
+        f"{data}/wav.scp:1: value 'sox wav/mix/f1_m1_a.wav -t wav - |' of utterance 'f1_m1_a' is a Kaldi pipe "
+        "('<command> |'), which cocktail does not run: write the command's audio to a wav file first and list "
+        "that file"
+    ) in result.stderr
+
+
+@pytest.mark.fault
+def test_reading_a_kaldi_pipe_says_pipes_are_not_run():
+    """A program that reads a table's value directly (scoring, separation) says the same, not 'no such file'."""
+    with pytest.raises(io.AudioError, match=r"^sox a.wav -t wav - \|: a Kaldi pipe \('<command> \|'\), which"):
+        io.read_wav("sox a.wav -t wav - |")
 
 
 def test_validate_mismatched_keys(data):

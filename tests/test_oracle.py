@@ -80,6 +80,9 @@ def test_missing_reference_is_named(tmp_path, data):
     assert run.returncode != 0
     log = (tmp_path / "sep" / "log" / "separate_oracle.1.log").read_text()
     assert "no spk1.scp/spk2.scp: oracle masks need the reference sources" in log
+    # the job's error reaches the terminal, not only "read the log" (utils/job_errors.sh)
+    expected = f"steps/separate_oracle.sh: separate_oracle.py: {broken}/split1/1: no spk1.scp/spk2.scp: oracle masks"
+    assert expected in run.stderr
     assert not (tmp_path / "sep" / "spk1.scp").exists()
 
 
@@ -113,6 +116,7 @@ def test_truncated_wav_is_named_with_its_utterance(tmp_path, data, table):
     assert run.returncode != 0
     log = (tmp_path / "sep" / "log" / "separate_oracle.1.log").read_text()
     assert f"{table}: utterance '{utt}': {cut}: truncated" in log
+    assert f"steps/separate_oracle.sh: separate_oracle.py: {broken}/split1/1/{table}: utterance '{utt}'" in run.stderr
     assert not (tmp_path / "sep" / "spk1.scp").exists()
 
 

@@ -120,7 +120,7 @@ def test_train_sh_says_the_runner_refused_instead_of_a_missing_log(tmp_path):
         assert result.returncode == 1
         assert "No such file" not in result.stderr and "a former run" not in result.stderr
         assert "--gpu 1 but 0 GPU(s) visible" in result.stderr  # run.py's own message, kept
-        assert "did not start the training" in result.stderr and "train on the CPU with --ngpu 0" in result.stderr
+        assert "did not start train.py" in result.stderr and "train on the CPU with --ngpu 0" in result.stderr
 
 
 @pytest.mark.parametrize("recipe", ("librimix", "wsj0_2mix", "speechocean762"))

@@ -27,3 +27,44 @@ def test_run_sh_refuses_stages_it_does_not_have(recipe, args, message):
     assert result.returncode == 1, result.stdout + result.stderr
     assert message in result.stderr
     assert "stage 0:" not in result.stdout and "stage 1:" not in result.stdout
+
+
+@pytest.mark.fault
+@pytest.mark.parametrize("stage", ["3", "4"])
+@pytest.mark.parametrize(
+    "system, message",
+    [
+        (
+            "nosuch",
+            "nnet.config: --systems: unknown system 'nosuch': there is no conf/tuning/nosuch.yaml and no exp/nosuch: "
+            "check the name",
+        ),
+        (
+            "oracle_xyz",
+            "nnet.config: --systems: unknown oracle system 'oracle_xyz': the oracle systems are oracle_ibm, "
+            "oracle_irm, oracle_psm",
+        ),
+    ],
+)
+def test_run_sh_refuses_a_system_that_names_nothing(stage, system, message):
+    """A typo in --systems: stage 4 used to say "train the system first" and stage 3 skipped an
+    unknown oracle_* silently; now exit 1 naming what is missing, before any stage runs."""
+    result = subprocess.run(
+        ["./run.sh", "--stage", stage, "--systems", f"{system} chimerapp"],
+        cwd=ROOT / "egs" / "mini_2mix",
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert message in result.stderr
+    assert f"stage {stage}:" not in result.stdout
+
+
+@pytest.mark.fault
+@pytest.mark.parametrize("recipe", ["mini_2mix", "wsj0_2mix", "librimix", "speechocean762"])
+def test_run_sh_from_another_dir_says_to_run_it_from_its_own(recipe):
+    """`egs/<recipe>/run.sh` from the repository root used to fail on `./path.sh: No such file`."""
+    result = subprocess.run(["bash", f"egs/{recipe}/run.sh", "--stage", "2"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"egs/{recipe}/run.sh: run it from its dir: cd egs/{recipe} && ./run.sh ..." in result.stderr
+    assert "stage 2:" not in result.stdout

@@ -232,3 +232,21 @@ def test_sigterm_kills_running_jobs(tmp_path):
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     assert (tmp_path / 'log/s.1.log').read_text().splitlines()[-1].endswith(f'with status {128 + signal.SIGTERM}')
+
+
+@pytest.mark.fault
+@pytest.mark.parametrize('runner', ['run.py', 'slurm.py'])
+@pytest.mark.parametrize('word', ['JOB=a:b', 'JOB=1:', 'JOB=1-4', 'JOB=0:2'])
+def test_a_malformed_job_range_is_refused_not_taken_as_the_log(tmp_path, runner, word):
+    """`JOB=a:b` used to be taken as the log's name: run.py wrote a file `JOB=a:b` and ran one job."""
+    r = subprocess.run(
+        [sys.executable, str(RUN_PY.parent / runner), word, 'x.JOB.log', 'true'],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert r.returncode == 1
+    need = 'need JOB=first:last (whole numbers, 1 <= first <= last) or JOB=n'
+    assert f'{runner}: bad job range {word!r}: {need}' in r.stderr
+    assert os.listdir(tmp_path) == []

@@ -238,6 +238,8 @@ def test_an_unscorable_estimate_stops_scoring_naming_the_utterance_and_file(corp
         "nan_samples": f"utterance '{utt}': cannot read estimate 1 {path}",
     }[case]
     assert expected in log and path in log
+    # the job's error reaches the terminal, not only "read the log" (utils/job_errors.sh)
+    assert "steps/score.sh: score.py: " in result.stderr and expected in result.stderr
     assert case != "nan_samples" or "non-finite samples (NaN or inf), the first at sample 100" in log
     assert sorted(os.listdir(out)) == ["log"]
 
@@ -267,3 +269,14 @@ def test_show_results_refuses_a_result_with_skipped_nan_values(tmp_path):
     assert result.returncode != 0
     assert f"{score_dir}/result.txt: no floored_SDR" in result.stderr and "re-run steps/score.sh" in result.stderr
     assert not out.exists()
+
+
+@pytest.mark.fault
+def test_stoi_of_a_too_short_signal_is_its_floor_with_a_warning_not_an_error():
+    """0.02 s (160 samples): pystoi raised numpy's AxisError; score_utterance refuses such utterances
+    before STOI (fewer than 4096 samples), and stoi_score itself scores the floor, saying why."""
+    ref = np.random.default_rng(0).standard_normal(160)
+    with pytest.warns(metrics.MetricWarning, match=r"utterance 'short': STOI failed \(AxisError: .*\) on 160 samples"):
+        assert metrics.stoi_score(ref, ref + 0.1, RATE, "short") == FLOOR["STOI"]
+    with pytest.raises(metrics.ScoreError, match="utterance 'short': 160 samples, fewer than the 4096"):
+        score(ref[None].repeat(2, 0), [ref, ref], "short", pesq_stoi=True)

@@ -76,7 +76,7 @@ def separate_dir(exp, data, out, *options):
 
 
 def failed_separation(exp, data, out, *options):
-    """Runs separate.sh (one job) expecting it to fail: no spk1.scp; returns its jobs' logs."""
+    """Runs separate.sh (one job) expecting it to fail: no spk1.scp; returns its jobs' logs and its stderr."""
     run = subprocess.run(
         ["bash", os.path.join(ROOT, "steps/separate.sh"), "--nj", "1", *options, str(exp), str(data), str(out)],
         capture_output=True,
@@ -84,7 +84,7 @@ def failed_separation(exp, data, out, *options):
     )
     assert run.returncode != 0
     assert not (out / "spk1.scp").exists()
-    return "".join(p.read_text() for p in (out / "log").glob("*.log"))
+    return "".join(p.read_text() for p in (out / "log").glob("*.log")), run.stderr
 
 
 @pytest.mark.parametrize("options", [(), ("--head", "dc", "--matched-inference", "true"), ("--phase", "misi")])
@@ -212,8 +212,10 @@ def test_a_model_with_broken_embeddings_fails_naming_the_utterance(tmp_path, tra
     }
     torch.save(ckpt, broken / "best.pt")
     utt = sorted(line.split()[0] for line in open(os.path.join(data, "wav.scp")))[0]
-    logs = failed_separation(broken, data, tmp_path / "out", "--head", "dc")
+    logs, stderr = failed_separation(broken, data, tmp_path / "out", "--head", "dc")
     assert f"utterance '{utt}' ({broken}): the embeddings of utterance(s) [0] of the batch are not finite" in logs
+    # the job's error reaches the terminal, not only "read the log" (utils/job_errors.sh)
+    assert f"steps/separate.sh: separate.py: {data}/split1/1/wav.scp: utterance '{utt}' ({broken}): " in stderr
 
 
 @pytest.mark.fault
@@ -229,8 +231,9 @@ def test_truncated_mixture_is_named_with_its_utterance(tmp_path, trained):
     os.truncate(cut, 44 + 2 * 50)
     entries[utt] = str(cut)
     (broken / "wav.scp").write_text("".join(f"{u} {p}\n" for u, p in sorted(entries.items())))
-    logs = failed_separation(exp, broken, tmp_path / "out")
+    logs, stderr = failed_separation(exp, broken, tmp_path / "out")
     assert f"wav.scp: utterance '{utt}': {cut}: truncated" in logs  # the job's split of {broken}/wav.scp
+    assert f"steps/separate.sh: separate.py: {broken}/split1/1/wav.scp: utterance '{utt}': {cut}: truncated" in stderr
 
 
 @pytest.mark.fault
@@ -425,3 +428,68 @@ def test_chunks_are_put_in_one_source_order():
     assert calls == [900] and whole.shape == (2, 900)
     with pytest.raises(ValueError, match="the overlap .1000 samples. must be above 0 and below the chunk"):
         separate_in_chunks(shuffled, np.ones(5000), 1000, 1000)
+
+
+def separate_wav(exp, in_wav, out_dir, *options):
+    return subprocess.run(
+        [
+            PYTHON,
+            os.path.join(ROOT, "nnet/bin/separate_wav.py"),
+            "--model",
+            str(exp),
+            *options,
+            str(in_wav),
+            str(out_dir),
+        ],
+        capture_output=True,
+        text=True,
+    )
+
+
+@pytest.mark.fault
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (
+            ("--phase", "misi", "--iters", "-3"),
+            "--iters -3: the misi phase needs 1 or more iterations (Wang et al. use 5)",
+        ),
+        (("--phase", "griffin-lim", "--iters", "0"), "--iters 0: the griffin-lim phase needs 1 or more iterations"),
+        (("--iters", "-3"), "--iters -3: iterations must be 0 or more"),
+    ],
+)
+def test_separate_wav_refuses_iterations_its_phase_cannot_use(tmp_path, trained, options, message):
+    exp, data = trained
+    mix = next(iter(io.read_table(os.path.join(data, "wav.scp")).values()))
+    run = separate_wav(exp, mix, tmp_path / "out", *options)
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+    assert f"separate_wav.py: {message}" in run.stderr
+
+
+@pytest.mark.fault
+def test_separate_wav_into_a_file_is_refused_naming_it(tmp_path, trained):
+    exp, data = trained
+    mix = next(iter(io.read_table(os.path.join(data, "wav.scp")).values()))
+    (tmp_path / "out").write_text("not a dir")
+    run = separate_wav(exp, mix, tmp_path / "out")
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+    assert f"separate_wav.py: {tmp_path}/out is a file, not a dir" in run.stderr
+
+
+@pytest.mark.fault
+def test_a_long_recording_name_separates_or_is_refused_naming_the_limit(tmp_path, trained):
+    """A 240-character name used to fail on its temporary's name (14 bytes longer, over 255): it
+    separates now; a name whose estimates cannot be named is refused before the model runs."""
+    exp, data = trained
+    mix = next(iter(io.read_table(os.path.join(data, "wav.scp")).values()))
+    fits = tmp_path / ("a" * 240 + ".wav")
+    shutil.copy(mix, fits)
+    run = separate_wav(exp, fits, tmp_path / "out")
+    assert run.returncode == 0, run.stderr
+    assert sorted(os.listdir(tmp_path / "out")) == ["a" * 240 + "_s1.wav", "a" * 240 + "_s2.wav"]
+    too_long = tmp_path / ("b" * 250 + ".wav")
+    shutil.copy(mix, too_long)
+    run = separate_wav(exp, too_long, tmp_path / "out")
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+    assert "bytes, over the file system's limit of 255: copy the input to a shorter name" in run.stderr
+    assert f"separate_wav.py: the estimates of {too_long} would be named {'b' * 250}_s<c>.wav, 257 bytes" in run.stderr

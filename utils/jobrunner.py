@@ -77,9 +77,15 @@ def parse_args(argv):
         job_var = match.group(1)
         first = int(match.group(2))
         last = int(match.group(3) or first)
-        if first < 1 or last < first:
-            raise UsageError(f'bad job range {rest[0]!r}: need {job_var}=first:last with 1 <= first <= last')
         rest = rest[1:]
+    # a word VAR=... before the log and command is a job range: one that does not parse is refused
+    # rather than taken as the log's name (a file 'JOB=a:b' and one job)
+    var = re.match(r'([A-Za-z_][A-Za-z0-9_]*)=', rest[0]) if len(rest) > 2 and not match else None
+    if match and (first < 1 or last < first) or var:
+        job_var = job_var or var.group(1)
+        raise UsageError(
+            f'bad job range {argv[i]!r}: need {job_var}=first:last (whole numbers, 1 <= first <= last) or {job_var}=n'
+        )
     if len(rest) < 2:
         raise UsageError('need a log file and a command')
     log, command = rest[0], rest[1:]

@@ -6,7 +6,7 @@
 #       one per utterance), each `python3 -m <module> <arg>... <data part> <out-dir>`, logged in
 #       <out-dir>/log/<log-name>.JOB.log; then <out-dir>/provenance.yaml (what made the estimates: the
 #       data dir, <model> (an exp dir or pack; empty: none) and <how>) and last the spk<c>.scp that
-#       mark them complete. <out-dir> is refused before anything is written if it is or holds
+#       mark them complete; a failed job's own error lines are shown and the caller exits 1. <out-dir> is refused before anything is written if it is or holds
 #       <data-dir>; what a former run left there is removed first.
 
 separation_jobs() {
@@ -19,8 +19,14 @@ separation_jobs() {
   mkdir -p "$out/log"
   rm -f "$out"/spk*.scp  # listed again only once every job has finished
   rm -rf -- "${out:?}"/s[0-9]*/  # the jobs write every source again; a folder left by another C would be counted
+  local started
+  started=$(date +%s)  # the jobs' logs of this run are no older (utils/job_errors.sh)
   $cmd "${runner_opts[@]}" JOB=1:"$parts" "$out/log/$name.JOB.log" \
-    python3 -m "$@" "$data/split$parts/JOB" "$out"
+    python3 -m "$@" "$data/split$parts/JOB" "$out" || {
+    # the jobs' own error lines on the terminal, not only the runner's "read the log"
+    "$COCKTAIL_ROOT/utils/job_errors.sh" "$0" "$name.py" "$started" $(seq -f "$out/log/$name.%g.log" "$parts")
+    exit 1
+  }
   # what made these estimates (steps/score.sh checks the data, RESULTS.md and packs the model), then the
   # spk*.scp that mark them complete
   python3 -m nnet.provenance record-separated ${model:+--model "$model"} --how "$how" "$data" "$out"

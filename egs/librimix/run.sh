@@ -15,6 +15,8 @@
 #      ./run.sh --librispeech /data/LibriSpeech --wham /data/wham_noise --librimix Libri2Mix_quick \
 #        --train-mixtures 600 --dev-test-mixtures 100 --tuning ../mini_2mix/conf/tuning
 set -euo pipefail
+# path.sh, conf/, data/, exp/ and the paths in your options are relative to the recipe's dir
+[ "$0" -ef ./run.sh ] || { echo "$0: run it from its dir: cd $(dirname "$0") && ./run.sh ..." >&2; exit 1; }
 . ./path.sh
 . utils/recipe.sh  # default_nj, default_ngpu: the defaults below
 

@@ -10,6 +10,8 @@
 #            and the variants: run-time inference, Griffin-Lim, MISI -> separate_<set>_{rti,gl,misi}/
 #   stage 5  score, gather RESULTS.md                              -> exp/<system>/score_<set>[_<variant>]/
 set -euo pipefail
+# path.sh, conf/, data/, exp/ and the paths in your options are relative to the recipe's dir
+[ "$0" -ef ./run.sh ] || { echo "$0: run it from its dir: cd $(dirname "$0") && ./run.sh ..." >&2; exit 1; }
 . ./path.sh
 . utils/recipe.sh  # default_nj, default_ngpu: the defaults below
 

@@ -15,6 +15,8 @@
 # e.g. ./run.sh --speechocean762 /data/speechocean762     (OpenSLR's tree, or its 8 kHz FLAC copy)
 #      ./run.sh --download true                            (fetches OpenSLR's archive into downloads/)
 set -euo pipefail
+# path.sh, conf/, data/, exp/ and the paths in your options are relative to the recipe's dir
+[ "$0" -ef ./run.sh ] || { echo "$0: run it from its dir: cd $(dirname "$0") && ./run.sh ..." >&2; exit 1; }
 . ./path.sh
 . utils/recipe.sh  # default_nj, default_ngpu: the defaults below
 

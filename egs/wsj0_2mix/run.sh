@@ -11,6 +11,8 @@
 # e.g. ./run.sh --wsj0 /data/WSJ0 --stage 0; ./run.sh --stage 3 --stop-stage 5 --systems "dc_w_mr chimerapp"
 #      ./run.sh --num-spk 3 --wsj0 /data/WSJ0        (wsj0-3mix in wsj0-3mix/, every system with C = 3)
 set -euo pipefail
+# path.sh, conf/, data/, exp/ and the paths in your options are relative to the recipe's dir
+[ "$0" -ef ./run.sh ] || { echo "$0: run it from its dir: cd $(dirname "$0") && ./run.sh ..." >&2; exit 1; }
 . ./path.sh
 . utils/recipe.sh  # default_nj, default_ngpu: the defaults below
 

@@ -77,7 +77,7 @@ def main():
             sys.exit(f"separate.py: {args.data_dir}/wav.scp: utterance '{utt}': {err}")
         if rate != separator.sample_rate:
             sys.exit(
-                f"{args.data_dir}/wav.scp: utterance '{utt}' is {rate} Hz, the model "
+                f"separate.py: {args.data_dir}/wav.scp: utterance '{utt}' is {rate} Hz, the model "
                 f"{separator.sample_rate} Hz: prepare the data at the model's rate"
             )
         try:

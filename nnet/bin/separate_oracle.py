@@ -27,7 +27,7 @@ def reference_tables(data_dir, noise=False):
     """The speakers' tables spk<c>.scp; with noise, the noise tables noise<n>.scp after them."""
     paths = sorted(glob.glob(os.path.join(data_dir, "spk[0-9]*.scp")))
     if not paths:
-        sys.exit(f"{data_dir}: no spk1.scp/spk2.scp: oracle masks need the reference sources")
+        sys.exit(f"separate_oracle.py: {data_dir}: no spk1.scp/spk2.scp: oracle masks need the reference sources")
     if noise:
         paths += sorted(glob.glob(os.path.join(data_dir, "noise[0-9]*.scp")))
     return [io.read_table(p) for p in paths], paths
@@ -53,15 +53,15 @@ def main():
         sources = []
         for table, table_path in zip(refs, ref_paths):
             if utt not in table:
-                sys.exit(f"{table_path}: no reference for utterance '{utt}'")
+                sys.exit(f"separate_oracle.py: {table_path}: no reference for utterance '{utt}'")
             try:
                 src, src_rate = io.read_wav(table[utt])
             except io.AudioError as err:
                 sys.exit(f"separate_oracle.py: {table_path}: utterance '{utt}': {err}")
             if src_rate != rate or len(src) != len(mix):
                 sys.exit(
-                    f"utterance '{utt}': reference {table[utt]} ({len(src)} samples at {src_rate} Hz) "
-                    f"does not match the mixture ({len(mix)} at {rate} Hz)"
+                    f"separate_oracle.py: utterance '{utt}': reference {table[utt]} "
+                    f"({len(src)} samples at {src_rate} Hz) does not match the mixture ({len(mix)} at {rate} Hz)"
                 )
             sources.append(src)
         if config is None or config.sample_rate != rate:

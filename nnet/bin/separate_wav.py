@@ -44,6 +44,18 @@ def main():
     parser.add_argument("in_wav")
     parser.add_argument("out_dir")
     args = parser.parse_args()
+    name = os.path.splitext(os.path.basename(args.in_wav))[0]
+    # before the model runs: an out-dir that is a file, or a name the file system cannot hold
+    if os.path.exists(args.out_dir) and not os.path.isdir(args.out_dir):
+        sys.exit(f"separate_wav.py: {args.out_dir} is a file, not a dir: give a new or existing dir for the estimates")
+    longest = f"{name}_s9.wav"
+    limit = os.pathconf(next_existing(args.out_dir), "PC_NAME_MAX")
+    if len(os.fsencode(longest)) > limit:
+        sys.exit(
+            f"separate_wav.py: the estimates of {args.in_wav} would be named {name}_s<c>.wav, "
+            f"{len(os.fsencode(longest))} bytes, over the file system's limit of {limit}: copy the input "
+            "to a shorter name"
+        )
     device = "cpu"
     if args.use_gpu == "true":
         if not torch.cuda.is_available():  # as separate.py: no silent run on the CPU
@@ -71,11 +83,18 @@ def main():
             f"--overlap-seconds {args.overlap_seconds}): {err}"
         )
     estimates = resample(estimates, separator.sample_rate, rate)[:, : len(samples)]
-    name = os.path.splitext(os.path.basename(args.in_wav))[0]
     for c, est in enumerate(estimates, 1):
         path = os.path.join(args.out_dir, f"{name}_s{c}.wav")
         io.write_wav(path, separated_dir.unclipped(est), rate)
         print(path)
+
+
+def next_existing(path):
+    """path, or the nearest dir above it that exists (where out_dir will be made)."""
+    path = os.path.abspath(path)
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    return path
 
 
 if __name__ == "__main__":
