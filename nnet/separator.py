@@ -24,7 +24,7 @@ class Separator:
         device="cpu",
         head=None,
         phase=None,
-        iters=5,
+        iters=inference.MISI_ITERATIONS,
         matched_inference=False,
         checkpoint="best.pt",
         matched_steps=inference.MATCHED_STEPS,

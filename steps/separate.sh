@@ -15,22 +15,22 @@ Options:
   --matched-inference <true|false>  refine k-means by matched run-time inference (dc head)
   --matched-steps <n>      Adam steps of matched run-time inference (default: nnet/inference.py's
                            MATCHED_STEPS, 100; the paper gives no number)
-  --phase <mixture|griffin-lim|misi>  phase reconstruction (default: mixture)
-  --iters <n>              Griffin-Lim / MISI iterations (default: 5)
+  --phase <mixture|griffin-lim|misi>  phase reconstruction (default: a pack's meta.yaml, else mixture)
+  --iters <n>              Griffin-Lim / MISI iterations (default: nnet.inference.MISI_ITERATIONS, the paper's 5)
   --noise-source <true|false>  the mixtures hold noise besides the speakers: MISI reconstructs it as
                            one more source instead of spreading it into the speakers (default: true
                            when <data-dir>/noise1.scp lists the noise, as LibriMix's mix_both has it)
   --variant <rti|gl|misi>  a separation variant of Table 1 (Wang et al. 2018), the recipes' stage 4:
                            rti = --head dc --matched-inference true, gl = --phase griffin-lim,
-                           misi = --phase misi (with --iters, 5 as the paper)"
+                           misi = --phase misi"
 nj=4
 cmd=
 use_gpu=false
 head=
 matched_inference=false
 matched_steps=
-phase=mixture
-iters=5
+phase=
+iters=
 noise_source=
 variant=
 . "$(dirname "$0")/../path.sh"
@@ -51,7 +51,9 @@ case $noise_source in
   true | false) ;;
   *) echo "$0: --noise-source '$noise_source': use true or false" >&2; exit 1 ;;
 esac
-opts=(--use-gpu "$use_gpu" --phase "$phase" --iters "$iters" --matched-inference "$matched_inference")
+opts=(--use-gpu "$use_gpu" --matched-inference "$matched_inference")
+[ -z "$phase" ] || opts+=(--phase "$phase")  # unset: the pack's own phase (separator.py)
+[ -z "$iters" ] || opts+=(--iters "$iters")
 opts+=(--noise-source "$noise_source")
 [ -z "$head" ] || opts+=(--head "$head")
 [ -z "$matched_steps" ] || opts+=(--matched-steps "$matched_steps")

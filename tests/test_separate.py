@@ -493,3 +493,22 @@ def test_a_long_recording_name_separates_or_is_refused_naming_the_limit(tmp_path
     assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
     assert "bytes, over the file system's limit of 255: copy the input to a shorter name" in run.stderr
     assert f"separate_wav.py: the estimates of {too_long} would be named {'b' * 250}_s<c>.wav, 257 bytes" in run.stderr
+
+
+def test_stage_4_separates_a_pack_with_the_phase_its_meta_names(tmp_path, trained):
+    """steps/separate.sh without --phase takes the pack's phase (meta.yaml), as separate_wav.py does: a
+    pack made with --phase griffin-lim gives the exp dir's Griffin-Lim estimates, not the mixture phase's;
+    --phase still overrides it."""
+    exp, data = trained
+    packed = pack_model(exp, tmp_path / "gl.zip", tmp_path, "--phase", "griffin-lim")
+    griffin_lim = separate_dir(exp, data, tmp_path / "gl", "--nj", "1", "--phase", "griffin-lim")
+    mixture_phase = separate_dir(exp, data, tmp_path / "mix", "--nj", "1")
+    from_pack = separate_dir(packed, data, tmp_path / "pack", "--nj", "1")
+    overridden = separate_dir(packed, data, tmp_path / "pack_mix", "--nj", "1", "--phase", "mixture")
+    for utt in griffin_lim[1]:
+        for c in (1, 2):
+            np.testing.assert_array_equal(from_pack[c][utt], griffin_lim[c][utt])
+            np.testing.assert_array_equal(overridden[c][utt], mixture_phase[c][utt])
+        assert not np.array_equal(from_pack[1][utt], mixture_phase[1][utt])
+    log = (tmp_path / "pack" / "log" / "separate.1.log").read_text()
+    assert "griffin-lim phase" in log

@@ -21,8 +21,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--use-gpu", choices=("true", "false"), default="false")
     parser.add_argument("--head", choices=HEADS, help="default: mi when the model has it, else dc")
-    parser.add_argument("--phase", choices=PHASES, default="mixture")
-    parser.add_argument("--iters", type=int, default=5, help="Griffin-Lim / MISI iterations")
+    parser.add_argument("--phase", choices=PHASES, help="default: a pack's (meta.yaml), else mixture")
+    parser.add_argument(
+        "--iters", type=int, default=inference.MISI_ITERATIONS, help="Griffin-Lim / MISI iterations"
+    )
     parser.add_argument(
         "--matched-inference",
         choices=("true", "false"),
@@ -89,9 +91,9 @@ def main():
         except ValueError as err:  # an utterance id that is not a file name
             sys.exit(f"separate.py: {args.data_dir}/wav.scp: {err}")
     refined = f" + {separator.matched_steps} steps of matched inference" if separator.matched else ""
-    noise = " (+ a noise source)" if separator.noise_source and args.phase == "misi" else ""
+    noise = " (+ a noise source)" if separator.noise_source and separator.phase == "misi" else ""
     print(
-        f"separate.py: {len(mixtures)} utterances, {separator.head} head{refined}, {args.phase} phase{noise} "
+        f"separate.py: {len(mixtures)} utterances, {separator.head} head{refined}, {separator.phase} phase{noise} "
         f"-> {args.out_dir}"
     )
 

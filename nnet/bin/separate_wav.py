@@ -19,7 +19,7 @@ import sys
 
 import torch
 
-from nnet import io, separated_dir
+from nnet import inference, io, separated_dir
 from nnet.pack import PackError
 from nnet.separator import HEADS, PHASES, Separator, separate_in_chunks
 from nnet.signal import resample
@@ -33,7 +33,7 @@ def main():
     parser.add_argument("--use-gpu", choices=("true", "false"), default="false")
     parser.add_argument("--head", choices=HEADS, help="default: the pack's (meta.yaml), else mi when the model has it")
     parser.add_argument("--phase", choices=PHASES, help="default: the pack's (meta.yaml), else mixture")
-    parser.add_argument("--iters", type=int, default=5)
+    parser.add_argument("--iters", type=int, default=inference.MISI_ITERATIONS, help="Griffin-Lim / MISI iterations")
     parser.add_argument(
         "--chunk-seconds",
         type=float,
