@@ -22,9 +22,7 @@ def main():
     parser.add_argument("--use-gpu", choices=("true", "false"), default="false")
     parser.add_argument("--head", choices=HEADS, help="default: mi when the model has it, else dc")
     parser.add_argument("--phase", choices=PHASES, help="default: a pack's (meta.yaml), else mixture")
-    parser.add_argument(
-        "--iters", type=int, default=inference.MISI_ITERATIONS, help="Griffin-Lim / MISI iterations"
-    )
+    parser.add_argument("--iters", type=int, default=inference.MISI_ITERATIONS, help="Griffin-Lim / MISI iterations")
     parser.add_argument(
         "--matched-inference",
         choices=("true", "false"),
