@@ -26,11 +26,7 @@ import torch.distributed as dist
 import yaml
 from nnet import config as configs, features, history, io, losses, models, provenance, signal, training_data
 from nnet.config import ConfigError, load_config
-
-
-class TrainingError(Exception):
-    """A problem the user can fix (config, data, experiment dir, disk): nnet/bin/train.py prints
-    the message alone, which names the file, key or utterance and what to do."""
+from nnet.training_error import TrainingError, error_message, first_line
 
 
 def check_same_stft(train_dir, train_stft, valid_dir):
@@ -216,7 +212,7 @@ class Trainer:
             ckpt = torch.load(path, map_location=self.device, weights_only=True)
         except Exception as err:  # EOFError, RuntimeError (zip), UnpicklingError: none names the file
             raise TrainingError(
-                f"{path}: cannot read this checkpoint ({_first_line(err)}); it is damaged "
+                f"{path}: cannot read this checkpoint ({first_line(err)}); it is damaged "
                 f"(an interrupted copy, a full disk?): restore it, or move {self.exp_dir} aside "
                 "and train again (steps/train_chains.sh --retrain true keeps it in <exp>/old/)"
             ) from None
@@ -260,7 +256,7 @@ class Trainer:
         except FileNotFoundError:
             held, have = None, "is missing"
         except Exception as err:
-            held, have = None, f"cannot be read ({_first_line(err)})"
+            held, have = None, f"cannot be read ({first_line(err)})"
         if held == best_epoch:
             return
         if best_epoch != self.state["epoch"]:
@@ -374,7 +370,7 @@ def load_initial_weights(model, model_config, path):
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # as resume(): none of torch's errors names the file
         raise TrainingError(
-            f"{path}: cannot read this checkpoint ({_first_line(err)}): train its system again"
+            f"{path}: cannot read this checkpoint ({first_line(err)}): train its system again"
         ) from None
     source, kind = ckpt["config"]["model"], model_config["type"]
     if kind == "def" and source["type"] == "dc":
@@ -438,11 +434,6 @@ def _quoted(utts):
     return ", ".join(f"'{u}'" for u in dict.fromkeys(utts))
 
 
-def _first_line(err):
-    text = str(err).strip()
-    return type(err).__name__ + (": " + text.splitlines()[0] if text else "")
-
-
 def save_atomic(obj, path):
     """torch.save to path + '.tmp', then rename; on failure (a full disk) no temporary stays."""
     tmp = path + ".tmp"
@@ -453,7 +444,7 @@ def save_atomic(obj, path):
         with contextlib.suppress(OSError):
             os.remove(tmp)
         raise TrainingError(
-            f"{path}: cannot write the checkpoint ({_first_line(err)}): is the disk full or the "
+            f"{path}: cannot write the checkpoint ({first_line(err)}): is the disk full or the "
             f"directory read-only? Free space (df -h {os.path.dirname(path) or '.'}) and run again: "
             "training resumes from the last epoch saved"
         ) from None
@@ -659,13 +650,6 @@ def check_resume(record, config_path, train_dir, valid_dir, exp_dir):
             f"recorded in {exp_dir}/{provenance.RECORD}: restore the {what}, or {retrain}"
         )
     return {k: v for k, v in recorded.items() if k not in ("written", "host")}
-
-
-def error_message(err):
-    """The message of a TrainingError or DataError; one raised in a DataLoader worker comes back
-    with the worker's traceback in front of it ("Caught DataError in DataLoader worker ...")."""
-    marker = f"\n{training_data.DataError.__module__}.{training_data.DataError.__name__}: "
-    return str(err).strip().rsplit(marker, 1)[-1]
 
 
 def check_exp_dir(exp_dir):

@@ -15,6 +15,7 @@ import yaml
 
 from nnet import io
 from nnet import train as nnet_train
+from nnet.training_error import TrainingError
 from synth import make_featured_data_dir, voice
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -330,9 +331,9 @@ def test_num_spk_option_trains_three_sources_where_the_config_says_two(tmp_path,
     # in this process (no second start of torch): the copy alone says C = 3, nothing to redo
     nnet_train.train(str(exp / "c3" / "config.yaml"), data3["tr"], data3["cv"], str(exp / "c3"))
     assert "already finished" in capsys.readouterr().out
-    with pytest.raises(nnet_train.TrainingError, match="set model.num_spk: 3 in the config, or train with --num-spk 3"):
+    with pytest.raises(TrainingError, match="set model.num_spk: 3 in the config, or train with --num-spk 3"):
         nnet_train.train(str(config), data3["tr"], data3["cv"], str(exp / "plain"))  # the config's 2: refused
-    with pytest.raises(nnet_train.TrainingError, match="--num-spk 1: a mixture has 2 or more sources"):
+    with pytest.raises(TrainingError, match="--num-spk 1: a mixture has 2 or more sources"):
         nnet_train.train(str(config), data3["tr"], data3["cv"], str(exp / "c1"), num_spk=1)
 
 
@@ -402,7 +403,7 @@ def test_num_bins_comes_from_the_features(tmp_path):
     config = tmp_path / "c.yaml"
     write_config(config, "chimera", epochs=1)
     with pytest.raises(
-        nnet_train.TrainingError,
+        TrainingError,
         match="have 257 bins .16000 Hz, 512-point FFT. but model.num_bins is 129: leave model.num_bins out of the "
         "config .training takes the features'. or set it to 257",
     ):

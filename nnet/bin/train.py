@@ -21,6 +21,7 @@ import os
 import sys
 
 from nnet import config, train, training_data
+from nnet.training_error import TrainingError, error_message
 
 
 def main():
@@ -66,8 +67,8 @@ def main():
             num_spk=args.num_spk,
             overrides=args.set,
         )
-    except (train.TrainingError, config.ConfigError, training_data.DataError) as err:  # names the file and the remedy
-        sys.exit(f"train.py: {train.error_message(err)}")
+    except (TrainingError, config.ConfigError, training_data.DataError) as err:  # names the file and the remedy
+        sys.exit(f"train.py: {error_message(err)}")
 
 
 if __name__ == "__main__":
