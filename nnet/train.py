@@ -13,7 +13,6 @@ What a run is made from (config, data dirs, STFT, init_from checkpoint) is recor
 one training at a time holds the exp dir (<exp>/.lock).
 """
 
-import contextlib
 import math
 import os
 import socket
@@ -24,7 +23,18 @@ import time
 import torch
 import torch.distributed as dist
 import yaml
-from nnet import config as configs, features, history, io, losses, models, provenance, signal, training_data
+from nnet import (
+    checkpoints,
+    config as configs,
+    features,
+    history,
+    io,
+    losses,
+    models,
+    provenance,
+    signal,
+    training_data,
+)
 from nnet.config import ConfigError, load_config
 from nnet.training_error import TrainingError, error_message, first_line
 
@@ -208,14 +218,7 @@ class Trainer:
         }
 
     def resume(self, path):
-        try:
-            ckpt = torch.load(path, map_location=self.device, weights_only=True)
-        except Exception as err:  # EOFError, RuntimeError (zip), UnpicklingError: none names the file
-            raise TrainingError(
-                f"{path}: cannot read this checkpoint ({first_line(err)}); it is damaged "
-                f"(an interrupted copy, a full disk?): restore it, or move {self.exp_dir} aside "
-                "and train again (steps/train_chains.sh --retrain true keeps it in <exp>/old/)"
-            ) from None
+        ckpt = checkpoints.load(path, self.device, self.exp_dir)
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
@@ -226,47 +229,15 @@ class Trainer:
         self.state["history"] = [history.Epoch.from_saved(row) for row in ckpt["history"]]
 
     def save(self, improved):
-        """last.pt, then best.pt: a failure between the two leaves a best.pt older than last.pt's
-        best epoch, which check_best_pt repairs from last.pt on the next run."""
-        ckpt = self.checkpoint()
-        save_atomic(ckpt, os.path.join(self.exp_dir, "last.pt"))
-        if improved:
-            self._save_best(ckpt)
+        """last.pt, best.pt when improved (nnet/checkpoints.py), then history.tsv and loss.png."""
+        checkpoints.save(self.exp_dir, self.checkpoint(), improved)
         write_history(self.exp_dir, self.state["history"])
 
-    def _save_best(self, ckpt):
-        best = {
-            k: ckpt[k] for k in ("model", "cmvn_mean", "cmvn_std", "stft", "config", "provenance", "epoch") if k in ckpt
-        }
-        save_atomic(best, os.path.join(self.exp_dir, "best.pt"))
-
     def check_best_pt(self):
-        """best.pt must hold the best epoch of last.pt's history before training goes on or is
-        declared finished: repaired from last.pt when that epoch is last.pt's own, else refused."""
-        best_epoch, _ = history.best_epoch(self.state["history"])  # the same rule as run()
-        last, path = os.path.join(self.exp_dir, "last.pt"), os.path.join(self.exp_dir, "best.pt")
-        if best_epoch is None:
-            raise TrainingError(
-                f"{last}: no epoch of its history has a finite validation loss (non-finite "
-                f"validation features?): fix the data, move {self.exp_dir} aside and train again"
-            )
-        try:
-            held = torch.load(path, map_location="cpu", weights_only=True)["epoch"]
-            have = f"holds epoch {held}"
-        except FileNotFoundError:
-            held, have = None, "is missing"
-        except Exception as err:
-            held, have = None, f"cannot be read ({first_line(err)})"
-        if held == best_epoch:
-            return
-        if best_epoch != self.state["epoch"]:
-            raise TrainingError(
-                f"{path} {have}, the best epoch is {best_epoch} and {last} holds epoch "
-                f"{self.state['epoch']}: the best weights are lost; move {self.exp_dir} aside and "
-                "train again (steps/train_chains.sh --retrain true keeps it in <exp>/old/)"
-            )
-        self._save_best(self.checkpoint())
-        self.log(f"{path} {have}, the best epoch is {best_epoch}: re-saved it from {last}")
+        """best.pt holds the best epoch of last.pt's history, or is repaired (checkpoints.check_best)."""
+        repaired = checkpoints.check_best(self.exp_dir, self.state["history"], self.state["epoch"], self.checkpoint)
+        if repaired:
+            self.log(repaired)
 
     # -- the loop -------------------------------------------------------------------------------
     def run(self, after_epoch=None):
@@ -432,22 +403,6 @@ def _check_finite(loss, batch, utts, dataset, where):
 
 def _quoted(utts):
     return ", ".join(f"'{u}'" for u in dict.fromkeys(utts))
-
-
-def save_atomic(obj, path):
-    """torch.save to path + '.tmp', then rename; on failure (a full disk) no temporary stays."""
-    tmp = path + ".tmp"
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except (OSError, RuntimeError) as err:  # a full disk: "basic_ios::clear: iostream error" and the like
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise TrainingError(
-            f"{path}: cannot write the checkpoint ({first_line(err)}): is the disk full or the "
-            f"directory read-only? Free space (df -h {os.path.dirname(path) or '.'}) and run again: "
-            "training resumes from the last epoch saved"
-        ) from None
 
 
 def write_history(exp_dir, rows):
