@@ -28,6 +28,7 @@ from nnet import (
     config as configs,
     features,
     history,
+    init_from,
     io,
     losses,
     models,
@@ -36,7 +37,7 @@ from nnet import (
     training_data,
 )
 from nnet.config import ConfigError, load_config
-from nnet.training_error import TrainingError, error_message, first_line
+from nnet.training_error import TrainingError, error_message
 
 
 def check_same_stft(train_dir, train_stft, valid_dir):
@@ -96,7 +97,7 @@ class Trainer:
         self.model = models.build_model(config["model"]).to(device)
         init = configs.init_checkpoint(config, exp_dir)
         if init and not os.path.isfile(os.path.join(exp_dir, "last.pt")):  # a resumed run has its own
-            load_initial_weights(self.model, config["model"], init)
+            init_from.load_initial_weights(self.model, config["model"], init)
             self.log(f"started from {init} (init_from: {config['init_from']})")
         self.objective = losses.build_objective(config["loss"])
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -309,63 +310,6 @@ class Trainer:
     def log(self, message):
         if self.rank == 0:
             print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} train.py: {message}", flush=True)
-
-
-# the model keys that shape the weights of each model type (dropout, freeze_dc, mask_activation do not)
-SHAPE_KEYS = {
-    "dc": ("num_bins", "layers", "units", "emb_dim"),
-    "mi": ("num_bins", "num_spk", "layers", "units"),
-    "chimera": ("num_bins", "num_spk", "layers", "units", "emb_dim"),
-    "def": ("num_bins", "num_spk", "dc_layers", "dc_units", "emb_dim", "layers", "units"),
-}
-# a dc checkpoint starts the DC part of a def model: its keys under their def names; num_spk shapes
-# no dc weight, but a chain member must separate as many sources as the system it starts from
-DC_IN_DEF = {
-    "num_bins": "num_bins",
-    "layers": "dc_layers",
-    "units": "dc_units",
-    "emb_dim": "emb_dim",
-    "num_spk": "num_spk",
-}
-
-
-def _model_value(model_config, key):
-    return model_config.get(key, models.DEFAULT_NUM_SPK if key == "num_spk" else None)
-
-
-def load_initial_weights(model, model_config, path):
-    """Start from another system's weights (init_from, the DL-DEF chain): a dc checkpoint goes into
-    the DC part of a def model, one of the same model type is loaded whole. Configs that make weights
-    of other shapes are refused naming every key that differs."""
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # as resume(): none of torch's errors names the file
-        raise TrainingError(
-            f"{path}: cannot read this checkpoint ({first_line(err)}): train its system again"
-        ) from None
-    source, kind = ckpt["config"]["model"], model_config["type"]
-    if kind == "def" and source["type"] == "dc":
-        part, keys = model.dc, DC_IN_DEF
-    elif source["type"] == kind:
-        part, keys = model, {k: k for k in SHAPE_KEYS[kind]}
-    else:
-        raise TrainingError(
-            f"{path}: a '{source['type']}' model cannot initialize a '{kind}' model (init_from "
-            "takes a system of the same model type, or a dc system for a def model)"
-        )
-    differ = [
-        f"model.{mine} {_model_value(source, theirs)} in {path}, {_model_value(model_config, mine)} here"
-        if mine == theirs
-        else f"model.{theirs} {source.get(theirs)} in {path}, model.{mine} {model_config.get(mine)} here"
-        for theirs, mine in keys.items()
-        if _model_value(source, theirs) != _model_value(model_config, mine)
-    ]
-    if differ:
-        raise TrainingError(
-            f"{path} does not fit this model: {'; '.join(differ)}: make the model keys agree, "
-            "or remove init_from to train from scratch"
-        )
-    part.load_state_dict(ckpt["model"])
 
 
 def _add_terms(terms, stats, weight):
