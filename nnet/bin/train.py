@@ -20,7 +20,7 @@ import argparse
 import os
 import sys
 
-from nnet import config, train, training_data
+from nnet import config, launcher, training_data
 from nnet.training_error import TrainingError, error_message
 
 
@@ -56,7 +56,7 @@ def main():
         if not os.path.isfile(os.path.join(d, "feats.scp")):
             sys.exit(f"train.py: {d}/feats.scp not found: run steps/make_feats.sh (stage 2) first")
     try:
-        train.train(
+        launcher.train(
             args.config,
             args.train_dir,
             args.valid_dir,
