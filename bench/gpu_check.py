@@ -11,7 +11,7 @@ is reported with its output's end and the next step still runs:
   features    their features (steps/make_feats.sh)
   train_fp32  egs/mini_2mix's chimera++ config, --ngpu 1, two short epochs
   train_bf16  the same with training.amp: true (bf16 autocast)
-  torchrun    the same training started by torchrun (the environment path of nnet/train.py): one
+  torchrun    the same training started by torchrun (the environment path of nnet/launcher.py): one
               process on a GPU, two gloo processes on CPU
   bench_training, bench_separation, bench_dc_memory   with --device <device>
 With --device cpu everything runs at a tiny size (under 2 minutes on 2 cores; tests/test_gpu_check.py

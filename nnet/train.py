@@ -1,36 +1,24 @@
-"""The training loop of every system: DC, uPIT, chimera++ and the DL-DEF chain.
-
-One code path for CPU, one GPU and several processes (DistributedDataParallel, launched by
-torchrun or spawned here). Every epoch ends with an atomic `last.pt` holding everything needed to
-resume (model, optimizer, scheduler, RNG, history); a resumed run ends with the same weights as an
-uninterrupted one. `best.pt` keeps the weights of the lowest validation loss, which for chimera++
-is the MI loss alone (Wang et al. 2018, Sec. 5.1: "although the model is trained using a
-combination of deep clustering loss and MI loss, we only use the MI loss during validation for
-model selection"); the learning-rate halving and early stopping follow the same figure.
-history.tsv has each loss term (dc, mi, ...) per epoch, train and valid, after the fixed columns.
-What a run is made from (config, data dirs, STFT, init_from checkpoint) is recorded when it starts
-(<exp>/provenance.yaml, nnet/provenance.py, and in every checkpoint); a resume must match it, and
-one training at a time holds the exp dir (<exp>/.lock).
+"""The training loop of every system (DC, uPIT, chimera++ and the DL-DEF chain): the Trainer, one
+code path for CPU, one GPU and several processes (DistributedDataParallel; nnet/launcher.py starts
+them). Every epoch ends with last.pt, holding everything needed to resume (model, optimizer,
+scheduler, RNG, history), so a resumed run ends with the same weights as an uninterrupted one;
+best.pt keeps the weights of the lowest validation loss (nnet/checkpoints.py stores both). For
+chimera++ that loss is the MI loss alone (Wang et al. 2018, Sec. 5.1: "although the model is
+trained using a combination of deep clustering loss and MI loss, we only use the MI loss during
+validation for model selection"); the learning-rate halving and early stopping follow the same
+figure. history.tsv has each loss term (dc, mi, ...) per epoch, train and valid, after the fixed
+columns. A config's init_from starts the model from another system's weights (nnet/init_from.py).
 """
 
-import contextlib
 import math
 import os
-import socket
 import sys
-import tempfile
 import time
 
 import torch
 import torch.distributed as dist
-import yaml
-from nnet import config as configs, features, history, io, losses, models, provenance, signal, training_data
-from nnet.config import ConfigError, load_config
-
-
-class TrainingError(Exception):
-    """A problem the user can fix (config, data, experiment dir, disk): nnet/bin/train.py prints
-    the message alone, which names the file, key or utterance and what to do."""
+from nnet import checkpoints, config as configs, features, history, init_from, io, losses, models, signal, training_data
+from nnet.training_error import TrainingError
 
 
 def check_same_stft(train_dir, train_stft, valid_dir):
@@ -90,7 +78,7 @@ class Trainer:
         self.model = models.build_model(config["model"]).to(device)
         init = configs.init_checkpoint(config, exp_dir)
         if init and not os.path.isfile(os.path.join(exp_dir, "last.pt")):  # a resumed run has its own
-            load_initial_weights(self.model, config["model"], init)
+            init_from.load_initial_weights(self.model, config["model"], init)
             self.log(f"started from {init} (init_from: {config['init_from']})")
         self.objective = losses.build_objective(config["loss"])
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -212,14 +200,7 @@ class Trainer:
         }
 
     def resume(self, path):
-        try:
-            ckpt = torch.load(path, map_location=self.device, weights_only=True)
-        except Exception as err:  # EOFError, RuntimeError (zip), UnpicklingError: none names the file
-            raise TrainingError(
-                f"{path}: cannot read this checkpoint ({_first_line(err)}); it is damaged "
-                f"(an interrupted copy, a full disk?): restore it, or move {self.exp_dir} aside "
-                "and train again (steps/train_chains.sh --retrain true keeps it in <exp>/old/)"
-            ) from None
+        ckpt = checkpoints.load(path, self.device, self.exp_dir)
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
@@ -230,47 +211,15 @@ class Trainer:
         self.state["history"] = [history.Epoch.from_saved(row) for row in ckpt["history"]]
 
     def save(self, improved):
-        """last.pt, then best.pt: a failure between the two leaves a best.pt older than last.pt's
-        best epoch, which check_best_pt repairs from last.pt on the next run."""
-        ckpt = self.checkpoint()
-        save_atomic(ckpt, os.path.join(self.exp_dir, "last.pt"))
-        if improved:
-            self._save_best(ckpt)
+        """last.pt, best.pt when improved (nnet/checkpoints.py), then history.tsv and loss.png."""
+        checkpoints.save(self.exp_dir, self.checkpoint(), improved)
         write_history(self.exp_dir, self.state["history"])
 
-    def _save_best(self, ckpt):
-        best = {
-            k: ckpt[k] for k in ("model", "cmvn_mean", "cmvn_std", "stft", "config", "provenance", "epoch") if k in ckpt
-        }
-        save_atomic(best, os.path.join(self.exp_dir, "best.pt"))
-
     def check_best_pt(self):
-        """best.pt must hold the best epoch of last.pt's history before training goes on or is
-        declared finished: repaired from last.pt when that epoch is last.pt's own, else refused."""
-        best_epoch, _ = history.best_epoch(self.state["history"])  # the same rule as run()
-        last, path = os.path.join(self.exp_dir, "last.pt"), os.path.join(self.exp_dir, "best.pt")
-        if best_epoch is None:
-            raise TrainingError(
-                f"{last}: no epoch of its history has a finite validation loss (non-finite "
-                f"validation features?): fix the data, move {self.exp_dir} aside and train again"
-            )
-        try:
-            held = torch.load(path, map_location="cpu", weights_only=True)["epoch"]
-            have = f"holds epoch {held}"
-        except FileNotFoundError:
-            held, have = None, "is missing"
-        except Exception as err:
-            held, have = None, f"cannot be read ({_first_line(err)})"
-        if held == best_epoch:
-            return
-        if best_epoch != self.state["epoch"]:
-            raise TrainingError(
-                f"{path} {have}, the best epoch is {best_epoch} and {last} holds epoch "
-                f"{self.state['epoch']}: the best weights are lost; move {self.exp_dir} aside and "
-                "train again (steps/train_chains.sh --retrain true keeps it in <exp>/old/)"
-            )
-        self._save_best(self.checkpoint())
-        self.log(f"{path} {have}, the best epoch is {best_epoch}: re-saved it from {last}")
+        """best.pt holds the best epoch of last.pt's history, or is repaired (checkpoints.check_best)."""
+        repaired = checkpoints.check_best(self.exp_dir, self.state["history"], self.state["epoch"], self.checkpoint)
+        if repaired:
+            self.log(repaired)
 
     # -- the loop -------------------------------------------------------------------------------
     def run(self, after_epoch=None):
@@ -344,63 +293,6 @@ class Trainer:
             print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} train.py: {message}", flush=True)
 
 
-# the model keys that shape the weights of each model type (dropout, freeze_dc, mask_activation do not)
-SHAPE_KEYS = {
-    "dc": ("num_bins", "layers", "units", "emb_dim"),
-    "mi": ("num_bins", "num_spk", "layers", "units"),
-    "chimera": ("num_bins", "num_spk", "layers", "units", "emb_dim"),
-    "def": ("num_bins", "num_spk", "dc_layers", "dc_units", "emb_dim", "layers", "units"),
-}
-# a dc checkpoint starts the DC part of a def model: its keys under their def names; num_spk shapes
-# no dc weight, but a chain member must separate as many sources as the system it starts from
-DC_IN_DEF = {
-    "num_bins": "num_bins",
-    "layers": "dc_layers",
-    "units": "dc_units",
-    "emb_dim": "emb_dim",
-    "num_spk": "num_spk",
-}
-
-
-def _model_value(model_config, key):
-    return model_config.get(key, models.DEFAULT_NUM_SPK if key == "num_spk" else None)
-
-
-def load_initial_weights(model, model_config, path):
-    """Start from another system's weights (init_from, the DL-DEF chain): a dc checkpoint goes into
-    the DC part of a def model, one of the same model type is loaded whole. Configs that make weights
-    of other shapes are refused naming every key that differs."""
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # as resume(): none of torch's errors names the file
-        raise TrainingError(
-            f"{path}: cannot read this checkpoint ({_first_line(err)}): train its system again"
-        ) from None
-    source, kind = ckpt["config"]["model"], model_config["type"]
-    if kind == "def" and source["type"] == "dc":
-        part, keys = model.dc, DC_IN_DEF
-    elif source["type"] == kind:
-        part, keys = model, {k: k for k in SHAPE_KEYS[kind]}
-    else:
-        raise TrainingError(
-            f"{path}: a '{source['type']}' model cannot initialize a '{kind}' model (init_from "
-            "takes a system of the same model type, or a dc system for a def model)"
-        )
-    differ = [
-        f"model.{mine} {_model_value(source, theirs)} in {path}, {_model_value(model_config, mine)} here"
-        if mine == theirs
-        else f"model.{theirs} {source.get(theirs)} in {path}, model.{mine} {model_config.get(mine)} here"
-        for theirs, mine in keys.items()
-        if _model_value(source, theirs) != _model_value(model_config, mine)
-    ]
-    if differ:
-        raise TrainingError(
-            f"{path} does not fit this model: {'; '.join(differ)}: make the model keys agree, "
-            "or remove init_from to train from scratch"
-        )
-    part.load_state_dict(ckpt["model"])
-
-
 def _add_terms(terms, stats, weight):
     """Accumulate the objective's per-term stats (Objective.terms) weighted by frames."""
     for key in terms:
@@ -438,27 +330,6 @@ def _quoted(utts):
     return ", ".join(f"'{u}'" for u in dict.fromkeys(utts))
 
 
-def _first_line(err):
-    text = str(err).strip()
-    return type(err).__name__ + (": " + text.splitlines()[0] if text else "")
-
-
-def save_atomic(obj, path):
-    """torch.save to path + '.tmp', then rename; on failure (a full disk) no temporary stays."""
-    tmp = path + ".tmp"
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except (OSError, RuntimeError) as err:  # a full disk: "basic_ios::clear: iostream error" and the like
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise TrainingError(
-            f"{path}: cannot write the checkpoint ({_first_line(err)}): is the disk full or the "
-            f"directory read-only? Free space (df -h {os.path.dirname(path) or '.'}) and run again: "
-            "training resumes from the last epoch saved"
-        ) from None
-
-
 def write_history(exp_dir, rows):
     try:
         history.write(exp_dir, rows)
@@ -467,224 +338,3 @@ def write_history(exp_dir, rows):
             f"{exp_dir}: cannot write history.tsv or loss.png ({err.strerror}): is the disk full "
             "or the directory read-only? Free space and run again"
         ) from None
-
-
-# -- process setup -----------------------------------------------------------------------------
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _worker(rank, world_size, ngpu, args):
-    if world_size > 1:
-        dist.init_process_group("nccl" if ngpu > 0 else "gloo", rank=rank, world_size=world_size)
-    try:
-        try:
-            _train(rank, world_size, ngpu, args)
-        except (TrainingError, ConfigError, training_data.DataError) as err:
-            # The message alone, then exit 1: the launcher (spawn, torchrun) ends the other ranks,
-            # also one waiting in a collective for this one.
-            print(f"train.py: {error_message(err)}", file=sys.stderr, flush=True)
-            sys.exit(1)
-        if world_size > 1:
-            # Rank 0 still writes checkpoints after the others leave the loop; a peer that tears
-            # down its gloo pairs meanwhile can abort (seen once in CI: "terminate called without
-            # an active exception", SIGABRT in rank 1). All ranks leave together on success.
-            dist.barrier()
-    finally:
-        if world_size > 1:
-            dist.destroy_process_group()
-
-
-def _train(rank, world_size, ngpu, args):
-    config = args["config"]
-    opts = config["training"]
-    threads = args.get("num_threads") or opts["num_threads"] or max(1, (os.cpu_count() or 1) // world_size)
-    torch.set_num_threads(threads)
-    if ngpu > 0:
-        local_rank = int(os.environ.get("LOCAL_RANK", rank))
-        torch.cuda.set_device(local_rank)
-        device = torch.device("cuda", local_rank)
-    else:
-        device = torch.device("cpu")
-    Trainer(
-        config, args["train_dir"], args["valid_dir"], args["exp_dir"], device, rank, world_size, args.get("record")
-    ).run()
-
-
-def train(config_path, train_dir, valid_dir, exp_dir, ngpu=0, num_procs=1, num_threads=0, num_spk=0, overrides=()):
-    """Train into exp_dir (resuming from its last.pt). num_procs > 1 runs DDP: one process per GPU
-    when ngpu > 0, else CPU processes over gloo. Under torchrun the environment decides.
-    num_threads > 0 overrides the config's training.num_threads (the recipe's share of the cores).
-    overrides: "section.key=value" strings set in the config as read (train.py --set,
-    config.set_value); num_spk > 0 is model.num_spk=C (a recipe's --num-spk), applied before them.
-    A config that leaves model.num_bins out takes the features' (n_fft / 2 + 1 of the training
-    data's STFT). exp_dir/config.yaml records the config so made, which a resumed run reads as it is."""
-    if num_spk and num_spk < 2:
-        raise TrainingError(f"--num-spk {num_spk}: a mixture has 2 or more sources (0: model.num_spk of the config)")
-    overrides = configs.num_spk_override(num_spk) + list(overrides)
-    stft = features.data_stft(train_dir)
-    config = load_config(config_path, overrides, stft.num_bins)
-    init = configs.init_checkpoint(config, exp_dir)
-    if init and not os.path.isfile(init) and not os.path.isfile(os.path.join(exp_dir, "last.pt")):
-        raise TrainingError(
-            f"{config_path}: init_from: {config['init_from']}: {init} not found: train "
-            f"{config['init_from']} first (steps/train_chains.sh trains a chain in order)"
-        )
-    check_exp_dir(exp_dir)
-    # One writer per exp dir (steps/train.sh holds the lock for its whole job, log included, and says so
-    # in COCKTAIL_EXP_LOCK); under torchrun rank 0 holds it for every rank.
-    lock = None
-    if os.environ.get("RANK", "0") == "0" and not provenance.held_by_parent(exp_dir):
-        try:
-            lock = provenance.ExpLock(exp_dir)
-        except provenance.ProvenanceError as err:
-            raise TrainingError(str(err)) from None
-        if lock.former:
-            print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} train.py: {provenance.taken_over(exp_dir, lock.former)}")
-    try:
-        return _train_locked(
-            config, config_path, overrides, stft, train_dir, valid_dir, exp_dir, ngpu, num_procs, num_threads
-        )
-    finally:
-        if lock is not None:
-            lock.release()
-
-
-def config_text(config_path, overrides, stft):
-    """What exp/<system>/config.yaml says: the file at config_path as it is when neither the overrides
-    nor the features' num_bins change it; else its leading comment, a line naming the file and the
-    changes, and the config they make, as YAML (each key's comment is in the file named)."""
-    with open(config_path, encoding="utf-8") as f:
-        text = f.read()
-    written = configs.read_config(config_path)
-    made = configs.read_config(config_path, overrides, stft.num_bins)
-    if made == written:
-        return text
-    changes = list(overrides)
-    if "num_bins" not in configs.read_config(config_path, overrides).get("model", {}):
-        changes.append(f"model.num_bins={stft.num_bins} (the features')")
-    header = "".join(line for line in text.splitlines(keepends=True)[: _leading_comment(text)])
-    return (
-        header
-        + f"# made by nnet/train.py from {config_path} with {', '.join(changes)}\n"
-        + yaml.safe_dump(made, sort_keys=False)
-    )
-
-
-def _leading_comment(text):
-    """The number of lines of the comment block at the top of a YAML text."""
-    lines = text.splitlines()
-    count = 0
-    while count < len(lines) and lines[count].startswith("#"):
-        count += 1
-    return count
-
-
-def _train_locked(config, config_path, overrides, stft, train_dir, valid_dir, exp_dir, ngpu, num_procs, num_threads):
-    copy = os.path.join(exp_dir, "config.yaml")
-    record = provenance.training_record(config, train_dir, valid_dir, exp_dir, stft.to_dict())
-    rank0 = os.environ.get("RANK", "0") == "0"
-    if os.path.isfile(os.path.join(exp_dir, "last.pt")):
-        # A resume continues the run as it was recorded: never a config (or data) the weights did not see.
-        record = check_resume(record, config_path, train_dir, valid_dir, exp_dir)
-        if not os.path.isfile(copy):  # lost: the config checked equal to the recorded one
-            with io.atomic_write(copy, encoding="utf-8") as dst:
-                dst.write(config_text(config_path, overrides, stft))
-    else:  # a fresh start: config.yaml and provenance.yaml say what this run is made of
-        text = config_text(config_path, overrides, stft)  # read before the write: config_path may be the copy
-        with io.atomic_write(copy, encoding="utf-8") as dst:
-            dst.write(text)
-        if rank0:
-            try:
-                provenance.write_record(exp_dir, record)
-            except OSError as err:
-                raise TrainingError(
-                    f"{exp_dir}: cannot write {provenance.RECORD} ({err}): free space and run again"
-                ) from None
-    args = {
-        "config": config,
-        "train_dir": train_dir,
-        "valid_dir": valid_dir,
-        "exp_dir": exp_dir,
-        "num_threads": num_threads,
-        "record": record,
-    }
-    if ngpu > 0 and not torch.cuda.is_available():
-        raise RuntimeError(
-            "--ngpu > 0 but torch sees no GPU: install a CUDA build of torch "
-            "(COCKTAIL_TORCH in setup.sh) or train with --ngpu 0"
-        )
-    if "WORLD_SIZE" in os.environ and "RANK" in os.environ:  # torchrun
-        _worker(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), ngpu, args)
-        return config
-    world_size = max(num_procs, ngpu, 1)
-    if world_size == 1:
-        _train(0, 1, ngpu, args)
-    else:
-        os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
-        os.environ.setdefault("MASTER_PORT", str(_free_port()))
-        try:
-            torch.multiprocessing.spawn(_worker, args=(world_size, ngpu, args), nprocs=world_size, join=True)
-        except torch.multiprocessing.ProcessExitedException as err:
-            how = f"signal {err.signal_name}" if err.signal_name else f"exit code {err.exit_code}"
-            raise TrainingError(
-                f"training process {err.error_index} of {world_size} failed ({how}): see the messages above"
-            ) from None
-    return config
-
-
-def check_resume(record, config_path, train_dir, valid_dir, exp_dir):
-    """The recorded provenance of the run in exp_dir if `record` (what this call would train from)
-    matches it; else TrainingError naming every key and file that differs."""
-    retrain = "train it again with --retrain true (steps/train_chains.sh; it keeps this run in <exp>/old/)"
-    try:
-        recorded = provenance.read_record(exp_dir)
-    except provenance.ProvenanceError as err:
-        raise TrainingError(str(err)) from None
-    if recorded is None:
-        raise TrainingError(
-            f"{exp_dir} holds last.pt but no {provenance.RECORD} (started by an older cocktail): what it was "
-            f"trained from is unknown: move {exp_dir} aside and train again, or {retrain}"
-        )
-    configs_differ = provenance.config_differences(recorded["config"], record["config"])
-    differences = provenance.training_differences(recorded, record, train_dir, valid_dir)
-    if differences:
-        data_differ = len(differences) > len(configs_differ)
-        what = "config and data" if configs_differ and data_differ else "config" if configs_differ else "data"
-        source = f"another config than {config_path}" if configs_differ else "other inputs than it is given now"
-        raise TrainingError(
-            f"{exp_dir} was trained from {source}: {'; '.join(differences)}: a resume continues the run "
-            f"recorded in {exp_dir}/{provenance.RECORD}: restore the {what}, or {retrain}"
-        )
-    return {k: v for k, v in recorded.items() if k not in ("written", "host")}
-
-
-def error_message(err):
-    """The message of a TrainingError or DataError; one raised in a DataLoader worker comes back
-    with the worker's traceback in front of it ("Caught DataError in DataLoader worker ...")."""
-    marker = f"\n{training_data.DataError.__module__}.{training_data.DataError.__name__}: "
-    return str(err).strip().rsplit(marker, 1)[-1]
-
-
-def check_exp_dir(exp_dir):
-    """Before any training: the experiment dir is writable, and a run without last.pt to resume
-    from does not start afresh over the best.pt of an earlier one."""
-    try:
-        os.makedirs(exp_dir, exist_ok=True)
-        with tempfile.TemporaryFile(dir=exp_dir):
-            pass
-    except OSError as err:
-        raise TrainingError(
-            f"{exp_dir}: cannot write in the experiment directory ({err.strerror}): choose a writable one"
-        ) from None
-    if os.path.exists(os.path.join(exp_dir, "last.pt")):
-        return
-    earlier = [n for n in ("best.pt", "history.tsv", ".finished") if os.path.exists(os.path.join(exp_dir, n))]
-    if earlier:
-        raise TrainingError(
-            f"{exp_dir} holds {', '.join(earlier)} of an earlier run but no last.pt to resume "
-            f"from: a fresh start would overwrite them; move {exp_dir} aside "
-            "(steps/train_chains.sh --retrain true keeps it in <exp>/old/) or restore last.pt"
-        )

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from nnet import config as configs, models
-from nnet import train as nnet_train
+from nnet import init_from
+from nnet.training_error import TrainingError
 from test_train import ROOT, data, data3, train, write_config  # noqa: F401 (data, data3 are fixtures)
 
 CHAINS = os.path.join(ROOT, "steps", "train_chains.sh")
@@ -157,5 +158,5 @@ def test_num_spk_reaches_every_member_of_a_chain(tmp_path, data3):
     # a def of C = 2 from the C = 3 source: the weights would fit, the number of sources does not
     config = configs.load_config(str(tuning / "b.yaml"))["model"]
     best = exp / "a" / "best.pt"
-    with pytest.raises(nnet_train.TrainingError, match=f"model.num_spk 3 in {best}, 2 here"):
-        nnet_train.load_initial_weights(models.build_model(config), config, str(best))
+    with pytest.raises(TrainingError, match=f"model.num_spk 3 in {best}, 2 here"):
+        init_from.load_initial_weights(models.build_model(config), config, str(best))

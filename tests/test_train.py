@@ -13,8 +13,9 @@ import pytest
 import torch
 import yaml
 
-from nnet import io
+from nnet import io, launcher
 from nnet import train as nnet_train
+from nnet.training_error import TrainingError
 from synth import make_featured_data_dir, voice
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -224,18 +225,18 @@ def test_a_last_pt_with_the_history_rows_of_before_named_fields_resumes(tmp_path
     seconds, frames_per_s, {terms}]): the training resumes from it and ends as an uninterrupted one,
     with every row in history.tsv and in the new last.pt."""
     config = write_config(tmp_path / "c.yaml", "dc", epochs=2)
-    nnet_train.train(config, data["tr"], data["cv"], str(tmp_path / "whole"))
+    launcher.train(config, data["tr"], data["cv"], str(tmp_path / "whole"))
     exp = tmp_path / "old"
     run = nnet_train.Trainer.run
     with monkeypatch.context() as m:  # stopped after epoch 1, as bench/learning_curve.py stops a run
         m.setattr(nnet_train.Trainer, "run", lambda self: run(self, lambda trainer: True))
-        nnet_train.train(config, data["tr"], data["cv"], str(exp))
+        launcher.train(config, data["tr"], data["cv"], str(exp))
     ckpt = torch.load(exp / "last.pt", weights_only=True)
     assert ckpt["epoch"] == 1 and not ckpt["finished"]
     fields = ("epoch", "train_loss", "valid_loss", "lr", "seconds", "frames_per_s", "terms")
     ckpt["history"] = [[row[f] for f in fields] for row in ckpt["history"]]  # as that cocktail wrote it
     torch.save(ckpt, exp / "last.pt")
-    nnet_train.train(config, data["tr"], data["cv"], str(exp))
+    launcher.train(config, data["tr"], data["cv"], str(exp))
     whole, again = (torch.load(d / "last.pt", weights_only=True) for d in (tmp_path / "whole", exp))
     assert again["epoch"] == 2 and again["finished"]
     for name, tensor in whole["model"].items():
@@ -328,12 +329,12 @@ def test_num_spk_option_trains_three_sources_where_the_config_says_two(tmp_path,
     assert yaml.safe_load(copy) == {**yaml.safe_load(config.read_text()), "model": best["config"]["model"]}
     assert "num_spk: 2" in config.read_text()  # the config itself is left as it is
     # in this process (no second start of torch): the copy alone says C = 3, nothing to redo
-    nnet_train.train(str(exp / "c3" / "config.yaml"), data3["tr"], data3["cv"], str(exp / "c3"))
+    launcher.train(str(exp / "c3" / "config.yaml"), data3["tr"], data3["cv"], str(exp / "c3"))
     assert "already finished" in capsys.readouterr().out
-    with pytest.raises(nnet_train.TrainingError, match="set model.num_spk: 3 in the config, or train with --num-spk 3"):
-        nnet_train.train(str(config), data3["tr"], data3["cv"], str(exp / "plain"))  # the config's 2: refused
-    with pytest.raises(nnet_train.TrainingError, match="--num-spk 1: a mixture has 2 or more sources"):
-        nnet_train.train(str(config), data3["tr"], data3["cv"], str(exp / "c1"), num_spk=1)
+    with pytest.raises(TrainingError, match="set model.num_spk: 3 in the config, or train with --num-spk 3"):
+        launcher.train(str(config), data3["tr"], data3["cv"], str(exp / "plain"))  # the config's 2: refused
+    with pytest.raises(TrainingError, match="--num-spk 1: a mixture has 2 or more sources"):
+        launcher.train(str(config), data3["tr"], data3["cv"], str(exp / "c1"), num_spk=1)
 
 
 def test_set_changes_the_config_without_editing_it_and_is_recorded(tmp_path, data):
@@ -402,15 +403,15 @@ def test_num_bins_comes_from_the_features(tmp_path):
     config = tmp_path / "c.yaml"
     write_config(config, "chimera", epochs=1)
     with pytest.raises(
-        nnet_train.TrainingError,
+        TrainingError,
         match="have 257 bins .16000 Hz, 512-point FFT. but model.num_bins is 129: leave model.num_bins out of the "
         "config .training takes the features'. or set it to 257",
     ):
-        nnet_train.train(str(config), dirs["tr"], dirs["cv"], str(tmp_path / "plain"))
+        launcher.train(str(config), dirs["tr"], dirs["cv"], str(tmp_path / "plain"))
     written = yaml.safe_load(config.read_text())
     del written["model"]["num_bins"]
     config.write_text(yaml.safe_dump(written))
-    nnet_train.train(str(config), dirs["tr"], dirs["cv"], str(tmp_path / "exp"))
+    launcher.train(str(config), dirs["tr"], dirs["cv"], str(tmp_path / "exp"))
     best = torch.load(tmp_path / "exp" / "best.pt", weights_only=True)
     assert best["config"]["model"]["num_bins"] == 257
     assert best["model"]["mask.linear.weight"].shape[0] == 2 * 257

@@ -20,7 +20,8 @@ import argparse
 import os
 import sys
 
-from nnet import config, train, training_data
+from nnet import config, launcher, training_data
+from nnet.training_error import TrainingError, error_message
 
 
 def main():
@@ -55,7 +56,7 @@ def main():
         if not os.path.isfile(os.path.join(d, "feats.scp")):
             sys.exit(f"train.py: {d}/feats.scp not found: run steps/make_feats.sh (stage 2) first")
     try:
-        train.train(
+        launcher.train(
             args.config,
             args.train_dir,
             args.valid_dir,
@@ -66,8 +67,8 @@ def main():
             num_spk=args.num_spk,
             overrides=args.set,
         )
-    except (train.TrainingError, config.ConfigError, training_data.DataError) as err:  # names the file and the remedy
-        sys.exit(f"train.py: {train.error_message(err)}")
+    except (TrainingError, config.ConfigError, training_data.DataError) as err:  # names the file and the remedy
+        sys.exit(f"train.py: {error_message(err)}")
 
 
 if __name__ == "__main__":
