@@ -49,15 +49,19 @@ def read_table(path, allow_empty_value=False):
     Raises TableError naming the file and line for an empty line, a line without a value or a
     repeated key.
     """
-    table = {}
+    table, first_line = {}, {}
     for line in scan_table(path):
         if line.key is None:
             raise TableError(f"{path}:{line.lineno}: empty line; remove it")
         if not line.value and not allow_empty_value:
             raise TableError(f"{path}:{line.lineno}: key '{line.key}' has no value; expected '<key> <value>'")
         if line.key in table:
-            raise TableError(f"{path}:{line.lineno}: duplicate key '{line.key}'")
+            raise TableError(
+                f"{path}:{line.lineno}: duplicate key '{line.key}' (first on line {first_line[line.key]}); "
+                "keep one line per key (utils/fix_data_dir.py does it for a data dir)"
+            )
         table[line.key] = line.value
+        first_line[line.key] = line.lineno
     return table
 
 

@@ -30,7 +30,7 @@ def _worker(rank, world_size, ngpu, args):
     try:
         try:
             _train(rank, world_size, ngpu, args)
-        except (TrainingError, ConfigError, training_data.DataError) as err:
+        except (TrainingError, ConfigError, training_data.DataError, io.TableError) as err:
             # The message alone, then exit 1: the launcher (spawn, torchrun) ends the other ranks,
             # also one waiting in a collective for this one.
             print(f"train.py: {error_message(err)}", file=sys.stderr, flush=True)

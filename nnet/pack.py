@@ -199,7 +199,7 @@ def weight_facts(ckpt):
 
 def load_checkpoint(model, checkpoint="best.pt"):
     """(checkpoint, meta) of a trained system given as an exp dir (meta None) or as a pack (a .zip)."""
-    if is_pack(model):
+    if is_pack(model) or (os.path.isfile(model) and model.endswith(".zip")):  # a cut zip: read() says damaged
         return read(model)
     if os.path.isfile(model):
         raise PackError(f"{model}: neither an exp dir nor a model pack (zip)")

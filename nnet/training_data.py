@@ -39,7 +39,7 @@ class SeparationSet(torch.utils.data.Dataset):
         self.mixtures = io.read_table(os.path.join(data_dir, "wav.scp"))
         ref_paths = sorted(glob.glob(os.path.join(data_dir, "spk[0-9]*.scp")))
         if not ref_paths:
-            raise FileNotFoundError(f"{data_dir}: no spk1.scp/spk2.scp: training needs the references")
+            raise DataError(f"{data_dir}: no spk1.scp/spk2.scp: training needs the references")
         self.references = [io.read_table(p) for p in ref_paths]
         lengths = io.read_table(os.path.join(data_dir, "utt2num_samples"))
         self.segments = []
@@ -48,7 +48,7 @@ class SeparationSet(torch.utils.data.Dataset):
                 (t, os.path.basename(p)) for t, p in zip(self.references, ref_paths)
             ]:
                 if utt not in table:
-                    raise KeyError(
+                    raise DataError(
                         f"{data_dir}/{path}: no entry for utterance '{utt}' of feats.scp; "
                         f"run utils/fix_data_dir.py {data_dir}"
                     )

@@ -376,7 +376,12 @@ def test_a_pack_that_cannot_be_used_is_refused_by_name(tmp_path, trained):
         ),
         "checkpoint": (tmp_path / "model.pt", "not a cocktail model pack (no best.pt, config.yaml, meta.yaml)"),
         "not_zip": (tmp_path / "model.txt", "neither an exp dir nor a model pack (zip)"),
+        "truncated": (
+            tmp_path / "truncated.zip",
+            "damaged zip (File is not a zip file): download or copy the pack again",
+        ),
     }
+    (tmp_path / "truncated.zip").write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])  # a download cut short
     shutil.copy(exp / "best.pt", tmp_path / "model.pt")  # torch's own zip, not a pack
     (tmp_path / "model.txt").write_text("weights\n")
     wav = next(iter(io.read_table(os.path.join(data, "wav.scp")).values()))

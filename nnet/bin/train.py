@@ -20,7 +20,7 @@ import argparse
 import os
 import sys
 
-from nnet import config, launcher, training_data
+from nnet import config, io, launcher, training_data
 from nnet.training_error import TrainingError, error_message
 
 
@@ -67,7 +67,7 @@ def main():
             num_spk=args.num_spk,
             overrides=args.set,
         )
-    except (TrainingError, config.ConfigError, training_data.DataError) as err:  # names the file and the remedy
+    except (TrainingError, config.ConfigError, training_data.DataError, io.TableError) as err:  # names file, remedy
         sys.exit(f"train.py: {error_message(err)}")
 
 
