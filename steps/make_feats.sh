@@ -29,6 +29,10 @@ data=$1 logdir=$2 featdir=$3
 [ -z "$stft_conf" ] || [ -f "$stft_conf" ] || { echo "$0: --stft-conf $stft_conf not found" >&2; exit 1; }
 mkdir -p "$logdir" "$featdir"
 featdir=$(cd "$featdir" && pwd -P)
+case $featdir in  # feats.scp lines are '<utt> <ark>:<offset>': readers split at white space
+  *[[:space:]]*) echo "$0: feature dir $featdir contains white space, which feats.scp cannot hold;" \
+    "give one without (a recipe's feats/ is in its dir: run the recipe from a path without spaces)" >&2; exit 1 ;;
+esac
 # the archives' name: the set's, and its dir's path (another dir named like it keeps its own archives)
 name=$(basename "$data")_$(cd "$data" && pwd -P | sha256sum | cut -c1-8)
 # The old features go first: a failed run must not leave a feats.scp that a later stage takes as done.

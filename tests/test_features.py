@@ -108,3 +108,16 @@ def test_unreadable_wav_names_the_utterance(tmp_path):
     assert run.returncode != 0
     assert f"{first[1]}: not a readable audio file" in run.stderr and f"utterance '{first[0]}'" in run.stderr
     assert not os.path.exists(os.path.join(data, "feats.scp"))
+
+
+def test_a_feature_dir_with_white_space_is_refused_by_name(tmp_path):
+    """feats.scp cannot hold '<ark path with a space>:<offset>': the dir is refused before any job
+    (it used to end in a kaldiio traceback on the path's first word), and no feats.scp is left."""
+    data = make_data_dir(str(tmp_path / "corpus"), num_utts=2)
+    featdir = tmp_path / "my feats"
+    run = make_feats(data, featdir, 1)
+    assert run.returncode == 1, run.stderr
+    assert f"feature dir {featdir} contains white space, which feats.scp cannot hold" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert not os.path.exists(os.path.join(data, "feats.scp"))
+    assert not list(featdir.glob("*.ark"))
