@@ -52,12 +52,17 @@ cuda_cmd=${cuda_cmd:-utils/run.py --gpu 1}
 . utils/parse_options.sh
 [ $# -eq 0 ] || { echo "$help_message" >&2; exit 1; }
 # A set named like a variant (tt_gl) would share separate_tt_gl/ with set tt's Griffin-Lim run and
-# become its '+gl' row in RESULTS.md: refused before any stage.
+# become its '+gl' row in RESULTS.md; any other '_' (tt_small) makes score_tt_small/, which
+# RESULTS.md cannot tell from a variant of set tt: both refused before any stage.
 for x in $test_sets; do
   case $x in
     *_rti | *_gl | *_misi)
       echo "$0: --test-sets: '$x' ends like the separation variant ${x##*_} (exp/<system>/separate_${x%_*}_${x##*_}/," \
         "the row '<system> +${x##*_}' of set ${x%_*}): rename data/$x (e.g. ${x%_*}-${x##*_})" >&2
+      exit 1 ;;
+    *_*)
+      echo "$0: --test-sets: '$x' has a '_', which separates a set from its variant in exp/<system>/score_<set>_<variant>/:" \
+        "rename data/$x (e.g. ${x//_/-})" >&2
       exit 1 ;;
   esac
 done

@@ -127,22 +127,30 @@ def test_data_dirs_of_one_basename_keep_their_own_features(tmp_path):
 
 # -- item 8: a test set named like a variant ------------------------------------------------------------------
 @pytest.mark.fault
-def test_a_test_set_named_like_a_variant_is_refused(tmp_path):
-    """--test-sets tt_gl: refused before stage 4 (it would be the '+gl' row of set tt, and share separate_tt_gl)."""
+@pytest.mark.parametrize(
+    "set_name, message",
+    [
+        ("tt_gl", "--test-sets: 'tt_gl' ends like the separation variant gl"),
+        ("tt_small", "--test-sets: 'tt_small' has a '_', which separates a set from its variant"),
+    ],
+)
+def test_a_test_set_named_like_a_variant_is_refused(tmp_path, set_name, message):
+    """--test-sets tt_gl: refused before stage 4 (it would be the '+gl' row of set tt, and share separate_tt_gl);
+    tt_small too (score_tt_small/ would stop every later RESULTS.md as an unknown variant of tt)."""
     recipe = tmp_path / "recipe"
     recipe.mkdir()
     for name in ("path.sh", "steps", "utils", "local"):
         os.symlink(os.path.join(ROOT, name), recipe / name)
     synth.make_data_dir(str(tmp_path / "corpus"), num_utts=2)
     (recipe / "data").mkdir()
-    shutil.move(tmp_path / "corpus" / "data", recipe / "data" / "tt_gl")
+    shutil.move(tmp_path / "corpus" / "data", recipe / "data" / set_name)
     proc = sh(
         "steps/separation_recipe.sh",
-        *("--stage", "4", "--stop-stage", "5", "--nj", "1", "--systems", "oracle_irm", "--test-sets", "tt_gl"),
+        *("--stage", "4", "--stop-stage", "5", "--nj", "1", "--systems", "oracle_irm", "--test-sets", set_name),
         cwd=recipe,
     )
     assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert "--test-sets: 'tt_gl' ends like the separation variant gl" in proc.stderr
+    assert message in proc.stderr
     assert not (recipe / "exp").exists() and not (recipe / "RESULTS.md").exists()
 
 
