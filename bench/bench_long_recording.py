@@ -19,8 +19,6 @@ import time
 
 import numpy as np
 
-from nnet import io
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -44,7 +42,13 @@ def main():
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         wav = os.path.join(tmp, "long.wav")
-        io.write_wav(wav, recording(args.minutes, args.rate), args.rate)
+        # Made in a process of its own: Linux keeps a process's peak resident memory across fork and
+        # exec (ru_maxrss), so a child forked from a bench that held the recording's float64
+        # arrays would report this process's peak, not separate_wav.py's (it did: 1450 MiB against
+        # 813 measured by /usr/bin/time for the same 44.1 kHz run).
+        make = f"import sys; sys.path.insert(0, {os.path.dirname(__file__)!r}); import bench_long_recording as b; "
+        make += f"from nnet import io; io.write_wav({wav!r}, b.recording({args.minutes}, {args.rate}), {args.rate})"
+        subprocess.run([sys.executable, "-c", make], check=True)
         seconds = args.minutes * 60
         print(f"# separate_wav.py --model {os.path.relpath(args.model, ROOT)}, {seconds:.0f} s at {args.rate} Hz")
         for chunk in args.chunks.split():

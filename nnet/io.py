@@ -228,8 +228,18 @@ def read_wav(path, dtype="float32", first_channel=False):
     return samples, rate
 
 
+WRITE_BLOCK = 1 << 20  # samples converted at a time by write_wav
+
+
 def write_wav(path, samples, sample_rate):
-    """Write a 16-bit PCM wav atomically; samples are floats in [-1, 1] (clipped there)."""
-    samples = np.clip(np.asarray(samples, dtype=np.float64), -1.0, 1.0)
+    """Write a 16-bit PCM wav atomically; samples are floats in [-1, 1] (clipped there).
+
+    Block by block, each converted to float64 and clipped as it is written: a long recording's
+    estimates (separate_wav.py) are not copied whole twice more, and every sample converts as in
+    one piece."""
+    samples = np.asarray(samples)
+    channels = 1 if samples.ndim == 1 else samples.shape[1]
     with atomic_write(path, "wb") as f:
-        soundfile.write(f, samples, sample_rate, subtype="PCM_16", format="WAV")
+        with soundfile.SoundFile(f, "w", sample_rate, channels, subtype="PCM_16", format="WAV") as out:
+            for start in range(0, len(samples), WRITE_BLOCK):
+                out.write(np.clip(np.asarray(samples[start : start + WRITE_BLOCK], dtype=np.float64), -1.0, 1.0))

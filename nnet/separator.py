@@ -138,8 +138,8 @@ def separate_in_chunks(separate, mixture, chunk, overlap):
     out = None
     for start in range(0, total - overlap, hop):
         est = np.asarray(separate(mixture[start : start + chunk]), dtype=np.float64)
-        if out is None:
-            out = np.zeros((est.shape[0], total))
+        if out is None:  # float32, the estimates' own precision: half the memory of the whole output
+            out = np.zeros((est.shape[0], total), dtype=np.float32)
             out[:, : est.shape[1]] = est
             continue
         shared = out[:, start : start + overlap]  # the previous chunk's estimates over the overlap
@@ -152,7 +152,7 @@ def separate_in_chunks(separate, mixture, chunk, overlap):
         fade = np.linspace(0.0, 1.0, n + 2)[1:-1]  # neither end weighs 0 or 1 twice
         out[:, start : start + n] = shared * (1 - fade) + est[:, :n] * fade
         out[:, start + n : start + est.shape[1]] = est[:, n:]
-    return out.astype(np.float32)
+    return out
 
 
 def _correlation(a, b):

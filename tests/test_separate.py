@@ -199,6 +199,31 @@ def test_separate_wav_resamples_another_rate(tmp_path, trained):
         np.testing.assert_allclose(est, expected[c - 1], rtol=0, atol=1.01 / 32768)  # within one 16-bit step
 
 
+def test_separate_wav_resamples_each_chunk_of_a_long_recording(tmp_path, trained):
+    """A 16 kHz recording in chunks of 0.5 s (0.2 s overlap) through an 8 kHz model: the whole length
+    comes back at 16 kHz, and before the first overlap it is the first 0.5 s separated alone
+    (resampled to 8 kHz and back), so no chunk is cut at the model's rate from a whole resampled copy."""
+    exp, data = trained
+    mix8k, _ = io.read_wav(next(iter(io.read_table(os.path.join(data, "wav.scp")).values())))
+    io.write_wav(tmp_path / "talk.wav", signal.resample(mix8k, 8000, 16000), 16000)
+    mix16k, _ = io.read_wav(tmp_path / "talk.wav")
+    assert len(mix16k) > 16000 * 0.8  # at least two chunks
+    options = ["--chunk-seconds", "0.5", "--overlap-seconds", "0.2"]
+    run = subprocess.run(
+        [PYTHON, os.path.join(ROOT, "nnet/bin/separate_wav.py"), "--model", str(exp), *options]
+        + [str(tmp_path / "talk.wav"), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    first = mix16k[:8000]  # 0.5 s at 16 kHz
+    alone = signal.resample(Separator(str(exp)).separate(signal.resample(first, 16000, 8000)), 8000, 16000)
+    for c in (1, 2):
+        est, est_rate = io.read_wav(tmp_path / "out" / f"talk_s{c}.wav")
+        assert est_rate == 16000 and len(est) == len(mix16k)
+        np.testing.assert_allclose(est[:4800], alone[c - 1, :4800], rtol=0, atol=1.01 / 32768)
+
+
 def test_a_model_with_broken_embeddings_fails_naming_the_utterance(tmp_path, trained):
     """A model whose weights are NaN (a diverged training) gives NaN embeddings: k-means refuses
     them (they used to cluster into one-source masks that score like a real result); separate.sh

@@ -7,9 +7,10 @@ usage: separate_wav.py --model <exp-dir or pack.zip> [options] <in.wav> <out-dir
 egs/speechocean762/pretrained/speechocean762_chimerapp.zip (recorded speech); the head defaults to the
 pack's (meta.yaml).
 A recording longer than --chunk-seconds (30) is separated in overlapping chunks, each chunk's
-sources put in the order of the previous chunk's (nnet.separator.separate_in_chunks): memory stays
-that of one chunk (bench/bench_long_recording.py measures a 10-minute file).
-Audio at another sample rate is resampled to the model's and the estimates back to the input's.
+sources put in the order of the previous chunk's (nnet.separator.separate_in_chunks): the network's
+memory stays that of one chunk (bench/bench_long_recording.py measures a 10-minute file).
+Audio at another sample rate is resampled to the model's and the estimates back to the input's,
+chunk by chunk.
 Writes <out-dir>/<name>_s1.wav, <out-dir>/<name>_s2.wav (<name>: the input's file name).
 """
 
@@ -17,6 +18,7 @@ import argparse
 import os
 import sys
 
+import numpy as np
 import torch
 
 from nnet import inference, io, separated_dir
@@ -71,18 +73,24 @@ def main():
         samples, rate = io.read_wav(args.in_wav)
     except Exception as err:
         sys.exit(f"separate_wav.py: cannot read {args.in_wav}: {err}")
-    chunk = int(args.chunk_seconds * separator.sample_rate)
-    overlap = int(args.overlap_seconds * separator.sample_rate)
+
+    def separate_at_input_rate(piece):
+        # Each chunk is resampled to the model's rate and its estimates back, so that no copy of the
+        # whole recording at another rate is held (a 10-minute 44.1 kHz file's estimates in float64
+        # are 424 MB). A chunk's resampled edges lie in the overlaps, where the cross-fade gives them
+        # almost no weight, or at the recording's own ends.
+        estimates = separator.separate(resample(piece, rate, separator.sample_rate))
+        return resample(estimates, separator.sample_rate, rate)[:, : len(piece)].astype(np.float32)
+
+    chunk = int(args.chunk_seconds * rate)
+    overlap = int(args.overlap_seconds * rate)
     try:
-        estimates = separate_in_chunks(
-            separator.separate, resample(samples, rate, separator.sample_rate), chunk, overlap
-        )
+        estimates = separate_in_chunks(separate_at_input_rate, samples, chunk, overlap)
     except ValueError as err:  # chunk and overlap that do not fit, embeddings that are not finite
         sys.exit(
             f"separate_wav.py: {args.in_wav} (--chunk-seconds {args.chunk_seconds} "
             f"--overlap-seconds {args.overlap_seconds}): {err}"
         )
-    estimates = resample(estimates, separator.sample_rate, rate)[:, : len(samples)]
     for c, est in enumerate(estimates, 1):
         path = os.path.join(args.out_dir, f"{name}_s{c}.wav")
         io.write_wav(path, separated_dir.unclipped(est), rate)
