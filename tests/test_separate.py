@@ -542,3 +542,8 @@ def test_stage_4_separates_a_pack_with_the_phase_its_meta_names(tmp_path, traine
         assert not np.array_equal(from_pack[1][utt], mixture_phase[1][utt])
     log = (tmp_path / "pack" / "log" / "separate.1.log").read_text()
     assert "griffin-lim phase" in log
+    # the record of what made the estimates names the phase the pack chose, not only the options given
+    how = yaml.safe_load((tmp_path / "pack" / "provenance.yaml").read_text())["how"]
+    assert how.endswith("(mi head, griffin-lim phase)"), how
+    how = yaml.safe_load((tmp_path / "pack_mix" / "provenance.yaml").read_text())["how"]
+    assert "--phase mixture" in how and how.endswith("(mi head, mixture phase)"), how

@@ -28,7 +28,11 @@ separation_jobs() {
     exit 1
   }
   # what made these estimates (steps/score.sh checks the data, RESULTS.md and packs the model), then the
-  # spk*.scp that mark them complete
+  # spk*.scp that mark them complete. The options say only what was given; the jobs' summary line says
+  # what they resolved (a pack's head and phase from its meta.yaml), so it joins the record.
+  local resolved
+  resolved=$(sed -n 's/^[a-z_]*\.py: [0-9]* utterances, \(.*\) -> .*$/\1/p' "$out/log/$name.1.log" | tail -n 1)
+  how="$how${resolved:+${how:+ }($resolved)}"
   python3 -m nnet.provenance record-separated ${model:+--model "$model"} --how "$how" "$data" "$out"
   python3 -m nnet.separated_dir "$data" "$out"
 }
