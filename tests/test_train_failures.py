@@ -300,17 +300,23 @@ def test_truncated_reference_wav_names_the_utterance_and_the_file(tmp_path, data
     assert f"train.py: {tr}: utterance '{utt}': {bad}: truncated" in proc.stderr
 
 
-@pytest.mark.fault
-def test_duplicate_feats_scp_key_names_both_lines_without_traceback(tmp_path, data):
-    """A feats.scp line repeated: exit 1 naming the file, both lines and the repair, no traceback."""
+def train_with_feats_scp(tmp_path, data, lines):
+    """One epoch on a copy of data['tr'] whose feats.scp is `lines`: (process, the copy), the failure checked clean."""
     tr = tmp_path / "tr"
     shutil.copytree(data["tr"], tr)
-    lines = (tr / "feats.scp").read_text().splitlines(keepends=True)
-    (tr / "feats.scp").write_text("".join(lines + lines[:1]))
-    utt = lines[0].split()[0]
+    (tr / "feats.scp").write_text("".join(lines))
     exp = tmp_path / "exp"
     proc = run(write_config(tmp_path / "c.yaml", "dc", epochs=1), str(tr), data["cv"], exp)
     assert_clean_failure(proc, exp)
+    return proc, tr
+
+
+@pytest.mark.fault
+def test_duplicate_feats_scp_key_names_both_lines_without_traceback(tmp_path, data):
+    """A feats.scp line repeated: exit 1 naming the file, both lines and the repair, no traceback."""
+    lines = open(os.path.join(data["tr"], "feats.scp")).readlines()
+    proc, tr = train_with_feats_scp(tmp_path, data, lines + lines[:1])
+    utt = lines[0].split()[0]
     assert (
         f"train.py: {tr}/feats.scp:{len(lines) + 1}: duplicate key '{utt}' (first on line 1); keep one line per key"
     ) in proc.stderr
@@ -320,16 +326,11 @@ def test_duplicate_feats_scp_key_names_both_lines_without_traceback(tmp_path, da
 def test_feats_scp_of_another_set_names_the_missing_utterance_without_traceback(tmp_path, data):
     """tr's feats.scp replaced by another set's (utterances tr does not have): exit 1 naming tr's
     wav.scp, the utterance and utils/fix_data_dir.py, no traceback."""
-    tr = tmp_path / "tr"
-    shutil.copytree(data["tr"], tr)
     other = ["other_" + line for line in open(os.path.join(data["cv"], "feats.scp"))]
-    (tr / "feats.scp").write_text("".join(other))
-    first_cv_utt = other[0].split()[0]
-    exp = tmp_path / "exp"
-    proc = run(write_config(tmp_path / "c.yaml", "dc", epochs=1), str(tr), data["cv"], exp)
-    assert_clean_failure(proc, exp)
+    proc, tr = train_with_feats_scp(tmp_path, data, other)
+    utt = other[0].split()[0]
     assert (
-        f"train.py: {tr}/wav.scp: no entry for utterance '{first_cv_utt}' of feats.scp; run utils/fix_data_dir.py {tr}"
+        f"train.py: {tr}/wav.scp: no entry for utterance '{utt}' of feats.scp; run utils/fix_data_dir.py {tr}"
     ) in proc.stderr
 
 
