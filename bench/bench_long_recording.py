@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from nnet import io
+from nnet import datafiles
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -44,7 +44,7 @@ def main():
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         wav = os.path.join(tmp, "long.wav")
-        io.write_wav(wav, recording(args.minutes, args.rate), args.rate)
+        datafiles.write_wav(wav, recording(args.minutes, args.rate), args.rate)
         seconds = args.minutes * 60
         print(f"# separate_wav.py --model {os.path.relpath(args.model, ROOT)}, {seconds:.0f} s at {args.rate} Hz")
         for chunk in args.chunks.split():

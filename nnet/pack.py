@@ -197,13 +197,14 @@ def weight_facts(ckpt):
     }
 
 
-def load_checkpoint(model, checkpoint="best.pt"):
-    """(checkpoint, meta) of a trained system given as an exp dir (meta None) or as a pack (a .zip)."""
-    if is_pack(model):
-        return read(model)
-    if os.path.isfile(model):
-        raise PackError(f"{model}: neither an exp dir nor a model pack (zip)")
-    path = os.path.join(model, checkpoint)
+def load_system(path, checkpoint="best.pt"):
+    """(checkpoint dict, meta) of the trained system at `path`: an exp dir (its `checkpoint` file, meta
+    None) or a model pack (a .zip; read() and its checks)."""
+    if is_pack(path):
+        return read(path)
+    if os.path.isfile(path):
+        raise PackError(f"{path}: neither an exp dir nor a model pack (zip)")
+    path = os.path.join(path, checkpoint)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path} not found: train the system first (stage 3)")
     return torch.load(path, map_location="cpu", weights_only=True), None

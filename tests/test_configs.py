@@ -11,7 +11,7 @@ import torch
 
 import yaml
 
-from nnet import config as configs, losses, models, signal
+from nnet import config as configs, dsp, losses, models
 from nnet.config import load_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -116,7 +116,7 @@ def random_batch(num_bins, num_spk, seed=0):
 def features_bins(path):
     """F of the features of the config's recipe at 8 kHz (its conf/stft.conf): the model.num_bins that
     training gives a config that leaves it out."""
-    return signal.read_stft_conf(os.path.join(os.path.dirname(os.path.dirname(path)), "stft.conf"), 8000).num_bins
+    return dsp.read_stft_conf(os.path.join(os.path.dirname(os.path.dirname(path)), "stft.conf"), 8000).num_bins
 
 
 def build(path):
