@@ -34,7 +34,7 @@ import torch
 import yaml
 
 from nnet import config as configs
-from nnet import models, provenance
+from nnet import provenance
 
 FORMAT = 1  # the pack layout this code writes and the newest it reads
 MEMBERS = ("best.pt", "config.yaml", "meta.yaml")  # RESULTS.md is optional
@@ -192,7 +192,7 @@ def weight_facts(ckpt):
         "sample_rate": int(ckpt["stft"]["sample_rate"]),
         "num_spk": int(model.get("num_spk", 2)),
         "model_type": model["type"],
-        "head": models.HEADS_OF[model["type"]][0],  # what Separator uses unless told otherwise
+        "head": configs.MODELS[model["type"]].heads[0],  # what Separator uses unless told otherwise
         "epoch": int(ckpt["epoch"]),
     }
 

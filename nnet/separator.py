@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import torch
 
-from nnet import dsp, inference, losses, models, pack
+from nnet import config as configs, dsp, inference, losses, models, pack
 
 PHASES = ("mixture", "griffin-lim", "misi")
 HEADS = ("mi", "dc")
@@ -39,7 +39,7 @@ class Separator:
         self.mean = ckpt["cmvn_mean"].to(self.device)
         self.std = ckpt["cmvn_std"].to(self.device)
         kind = self.config["model"]["type"]
-        has = models.HEADS_OF[kind]
+        has = configs.MODELS[kind].heads
         # unless told otherwise: what a pack's meta.yaml says, else the MI head when there is one
         self.head = head or (meta or {}).get("head") or has[0]
         phase = phase or (meta or {}).get("phase") or "mixture"
