@@ -47,7 +47,8 @@ def main():
         # arrays would report this process's peak, not separate_wav.py's (it did: 1450 MiB against
         # 813 measured by /usr/bin/time for the same 44.1 kHz run).
         make = f"import sys; sys.path.insert(0, {os.path.dirname(__file__)!r}); import bench_long_recording as b; "
-        make += f"from nnet import io; io.write_wav({wav!r}, b.recording({args.minutes}, {args.rate}), {args.rate})"
+        make += "from nnet import datafiles; "
+        make += f"datafiles.write_wav({wav!r}, b.recording({args.minutes}, {args.rate}), {args.rate})"
         subprocess.run([sys.executable, "-c", make], check=True)
         seconds = args.minutes * 60
         print(f"# separate_wav.py --model {os.path.relpath(args.model, ROOT)}, {seconds:.0f} s at {args.rate} Hz")

@@ -16,7 +16,7 @@ import time
 import numpy as np
 import torch
 
-from nnet import models, signal
+from nnet import dsp, models
 from nnet.separator import Separator
 from nnet.config import load_config
 
@@ -26,7 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def fake_experiment(config_path, directory):
     """An exp dir whose best.pt holds random weights of the config's model (speed does not depend
     on the weights, except k-means iterations: random embeddings are a hard case)."""
-    stft = signal.StftConfig()
+    stft = dsp.StftConfig()
     config = load_config(config_path, num_bins=stft.num_bins)  # the 8 kHz features of the built-in STFT
     torch.manual_seed(0)
     model = models.build_model(config["model"])

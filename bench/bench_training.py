@@ -36,7 +36,7 @@ import time
 
 import torch
 
-from nnet import history, losses, models, signal, train, training_data
+from nnet import dsp, history, losses, models, train, training_data
 from nnet.config import load_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -47,7 +47,7 @@ PARTS = ("stft + features", "forward", "loss", "backward", "adam step")
 
 def measure(config, device, batch, frames, steps, amp, barrier=None):
     torch.manual_seed(0)
-    stft = signal.StftConfig()
+    stft = dsp.StftConfig()
     model = models.build_model(config["model"]).to(device).train()
     objective = losses.build_objective(config["loss"])
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
@@ -69,9 +69,9 @@ def measure(config, device, batch, frames, steps, amp, barrier=None):
 
     def step():
         t = time.perf_counter()
-        spec = signal.stft(waves, stft, center=False)
+        spec = dsp.stft(waves, stft, center=False)
         valid = torch.ones(batch, frames, dtype=torch.bool, device=device)
-        feats = signal.log_magnitude(spec[:, 0])
+        feats = dsp.log_magnitude(spec[:, 0])
         t = tick("stft + features", t)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
             outputs = model(feats, lengths)
@@ -197,7 +197,7 @@ def main():
     args = parser.parse_args()
     if bool(args.data_dir) != bool(args.valid_dir):
         parser.error("--data-dir and --valid-dir go together")
-    config = load_config(args.config, num_bins=signal.StftConfig().num_bins)  # the 8 kHz data made here
+    config = load_config(args.config, num_bins=dsp.StftConfig().num_bins)  # the 8 kHz data made here
     if args.jobs > 1 or args.threads:
         threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
         rates = measure_cpu_jobs(config, args.batch, args.frames, args.steps, args.jobs, threads)

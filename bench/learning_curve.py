@@ -23,7 +23,7 @@ import sys
 import numpy as np
 import torch
 
-from nnet import features, io, metrics, separator, train
+from nnet import datafiles, features, metrics, separator, train
 from nnet.config import load_config
 
 HEADER = "epoch\ttrain_hours\tvalid_loss\tsdri\tsdri_se\tsi_snri\tnum_mixtures\n"
@@ -32,12 +32,12 @@ HEADER = "epoch\ttrain_hours\tvalid_loss\tsdri\tsdri_se\tsi_snri\tnum_mixtures\n
 def score_test_set(exp_dir, test_dir, count):
     """(SDRi mean, its standard error, SI-SNRi mean, n) of last.pt on the first count mixtures."""
     sep = separator.Separator(exp_dir, checkpoint="last.pt")
-    mixtures = io.read_table(os.path.join(test_dir, "wav.scp"))
-    refs = [io.read_table(os.path.join(test_dir, f"spk{c}.scp")) for c in range(1, sep.num_spk + 1)]
+    mixtures = datafiles.read_table(os.path.join(test_dir, "wav.scp"))
+    refs = [datafiles.read_table(os.path.join(test_dir, f"spk{c}.scp")) for c in range(1, sep.num_spk + 1)]
     sdri, si_snri = [], []
     for utt in list(mixtures)[:count]:
-        mix, _ = io.read_wav(mixtures[utt], "float64")
-        references = np.stack([io.read_wav(r[utt], "float64")[0] for r in refs])
+        mix, _ = datafiles.read_wav(mixtures[utt], "float64")
+        references = np.stack([datafiles.read_wav(r[utt], "float64")[0] for r in refs])
         result = metrics.score_utterance(references, sep.separate(mix), mix, sep.sample_rate, utt, pesq_stoi=False)
         sdri.append(result["SDRi"])
         si_snri.append(result["SI-SNRi"])
@@ -64,7 +64,7 @@ def main(argv=None):
         with open(table, encoding="utf-8") as f:
             done = {int(line.split("\t")[0]) for line in list(f)[1:]}
     else:
-        with io.atomic_write(table, encoding="utf-8") as f:
+        with datafiles.atomic_write(table, encoding="utf-8") as f:
             f.write(HEADER)
     print(HEADER, end="", flush=True)
 

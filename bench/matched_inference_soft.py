@@ -15,7 +15,7 @@ import os
 
 import torch
 
-from nnet import io, losses, separator, signal
+from nnet import datafiles, dsp, losses, separator
 
 SOFT_BELOW = 0.9  # a bin is soft when no source takes at least this share of it
 
@@ -26,8 +26,8 @@ def mask_movement(system, mixtures, steps):
     matched = separator.Separator(system, head="dc", matched_inference=True, matched_steps=steps)
     soft = changed = moved = bins = 0.0
     for path in mixtures:
-        mix, _ = io.read_wav(path, "float32")
-        spec = signal.stft(torch.as_tensor(mix), kmeans.stft)
+        mix, _ = datafiles.read_wav(path, "float32")
+        spec = dsp.stft(torch.as_tensor(mix), kmeans.stft)
         voting = losses.mixture_activity(spec[None], torch.ones(1, spec.shape[0], dtype=torch.bool))[0] > 0
         hard, relaxed = kmeans.masks(spec)[:, voting], matched.masks(spec)[:, voting]
         soft += float((relaxed.max(0).values < SOFT_BELOW).sum())
@@ -45,7 +45,7 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(1)
     *systems, data = args.systems
-    mixtures = list(io.read_table(os.path.join(data, "wav.scp")).values())[: args.mixtures]
+    mixtures = list(datafiles.read_table(os.path.join(data, "wav.scp")).values())[: args.mixtures]
     print(f"{len(mixtures)} mixtures of {data}, {args.steps} steps; over the bins within 40 dB of each peak:")
     print("| system | soft bins (max mask < 0.9) | dominant source changed | mean abs mask change |")
     print("|---|---:|---:|---:|")

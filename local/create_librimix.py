@@ -44,7 +44,7 @@ import os
 import random
 import sys
 
-from nnet import corpus, io, librimix
+from nnet import corpus, datafiles, librimix
 from nnet.corpus import CreationError
 
 MODES = ("min", "max")
@@ -60,15 +60,15 @@ def find_root(path, option, child, what):
 
 
 def read_audio(path, first_channel=False):
-    """16 kHz float64 samples (io.read_wav's checks); WHAM!'s two-channel noise gives its first channel."""
-    samples, rate = io.read_wav(path, dtype="float64", first_channel=first_channel)
+    """16 kHz float64 samples (datafiles.read_wav's checks); WHAM!'s two-channel noise gives its first channel."""
+    samples, rate = datafiles.read_wav(path, dtype="float64", first_channel=first_channel)
     if rate != librimix.RATE:
-        raise io.AudioError(path, f"sample rate {rate} Hz; LibriSpeech and WHAM! noise are {librimix.RATE} Hz")
+        raise datafiles.AudioError(path, f"sample rate {rate} Hz; LibriSpeech and WHAM! noise are {librimix.RATE} Hz")
     return samples
 
 
 def num_samples(path):
-    return io.wav_info(path, first_channel=True).num_samples
+    return datafiles.wav_info(path, first_channel=True).num_samples
 
 
 def csv_name(num_spk, subset):
@@ -154,7 +154,7 @@ def write_metadata(args, librispeech, wham, subset):
     if not rows:
         raise CreationError(f"{subset}: no mixture could be made (too few speakers or utterances of 3 s or more)")
     header = ["mixture_ID"] + source_columns(args.num_spk) + (["noise_path", "noise_gain"] if wham else [])
-    with io.atomic_write(path, newline="") as f:
+    with datafiles.atomic_write(path, newline="") as f:
         writer = csv.writer(f)
         writer.writerow(header)
         writer.writerows(rows)
@@ -212,7 +212,7 @@ def write_mixtures(args, librispeech, wham, subset):
         }
 
     # what a killed run of this job left, all at once: one listing of each folder, not one a mixture
-    io.remove_temporaries(
+    datafiles.remove_temporaries(
         f for _, row in mine for files in files_of(row["mixture_ID"]).values() for f in files.values()
     )
     written = 0
@@ -238,8 +238,8 @@ def write_mixtures(args, librispeech, wham, subset):
             for rate, mode, files in todo:
                 made = librimix.make_mixture(sources, gains, noise, noise_gain, librimix.RATES[rate], mode)
                 for kind, file in files.items():
-                    io.write_wav(file, made[kind], librimix.RATES[rate])
-        except (io.AudioError, ValueError) as e:
+                    datafiles.write_wav(file, made[kind], librimix.RATES[rate])
+        except (datafiles.AudioError, ValueError) as e:
             raise CreationError(f"{where}: {e}") from None
         written += 1
     print(f"{subset}: job {args.job}/{args.num_jobs}: {len(mine)} of {len(rows)} mixtures, {written} written")
@@ -260,7 +260,7 @@ def write_index(args, subset):
                     files = [os.path.abspath(os.path.join(folder, k, name + ".wav")) for k in [mix_type] + names]
                     missing += [f for f in files if not os.path.isfile(f)]
                     if not missing:
-                        lines.append([name] + files + [io.wav_info(files[0]).num_samples])
+                        lines.append([name] + files + [datafiles.wav_info(files[0]).num_samples])
                 if missing:
                     raise CreationError(
                         f"{folder}: {len(missing)} file(s) of {path} missing, e.g. {missing[0]}: "
@@ -271,7 +271,7 @@ def write_index(args, subset):
                 index = os.path.join(
                     args.out, f"wav{rate}", mode, "metadata", f"mixture_{librimix.SETS[subset]}_{mix_type}.csv"
                 )
-                with io.atomic_write(index, newline="") as f:
+                with datafiles.atomic_write(index, newline="") as f:
                     writer = csv.writer(f)
                     writer.writerow(header)
                     writer.writerows(lines)
@@ -326,7 +326,7 @@ def main(argv=None):
                 write_mixtures(args, librispeech, wham, subset)
             else:
                 write_index(args, subset)
-    except (CreationError, io.AudioError) as e:
+    except (CreationError, datafiles.AudioError) as e:
         print(f"create_librimix.py: error: {e}", file=sys.stderr)
         return 1
     return 0

@@ -41,7 +41,7 @@ options:
 """
 
 import argparse
-import io as pyio
+import io
 import os
 import shutil
 import subprocess
@@ -49,7 +49,7 @@ import sys
 
 import soundfile
 
-from nnet import corpus, io, signal
+from nnet import corpus, datafiles, dsp
 from nnet.corpus import CreationError
 
 SETS = ("tr", "cv", "tt")
@@ -98,7 +98,7 @@ class SourceTree:
 def read_source(path):
     """(samples (float64), rate) of an audio file soundfile reads (wav, flac) or of a .wv1 through sph2pipe."""
     if not path.lower().endswith((".wv1", ".sph")):
-        samples, rate = io.read_wav(path, dtype="float64")
+        samples, rate = datafiles.read_wav(path, dtype="float64")
     else:
         sph2pipe = shutil.which("sph2pipe")
         if sph2pipe is None:
@@ -110,7 +110,7 @@ def read_source(path):
         result = subprocess.run([sph2pipe, "-f", "wav", path], capture_output=True)
         if result.returncode != 0:
             raise CreationError(f"sph2pipe -f wav {path} failed: {result.stderr.decode(errors='replace').strip()}")
-        samples, rate = soundfile.read(pyio.BytesIO(result.stdout), dtype="float64", always_2d=True)
+        samples, rate = soundfile.read(io.BytesIO(result.stdout), dtype="float64", always_2d=True)
         if samples.shape[1] != 1:
             raise CreationError(f"{path}: {samples.shape[1]} channels; WSJ0 .wv1 files are single-channel")
         samples = samples[:, 0]
@@ -208,25 +208,25 @@ def create_mixture(tree, list_path, entry, out, rates, modes, subset):
                     f"sample rate {source_rate} Hz, below the {too_high[0]} asked for: choose "
                     f"--sample-rates of {source_rate // 1000}k or less"
                 )
-            at_8k = signal.resample(samples, source_rate, 8000)
+            at_8k = dsp.resample(samples, source_rate, 8000)
             gain = corpus.source_gain(at_8k, float(snr))
         except (CreationError, ValueError, RuntimeError) as e:  # soundfile raises RuntimeError
             raise CreationError(f"{list_path}:{lineno}: {path}: {e}") from None
-        at_rate = {r: at_8k if r == "8k" else signal.resample(samples, source_rate, corpus.RATES[r]) for r in rates}
+        at_rate = {r: at_8k if r == "8k" else dsp.resample(samples, source_rate, corpus.RATES[r]) for r in rates}
         sources.append({r: x * gain for r, x in at_rate.items()})
     for rate, mode in todo:
         mix, scaled = corpus.mix_sources([s[rate] for s in sources], mode)
         paths = output_paths(out, rate, mode, subset, name, num_spk)
         for c, samples in enumerate(scaled, 1):  # the sources first, mix last: a mix means a finished mixture
-            io.write_wav(paths[f"s{c}"], samples, corpus.RATES[rate])
-        io.write_wav(paths["mix"], mix, corpus.RATES[rate])
+            datafiles.write_wav(paths[f"s{c}"], samples, corpus.RATES[rate])
+        datafiles.write_wav(paths["mix"], mix, corpus.RATES[rate])
     return True
 
 
 def remove_temporaries(out, rates, modes, subset, names, num_spk=2):
-    """Delete the unfinished writes (io.atomic_write's `.tmp.<random>.<name>.wav`) that a killed run left
+    """Delete the unfinished writes (datafiles.atomic_write's `.tmp.<random>.<name>.wav`) that a killed run left
     of these mixtures: only this job's, since other jobs may be writing theirs right now."""
-    io.remove_temporaries(
+    datafiles.remove_temporaries(
         path
         for name in names
         for rate in rates

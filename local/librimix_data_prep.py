@@ -26,7 +26,7 @@ import os
 import shutil
 import sys
 
-from nnet import datadir, io
+from nnet import datadir, datafiles
 
 
 class PrepError(Exception):
@@ -85,7 +85,7 @@ def prepare(src, subset, name, args, data_root):
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         for table, values in tables.items():
-            io.write_table(os.path.join(tmp, table), values)
+            datafiles.write_table(os.path.join(tmp, table), values)
         datadir.write_spk2utt(os.path.join(tmp, "spk2utt"), tables["utt2spk"])
         problems, num_utts, num_spks = datadir.check_data_dir(tmp, "ignore", True, True)
         if problems:

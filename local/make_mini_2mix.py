@@ -34,7 +34,7 @@ import tempfile
 
 import numpy as np
 
-from nnet import corpus, io, signal
+from nnet import corpus, datafiles, dsp
 
 WORDS = os.path.join(os.path.dirname(os.path.realpath(__file__)), "mini_2mix_words.txt")
 # espeak-ng English voices (accents) and voice variants (speaker characteristics), by gender.
@@ -204,17 +204,19 @@ def plan(args):
         for i, (subset, num) in enumerate((("tr", args.num_tr), ("cv", args.num_cv), ("tt", args.num_tt)))
     }
 
-    with io.atomic_write(conf, encoding="utf-8") as f:
+    with datafiles.atomic_write(conf, encoding="utf-8") as f:
         f.write(options)
-    with io.atomic_write(os.path.join(args.out, "plan", "speakers.txt"), encoding="utf-8") as f:
+    with datafiles.atomic_write(os.path.join(args.out, "plan", "speakers.txt"), encoding="utf-8") as f:
         for spk, kind, voice, pitch, rate in speakers:
             f.write(f"{spk} {kind} {voice} {pitch} {rate}\n")
-    with io.atomic_write(os.path.join(args.out, "plan", "utterances.txt"), encoding="utf-8") as f:
+    with datafiles.atomic_write(os.path.join(args.out, "plan", "utterances.txt"), encoding="utf-8") as f:
         for subset in ("tr", "cv", "tt"):
             for _, utt, path, voice, pitch, rate, text in sets[subset]:
                 f.write(f"{utt} {path} {voice} {pitch} {rate} {text}\n")
     for subset, lines in lists.items():
-        with io.atomic_write(os.path.join(args.out, "mixlists", f"mix_2_spk_{subset}.txt"), encoding="utf-8") as f:
+        with datafiles.atomic_write(
+            os.path.join(args.out, "mixlists", f"mix_2_spk_{subset}.txt"), encoding="utf-8"
+        ) as f:
             f.writelines(" ".join(line) + "\n" for line in lines)
     num_utts = sum(len(u) for u in sets.values())
     print(
@@ -231,12 +233,12 @@ def synthesize(espeak, voice, pitch, rate, text, tmp_dir):
     )
     if result.returncode != 0 or not os.path.isfile(tmp):
         raise MiniError(f"espeak-ng -v {voice} failed: {result.stderr.strip()}")
-    samples, rate_read = io.read_wav(tmp, dtype="float64")
+    samples, rate_read = datafiles.read_wav(tmp, dtype="float64")
     if rate_read != ESPEAK_RATE:
         raise MiniError(f"espeak-ng wrote {rate_read} Hz, expected {ESPEAK_RATE} Hz")
     if not np.any(samples):
         raise MiniError(f"espeak-ng -v {voice} wrote silence for '{text}'")
-    return signal.resample(samples, ESPEAK_RATE, corpus.WSJ0_RATE)
+    return dsp.resample(samples, ESPEAK_RATE, corpus.WSJ0_RATE)
 
 
 def synth(args):
@@ -257,7 +259,7 @@ def synth(args):
             wav = os.path.join(args.out, path)
             if os.path.isfile(wav):
                 continue
-            io.write_wav(wav, synthesize(espeak, voice, pitch, rate, text.strip(), tmp_dir), corpus.WSJ0_RATE)
+            datafiles.write_wav(wav, synthesize(espeak, voice, pitch, rate, text.strip(), tmp_dir), corpus.WSJ0_RATE)
             written += 1
     print(
         f"job {args.job}/{args.num_jobs}: {len(mine)} of {len(entries)} utterances, {written} synthesized, "

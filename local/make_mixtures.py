@@ -42,7 +42,7 @@ import sys
 import numpy as np
 import soundfile
 
-from nnet import corpus, datadir, io
+from nnet import corpus, datadir, datafiles
 
 AUDIO_EXTENSIONS = (".wav", ".flac")
 
@@ -71,8 +71,8 @@ def read_kaldi_source(data_dir, root):
         if not os.path.isfile(path):
             raise MixturesError(f"{path} not found: a Kaldi source needs wav.scp and utt2spk")
         try:
-            tables[name] = io.read_table(path)
-        except io.TableError as e:
+            tables[name] = datafiles.read_table(path)
+        except datafiles.TableError as e:
             raise MixturesError(str(e)) from None
     wavs, utt2spk = tables["wav.scp"], tables["utt2spk"]
     by_speaker = {}
@@ -237,23 +237,23 @@ def plan(args):
         except ValueError as e:
             raise MixturesError(f"{subset}: {e}") from None
 
-    with io.atomic_write(conf, encoding="utf-8") as f:
+    with datafiles.atomic_write(conf, encoding="utf-8") as f:
         f.write(options)
     speakers = {}
     for subset, lines in lists.items():
         path = os.path.join(args.out, "mixlists", f"mix_{args.num_spk}_spk_{subset}.txt")
-        with io.atomic_write(path, encoding="utf-8") as f:
+        with datafiles.atomic_write(path, encoding="utf-8") as f:
             f.writelines(" ".join(line) + "\n" for line in lines)
         for line in lines:
             pairs = list(zip(line[0::2], line[1::2]))
             name = "_".join(f"{os.path.splitext(os.path.basename(p))[0]}_{snr}" for p, snr in pairs)
             speakers[name] = "_".join(speaker_of[p] for p, _ in pairs)
-    io.write_table(os.path.join(args.out, "speakers.txt"), speakers)
+    datafiles.write_table(os.path.join(args.out, "speakers.txt"), speakers)
     for subset, pool in pools.items():
         folder = os.path.join(args.out, "sources", subset)
-        io.write_table(os.path.join(folder, "wav.scp"), {u: p for recs in pool.values() for u, _, p in recs})
+        datafiles.write_table(os.path.join(folder, "wav.scp"), {u: p for recs in pool.values() for u, _, p in recs})
         utt2spk = {u: s for s, recs in pool.items() for u, _, _ in recs}
-        io.write_table(os.path.join(folder, "utt2spk"), utt2spk)
+        datafiles.write_table(os.path.join(folder, "utt2spk"), utt2spk)
         datadir.write_spk2utt(os.path.join(folder, "spk2utt"), utt2spk)
     summary = ", ".join(
         f"{subset} {counts[subset]} mixtures of {len(pools[subset])} speakers "

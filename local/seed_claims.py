@@ -16,7 +16,7 @@ difference is shown too. A comparison whose rows were not scored is "not run".
 import argparse
 import os
 
-from nnet import io
+from nnet import datafiles
 
 # (claim as the paper makes it, better row, worse row); a row is "<system>" or "<system> +<variant>"
 CLAIMS = [
@@ -45,7 +45,7 @@ def score(exp, row, test_set, metric):
     path = os.path.join(exp, system, name, "result.txt")
     if not os.path.isfile(path):
         return None
-    return float(io.read_table(path)[metric])
+    return float(datafiles.read_table(path)[metric])
 
 
 def main():

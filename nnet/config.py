@@ -35,11 +35,120 @@ import sys
 
 import yaml
 
-MODEL_TYPES = ("dc", "mi", "chimera", "def")
+# The model types, one entry each: every module that treats a type apart reads it here (models.build_model,
+# init_from, Separator, the pack's meta.yaml), so a new type is an entry here plus its network in nnet/models.py.
+#   network:     the nnet/models.py class build_model makes, by its from_config(cfg, dropout)
+#   heads:       the network's heads, the one separation uses by default first (MI when there is one)
+#   keys:        {key: required} of the model keys this type takes besides the ones every type takes
+#                (type, num_bins, layers, units, dropout); KEYS' uses and required follow from it
+#   shape_keys:  the keys that shape its weights (dropout, freeze_dc, mask_activation do not): init_from
+#                from a system of the same type refuses a checkpoint that differs in one
+#   starts_from: {other type: (the part of the network its checkpoint loads into, {its key: the key here})}:
+#                init_from from a system of another type
+#   doc:         what the network is (model.type's meaning in KEYS)
+ModelType = collections.namedtuple("ModelType", "network heads keys shape_keys starts_from doc")
+MODELS = {
+    "dc": ModelType(
+        network="DeepClusteringNet",
+        heads=("dc",),
+        keys={"num_spk": False, "emb_dim": True},
+        shape_keys=("num_bins", "layers", "units", "emb_dim"),
+        starts_from={},
+        doc="BLSTM + embeddings",
+    ),
+    "mi": ModelType(
+        network="MaskInferenceNet",
+        heads=("mi",),
+        keys={"num_spk": True, "mask_activation": True},
+        shape_keys=("num_bins", "num_spk", "layers", "units"),
+        starts_from={},
+        doc="BLSTM + masks (uPIT)",
+    ),
+    "chimera": ModelType(
+        network="ChimeraNet",
+        heads=("mi", "dc"),
+        keys={"num_spk": True, "emb_dim": True, "mask_activation": True},
+        shape_keys=("num_bins", "num_spk", "layers", "units", "emb_dim"),
+        starts_from={},
+        doc="both heads on one BLSTM",
+    ),
+    "def": ModelType(
+        network="DEFNet",
+        heads=("mi",),
+        keys={
+            "num_spk": True,
+            "emb_dim": True,
+            "mask_activation": True,
+            "dc_layers": True,
+            "dc_units": True,
+            "freeze_dc": False,
+        },
+        shape_keys=("num_bins", "num_spk", "dc_layers", "dc_units", "emb_dim", "layers", "units"),
+        # a dc checkpoint starts the DC part (the DL-DEF chain): its keys under their def names; num_spk
+        # shapes no dc weight, but a chain member must separate as many sources as the system it starts from
+        starts_from={
+            "dc": (
+                "dc",
+                {
+                    "num_bins": "num_bins",
+                    "layers": "dc_layers",
+                    "units": "dc_units",
+                    "emb_dim": "emb_dim",
+                    "num_spk": "num_spk",
+                },
+            )
+        },
+        doc="a dc network whose embeddings feed an mi network",
+    ),
+}
+MODEL_TYPES = tuple(MODELS)
+# The loss types, one entry each, read by losses.Objective and by the loss keys' uses and required in KEYS:
+# a new type is an entry here (and code in nnet/losses.py only for a term of a new kind).
+#   dc_weight:   the weight of L_DC: None (no DC term), a number, or the loss key that holds it; L_MI, where
+#                there is one, weighs 1 - dc_weight
+#   dc_optional: that key may be left out (0), and with a weight of 0 the DC term is left out, its keys
+#                not needed ("<type>+" in a key's required: needed by the type when the weight is not 0)
+#   mi:          whether the objective has the MI term (utterance-level PIT)
+#   others:      the loss key that weighs the other permutations' MI losses, subtracted from the MI term
+#                (discriminative learning), or None
+#   selects_on:  the validation figure of model selection: "mi", the best permutation's MI loss, or "loss",
+#                the whole objective (losses.build_objective says why)
+#   doc:         the objective (loss.type's meaning in KEYS)
 # chimera and joint train on the same weighted sum of L_DC and L_MI; they differ in the papers'
 # weight name (alpha, lambda) and in model selection: chimera++ selects on the MI loss alone
 # (Wang et al. 2018, Sec. 5.1), DEF joint training on the whole objective.
-LOSS_TYPES = ("dc", "mi", "chimera", "joint", "dl")
+LossType = collections.namedtuple("LossType", "dc_weight dc_optional mi others selects_on doc")
+LOSSES = {
+    "dc": LossType(dc_weight=1.0, dc_optional=False, mi=False, others=None, selects_on="loss", doc="L_DC"),
+    "mi": LossType(
+        dc_weight=None, dc_optional=False, mi=True, others=None, selects_on="loss", doc="L_MI, utterance-level PIT"
+    ),
+    "chimera": LossType(
+        dc_weight="alpha",
+        dc_optional=False,
+        mi=True,
+        others=None,
+        selects_on="mi",
+        doc="alpha L_DC + (1 - alpha) L_MI, model selection on L_MI alone (chimera++)",
+    ),
+    "joint": LossType(
+        dc_weight="lambda",
+        dc_optional=False,
+        mi=True,
+        others=None,
+        selects_on="loss",
+        doc="lambda L_DC + (1 - lambda) L_MI, model selection on the whole (DEF joint training)",
+    ),
+    "dl": LossType(
+        dc_weight="lambda",
+        dc_optional=True,
+        mi=True,
+        others="gamma",
+        selects_on="mi",
+        doc="L_MI(phi*) - gamma sum_{phi != phi*} L_MI(phi), plus lambda L_DC",
+    ),
+}
+LOSS_TYPES = tuple(LOSSES)
 MASK_ACTIVATIONS = ("relu", "sigmoid", "softmax")
 DC_OBJECTIVES = (
     "classic",
@@ -56,10 +165,33 @@ MI_NORMS = ("l1", "l2")
 
 Key = collections.namedtuple("Key", "section name uses required kind allowed default doc")
 # uses / required: the model or loss types that accept / need the key (None: every type; the
-#   training keys all have defaults). "dl+" in required: needed by dl when its lambda > 0.
+#   training keys all have defaults), from MODELS and LOSSES. "dl+" in required: needed by dl when its
+#   lambda > 0 (LOSSES' dc_optional).
 # kind: int | float | bool | choice | name.  allowed: the choices, or a range "[lo, hi)", ">= lo", "> lo".
-_DC = ("dc", "chimera", "joint", "dl")
-_MI = ("mi", "chimera", "joint", "dl")
+
+
+def _model_types_with(key, required=False):
+    """The model types that take (required: need) the model key `key`, in MODELS' order."""
+    return tuple(t for t, m in MODELS.items() if key in m.keys and (m.keys[key] or not required))
+
+
+def _loss_types_weighted_by(key, required=False):
+    """The loss types with a term weighted by the loss key `key` (required: that need it, which an
+    optional DC weight is not)."""
+    return tuple(
+        t
+        for t, loss in LOSSES.items()
+        if loss.others == key or (loss.dc_weight == key and not (required and loss.dc_optional))
+    )
+
+
+def _types_doc(types):
+    return "; ".join(f"{name}: {t.doc}" for name, t in types.items())
+
+
+_DC = tuple(t for t, loss in LOSSES.items() if loss.dc_weight is not None)
+_DC_NEEDED = tuple(t + "+" if LOSSES[t].dc_optional else t for t in _DC)
+_MI = tuple(t for t, loss in LOSSES.items() if loss.mi)
 KEYS = [
     Key(
         "",
@@ -79,8 +211,7 @@ KEYS = [
         "choice",
         MODEL_TYPES,
         None,
-        "dc: BLSTM + embeddings; mi: BLSTM + masks (uPIT); chimera: both heads on one BLSTM; "
-        "def: a dc network whose embeddings feed an mi network",
+        _types_doc(MODELS),
     ),
     Key(
         "model",
@@ -97,8 +228,8 @@ KEYS = [
     Key(
         "model",
         "num_spk",
-        MODEL_TYPES,
-        ("mi", "chimera", "def"),
+        _model_types_with("num_spk"),
+        _model_types_with("num_spk", required=True),
         "int",
         ">= 2",
         None,
@@ -110,8 +241,8 @@ KEYS = [
     Key(
         "model",
         "emb_dim",
-        ("dc", "chimera", "def"),
-        ("dc", "chimera", "def"),
+        _model_types_with("emb_dim"),
+        _model_types_with("emb_dim", required=True),
         "int",
         ">= 1",
         None,
@@ -120,20 +251,38 @@ KEYS = [
     Key(
         "model",
         "mask_activation",
-        ("mi", "chimera", "def"),
-        ("mi", "chimera", "def"),
+        _model_types_with("mask_activation"),
+        _model_types_with("mask_activation", required=True),
         "choice",
         MASK_ACTIVATIONS,
         None,
         "the mask layer's activation (softmax: across the C sources)",
     ),
-    Key("model", "dc_layers", ("def",), ("def",), "int", ">= 1", None, "BLSTM layers of the DC part"),
-    Key("model", "dc_units", ("def",), ("def",), "int", ">= 1", None, "LSTM cells per direction of the DC part"),
+    Key(
+        "model",
+        "dc_layers",
+        _model_types_with("dc_layers"),
+        _model_types_with("dc_layers", required=True),
+        "int",
+        ">= 1",
+        None,
+        "BLSTM layers of the DC part",
+    ),
+    Key(
+        "model",
+        "dc_units",
+        _model_types_with("dc_units"),
+        _model_types_with("dc_units", required=True),
+        "int",
+        ">= 1",
+        None,
+        "LSTM cells per direction of the DC part",
+    ),
     Key(
         "model",
         "freeze_dc",
-        ("def",),
-        (),
+        _model_types_with("freeze_dc"),
+        _model_types_with("freeze_dc", required=True),
         "bool",
         None,
         False,
@@ -147,15 +296,13 @@ KEYS = [
         "choice",
         LOSS_TYPES,
         None,
-        "dc: L_DC; mi: L_MI, utterance-level PIT; chimera: alpha L_DC + (1 - alpha) L_MI, model selection "
-        "on L_MI alone (chimera++); joint: lambda L_DC + (1 - lambda) L_MI, model selection on the whole "
-        "(DEF joint training); dl: L_MI(phi*) - gamma sum_{phi != phi*} L_MI(phi), plus lambda L_DC",
+        _types_doc(LOSSES),
     ),
     Key(
         "loss",
         "dc_objective",
         _DC,
-        ("dc", "chimera", "joint", "dl+"),
+        _DC_NEEDED,
         "choice",
         DC_OBJECTIVES,
         None,
@@ -166,7 +313,7 @@ KEYS = [
         "loss",
         "dc_weights",
         _DC,
-        ("dc", "chimera", "joint", "dl+"),
+        _DC_NEEDED,
         "choice",
         DC_WEIGHTS,
         None,
@@ -197,8 +344,8 @@ KEYS = [
     Key(
         "loss",
         "alpha",
-        ("chimera",),
-        ("chimera",),
+        _loss_types_weighted_by("alpha"),
+        _loss_types_weighted_by("alpha", required=True),
         "float",
         "[0, 1)",
         None,
@@ -208,8 +355,8 @@ KEYS = [
     Key(
         "loss",
         "lambda",
-        ("joint", "dl"),
-        ("joint",),
+        _loss_types_weighted_by("lambda"),
+        _loss_types_weighted_by("lambda", required=True),
         "float",
         "[0, 1]",
         0.0,
@@ -218,8 +365,8 @@ KEYS = [
     Key(
         "loss",
         "gamma",
-        ("dl",),
-        ("dl",),
+        _loss_types_weighted_by("gamma"),
+        _loss_types_weighted_by("gamma", required=True),
         "float",
         ">= 0",
         None,
@@ -359,10 +506,12 @@ def check_section(section, cfg):
                 raise ConfigError(
                     f"{section}.{name} is not a key of {section} type '{kind}'; its keys: {', '.join(sorted(accepted))}"
                 )
-        needs = {kind} | ({"dl+"} if kind == "dl" and cfg.get("lambda", 0) != 0 else set())
+        # an optional DC weight (dl's lambda) other than 0 brings in the keys its type needs with it
+        optional = LOSSES[kind].dc_weight if section == "loss" and LOSSES[kind].dc_optional else None
+        needs = {kind} | ({kind + "+"} if optional and cfg.get(optional, 0) != 0 else set())
         for name, k in known.items():
             if needs & set(k.required) and name not in cfg:
-                why = " with lambda > 0" if kind not in k.required else ""
+                why = f" with {optional} > 0" if kind not in k.required else ""
                 raise ConfigError(f"{section}.{name} is missing (needed by {section} type '{kind}'{why})")
     else:
         for name in cfg:

@@ -2,7 +2,7 @@
 
 Reproduces MERL's create_wav_2speakers.m and create_wav_3speakers.m (the same rule with a third
 source), which use VOICEBOX's `activlev`:
-- each source is resampled to 8 kHz (MATLAB `resample`, which nnet.signal.resample reproduces),
+- each source is resampled to 8 kHz (MATLAB `resample`, which nnet.dsp.resample reproduces),
 - its active level is measured there and the source is divided by its square root (unit active level),
 - it is scaled by 10^(snr/20),
 - all are truncated to the shortest source (`min`) or zero-padded to the longest one (`max`),

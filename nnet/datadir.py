@@ -2,8 +2,8 @@
 
 A data dir holds per-utterance tables (`utt2spk`, `wav.scp`, `spk<N>.scp`, `feats.scp`, any other
 `utt2*`) that share one key set, and `spk2utt`, rebuilt from `utt2spk`. Every table is
-`<key> <value>` per line, sorted in C (byte) order with unique keys. `nnet.io.read_table` is the
-strict reader used once a dir is known to be valid; `nnet.io.scan_table` is the lenient line view
+`<key> <value>` per line, sorted in C (byte) order with unique keys. `nnet.datafiles.read_table` is the
+strict reader used once a dir is known to be valid; `nnet.datafiles.scan_table` is the lenient line view
 that the checks and repairs need, so that they can report and fix every bad line instead of the first.
 """
 
@@ -15,7 +15,7 @@ import shutil
 import sys
 import tempfile
 
-from nnet import io
+from nnet import datafiles
 
 UTT_TABLE_RE = re.compile(r"(wav\.scp|feats\.scp|(spk|noise)[0-9]+\.scp|utt2\w+)")
 # Tables of audio: the mixtures, the sources (references), the noise of a noisy corpus (LibriMix)
@@ -83,7 +83,7 @@ def spk2utt_text(utt2spk):
 
 def write_spk2utt(path, utt2spk):
     """Write the spk2utt of {utt: spk} to path, atomically."""
-    with io.atomic_write(path, encoding="utf-8") as f:
+    with datafiles.atomic_write(path, encoding="utf-8") as f:
         f.write(spk2utt_text(utt2spk))
 
 
@@ -127,7 +127,7 @@ def check_data_dir(data_dir, feats="optional", check_files=True, check_audio=Fal
     tables = {}  # name -> {key: Line} of the first line of each key
     for name in names + (["spk2utt"] if os.path.isfile(os.path.join(data_dir, "spk2utt")) else []):
         try:
-            lines = io.scan_table(os.path.join(data_dir, name))
+            lines = datafiles.scan_table(os.path.join(data_dir, name))
         except UnicodeDecodeError as e:
             add(name, None, f"not UTF-8 text ({e}); regenerate it")
             continue
@@ -246,14 +246,14 @@ def _check_spk2utt(utt2spk, spk2utt, add, fix):
 
 
 def _check_paths(name, table, add, check_files):
-    """wav.scp/spkN.scp: a path or `ark:offset` (a command ending in '|' is refused: io.PIPE_REASON);
+    """wav.scp/spkN.scp: a path or `ark:offset` (a command ending in '|' is refused: datafiles.PIPE_REASON);
     feats.scp: `ark:offset`."""
     for key, line in table.items():
         value = line.value
         if not value:
             continue
         if name != "feats.scp" and value.endswith("|"):
-            add(name, line.lineno, f"value '{value}' of utterance '{key}' is {io.PIPE_REASON}")
+            add(name, line.lineno, f"value '{value}' of utterance '{key}' is {datafiles.PIPE_REASON}")
             continue
         ark = ARK_OFFSET_RE.fullmatch(value)
         if name == "feats.scp":
@@ -334,8 +334,8 @@ def check_audio_files(data_dir, scps, utt2num_samples=None):
             if not path or path.endswith("|") or not os.path.exists(path):
                 continue  # _check_paths refuses commands; check_files reports missing files
             try:
-                infos[name, utt] = io.wav_info(path)
-            except io.AudioError as e:
+                infos[name, utt] = datafiles.wav_info(path)
+            except datafiles.AudioError as e:
                 problems.append(Problem(e.path, None, f"{e.reason} ({where(name, utt)})"))
     usual, odd = usual_and_odd({key: info.sample_rate for key, info in infos.items()})
     for name, utt in odd:
@@ -386,7 +386,7 @@ def require_valid(data_dir, feats="optional", check_files=False):
 
 def load_utt_tables(data_dir):
     """{name: {utt: value}} of every per-utterance table of a valid data dir, utt2spk first."""
-    return {name: io.read_table(os.path.join(data_dir, name)) for name in utt_table_names(data_dir)}
+    return {name: datafiles.read_table(os.path.join(data_dir, name)) for name in utt_table_names(data_dir)}
 
 
 def set_file_names(data_dir):
@@ -401,7 +401,7 @@ def write_data_dir(dest, tables, utts, src):
         shutil.copy2(os.path.join(src, name), os.path.join(dest, name))
     keep = set(utts)
     for name, table in tables.items():
-        io.write_table(os.path.join(dest, name), {k: v for k, v in table.items() if k in keep})
+        datafiles.write_table(os.path.join(dest, name), {k: v for k, v in table.items() if k in keep})
     utt2spk = {utt: spk for utt, spk in tables["utt2spk"].items() if utt in keep}
     write_spk2utt(os.path.join(dest, "spk2utt"), utt2spk)
 

@@ -10,16 +10,16 @@ import kaldiio
 import numpy as np
 import torch
 
-from nnet import io, signal
+from nnet import datafiles, dsp
 from nnet.training_data import DataError
 
 VARIANCE_FLOOR = 1e-10
 
 
-def log_magnitude_features(samples, config):
+def log_magnitude_features(samples, stft_config):
     """(samples,) float array -> (frames, bins) float32 log-magnitude STFT."""
-    spec = signal.stft(torch.as_tensor(samples, dtype=torch.float32), config)
-    return signal.log_magnitude(spec).numpy()
+    spec = dsp.stft(torch.as_tensor(samples, dtype=torch.float32), stft_config)
+    return dsp.log_magnitude(spec).numpy()
 
 
 def accumulate_cmvn(stats, feats):
@@ -51,16 +51,16 @@ def read_cmvn(path):
 
 
 def write_cmvn(path, stats):
-    with io.atomic_write(path, "wb") as f:
+    with datafiles.atomic_write(path, "wb") as f:
         kaldiio.save_mat(f, np.asarray(stats, dtype=np.float64))
 
 
 def first_sample_rate(data_dir):
     """The sample rate of a data dir's first mixture (its wav.scp's first line), from the header."""
-    utt, path = next(iter(io.read_table(os.path.join(data_dir, "wav.scp")).items()))
+    utt, path = next(iter(datafiles.read_table(os.path.join(data_dir, "wav.scp")).items()))
     try:
-        return io.wav_info(path)[1]
-    except io.AudioError as err:
+        return datafiles.wav_info(path)[1]
+    except datafiles.AudioError as err:
         raise DataError(f"{data_dir}/wav.scp: utterance '{utt}': {err}") from None
 
 
@@ -68,4 +68,4 @@ def data_stft(data_dir):
     """The STFT of a data dir's features: its stft.conf (written by steps/make_feats.sh; without one,
     the built-in defaults) at the sample rate of its mixtures."""
     conf = os.path.join(data_dir, "stft.conf")
-    return signal.read_stft_conf(conf if os.path.isfile(conf) else None, first_sample_rate(data_dir))
+    return dsp.read_stft_conf(conf if os.path.isfile(conf) else None, first_sample_rate(data_dir))

@@ -14,7 +14,7 @@ import dataclasses
 import math
 import os
 
-from nnet import io
+from nnet import datafiles
 
 COLUMNS = ("epoch", "train_loss", "valid_loss", "lr", "seconds", "frames_per_s")
 
@@ -51,7 +51,7 @@ def best_epoch(history):
 
 def write(exp_dir, history):
     """<exp_dir>/history.tsv and loss.png, each written atomically."""
-    with io.atomic_write(os.path.join(exp_dir, "history.tsv")) as f:
+    with datafiles.atomic_write(os.path.join(exp_dir, "history.tsv")) as f:
         names = list(history[-1].terms) if history else []
         f.write("\t".join(COLUMNS + tuple(names)) + "\n")
         for row in history:

@@ -7,7 +7,7 @@ emb (B, N, D) with N = T * F bins; masks and assignments are (B, N, C).
 
 import torch
 
-from nnet import losses, signal
+from nnet import dsp, losses
 
 KMEANS_ITERATIONS = 100  # Lloyd iterations at most (they stop earlier once the centroids stay put)
 KMEANS_RESTARTS = 5  # k-means++ initializations; the lowest weighted inertia wins
@@ -229,12 +229,12 @@ def matched_inference(
 # phase reconstruction
 
 
-def _check_spectrogram(name, spec, config, length):
-    frames = signal.num_frames(length, config)
-    if spec.dim() < 2 or tuple(spec.shape[-2:]) != (frames, config.num_bins):
+def _check_spectrogram(name, spec, stft_config, length):
+    frames = dsp.num_frames(length, stft_config)
+    if spec.dim() < 2 or tuple(spec.shape[-2:]) != (frames, stft_config.num_bins):
         raise ValueError(
             f"{name} is {tuple(spec.shape)}, a {length}-sample signal has "
-            f"(..., {frames}, {config.num_bins}) STFT bins with this STFT config"
+            f"(..., {frames}, {stft_config.num_bins}) STFT bins with this STFT config"
         )
 
 
@@ -243,22 +243,22 @@ def _unit_phase(spec):
     return torch.polar(torch.ones_like(spec.real), spec.angle())
 
 
-def griffin_lim(magnitude, config, length, iters, init_spec=None):
+def griffin_lim(magnitude, stft_config, length, iters, init_spec=None):
     """Griffin-Lim: a signal of `length` samples whose STFT magnitude approaches `magnitude`
     (..., T, F), each leading index (source) on its own. The phase starts from init_spec (e.g. the
     mixture STFT, broadcast over the sources) or zero; each iteration keeps the phase of the STFT of
     the iSTFT of the current estimate. Returns (..., length)."""
-    _check_spectrogram("magnitude", magnitude, config, length)
+    _check_spectrogram("magnitude", magnitude, stft_config, length)
     phase = torch.ones_like(magnitude, dtype=torch.complex64 if magnitude.dtype != torch.float64 else torch.complex128)
     if init_spec is not None:
-        _check_spectrogram("init_spec", init_spec, config, length)
+        _check_spectrogram("init_spec", init_spec, stft_config, length)
         phase = phase * _unit_phase(init_spec)
     for _ in range(iters):
-        phase = _unit_phase(signal.stft(signal.istft(magnitude * phase, config, length), config))
-    return signal.istft(magnitude * phase, config, length)
+        phase = _unit_phase(dsp.stft(dsp.istft(magnitude * phase, stft_config, length), stft_config))
+    return dsp.istft(magnitude * phase, stft_config, length)
 
 
-def misi(mix_spec, magnitudes, config, length, iters=MISI_ITERATIONS, noise_source=False):
+def misi(mix_spec, magnitudes, stft_config, length, iters=MISI_ITERATIONS, noise_source=False):
     """Multiple input spectrogram inversion (Gunawan & Sen 2010).
 
     mix_spec (..., T, F) the mixture STFT; magnitudes (..., C, T, F) the sources' estimated
@@ -275,8 +275,8 @@ def misi(mix_spec, magnitudes, config, length, iters=MISI_ITERATIONS, noise_sour
     own phase, and takes its share of the error; the C speakers are returned, and they sum to the
     mixture less that noise estimate. False: the algorithm above, unchanged.
     """
-    _check_spectrogram("mix_spec", mix_spec, config, length)
-    _check_spectrogram("magnitudes", magnitudes, config, length)
+    _check_spectrogram("mix_spec", mix_spec, stft_config, length)
+    _check_spectrogram("magnitudes", magnitudes, stft_config, length)
     if magnitudes.dim() < 3 or magnitudes.shape[:-3] != mix_spec.shape[:-2]:
         raise ValueError(
             f"magnitudes are {tuple(magnitudes.shape)}, the mixture {tuple(mix_spec.shape)}: "
@@ -287,11 +287,11 @@ def misi(mix_spec, magnitudes, config, length, iters=MISI_ITERATIONS, noise_sour
         noise = (mix_spec.abs() - magnitudes.sum(-3)).clamp_min(0)
         magnitudes = torch.cat([magnitudes, noise.unsqueeze(-3).to(magnitudes.dtype)], dim=-3)
     num_sources = magnitudes.shape[-3]
-    mixture = signal.istft(mix_spec, config, length).unsqueeze(-2)  # (..., 1, length)
+    mixture = dsp.istft(mix_spec, stft_config, length).unsqueeze(-2)  # (..., 1, length)
     phase = _unit_phase(mix_spec).unsqueeze(-3)
     for step in range(iters + 1):
-        sources = signal.istft(magnitudes * phase, config, length)
+        sources = dsp.istft(magnitudes * phase, stft_config, length)
         sources = sources + (mixture - sources.sum(-2, keepdim=True)) / num_sources
         if step == iters:
             return sources[..., :num_speakers, :]
-        phase = _unit_phase(signal.stft(sources, config))
+        phase = _unit_phase(dsp.stft(sources, stft_config))

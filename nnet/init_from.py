@@ -1,28 +1,12 @@
 """init_from: a system starts from the weights of another's best.pt (the DL-DEF chain: a dc system's
 weights go into the DC part of a def model; a system of the same model type is loaded whole). The
 model keys that shape the weights must agree; a checkpoint that does not fit is refused naming
-every key that differs."""
+every key that differs. Which keys those are, and which other types' checkpoints a type takes into
+which part, is config.MODELS' shape_keys and starts_from."""
 
 import torch
-from nnet import models
+from nnet import config as configs, models
 from nnet.training_error import TrainingError, first_line
-
-# the model keys that shape the weights of each model type (dropout, freeze_dc, mask_activation do not)
-SHAPE_KEYS = {
-    "dc": ("num_bins", "layers", "units", "emb_dim"),
-    "mi": ("num_bins", "num_spk", "layers", "units"),
-    "chimera": ("num_bins", "num_spk", "layers", "units", "emb_dim"),
-    "def": ("num_bins", "num_spk", "dc_layers", "dc_units", "emb_dim", "layers", "units"),
-}
-# a dc checkpoint starts the DC part of a def model: its keys under their def names; num_spk shapes
-# no dc weight, but a chain member must separate as many sources as the system it starts from
-DC_IN_DEF = {
-    "num_bins": "num_bins",
-    "layers": "dc_layers",
-    "units": "dc_units",
-    "emb_dim": "emb_dim",
-    "num_spk": "num_spk",
-}
 
 
 def _model_value(model_config, key):
@@ -40,10 +24,12 @@ def load_initial_weights(model, model_config, path):
             f"{path}: cannot read this checkpoint ({first_line(err)}): train its system again"
         ) from None
     source, kind = ckpt["config"]["model"], model_config["type"]
-    if kind == "def" and source["type"] == "dc":
-        part, keys = model.dc, DC_IN_DEF
+    model_type = configs.MODELS[kind]
+    if source["type"] in model_type.starts_from:
+        name, keys = model_type.starts_from[source["type"]]
+        part = getattr(model, name)
     elif source["type"] == kind:
-        part, keys = model, {k: k for k in SHAPE_KEYS[kind]}
+        part, keys = model, {k: k for k in model_type.shape_keys}
     else:
         raise TrainingError(
             f"{path}: a '{source['type']}' model cannot initialize a '{kind}' model (init_from "

@@ -12,7 +12,7 @@ import time
 import torch
 import torch.distributed as dist
 import yaml
-from nnet import config as configs, features, io, provenance, training_data
+from nnet import config as configs, datafiles, features, provenance, training_data
 from nnet.config import ConfigError, load_config
 from nnet.train import Trainer
 from nnet.training_error import TrainingError, error_message
@@ -30,7 +30,7 @@ def _worker(rank, world_size, ngpu, args):
     try:
         try:
             _train(rank, world_size, ngpu, args)
-        except (TrainingError, ConfigError, training_data.DataError, io.TableError) as err:
+        except (TrainingError, ConfigError, training_data.DataError, datafiles.TableError) as err:
             # The message alone, then exit 1: the launcher (spawn, torchrun) ends the other ranks,
             # also one waiting in a collective for this one.
             print(f"train.py: {error_message(err)}", file=sys.stderr, flush=True)
@@ -138,11 +138,11 @@ def _train_locked(config, config_path, overrides, stft, train_dir, valid_dir, ex
         # A resume continues the run as it was recorded: never a config (or data) the weights did not see.
         record = check_resume(record, config_path, train_dir, valid_dir, exp_dir)
         if not os.path.isfile(copy):  # lost: the config checked equal to the recorded one
-            with io.atomic_write(copy, encoding="utf-8") as dst:
+            with datafiles.atomic_write(copy, encoding="utf-8") as dst:
                 dst.write(config_text(config_path, overrides, stft))
     else:  # a fresh start: config.yaml and provenance.yaml say what this run is made of
         text = config_text(config_path, overrides, stft)  # read before the write: config_path may be the copy
-        with io.atomic_write(copy, encoding="utf-8") as dst:
+        with datafiles.atomic_write(copy, encoding="utf-8") as dst:
             dst.write(text)
         if rank0:
             try:

@@ -11,7 +11,7 @@ metadata (one row a mixture: each source's path and gain, the noise's path and g
 - a row's gain is the product of those scale factors. (LibriMix writes the ratio of the loudness
   measured before and after, the same factor up to the meter's gating.)
 creation (one mixture from a row):
-- gains applied at 16 kHz, then resampled (polyphase, Kaiser beta 5: nnet.signal.resample), then
+- gains applied at 16 kHz, then resampled (polyphase, Kaiser beta 5: nnet.dsp.resample), then
   cut to the shortest source (`min`) or zero-padded to the longest (`max`);
 - the noise is read to the longest source's length (its first channel: WHAM! is two-channel); a
   shorter noise is extended by repeating it with a cross-fade of 0.5 s Hann halves;
@@ -21,7 +21,7 @@ creation (one mixture from a row):
 import numpy as np
 import pyloudnorm
 
-from nnet import signal
+from nnet import dsp
 
 RATE = 16000  # LibriSpeech and WHAM! noise
 RATES = {"8k": 8000, "16k": 16000}
@@ -95,7 +95,7 @@ def make_mixture(sources, gains, noise, noise_gain, rate, mode):
     signals = [g * np.asarray(s, dtype=np.float64) for g, s in zip(gains, sources)]
     if noise is not None:
         signals.append(noise_gain * extend_noise(noise, longest))
-    signals = [signal.resample(x, RATE, rate) for x in signals]
+    signals = [dsp.resample(x, RATE, rate) for x in signals]
     length = (min if mode == "min" else max)(len(x) for x in signals)
     signals = [fit(x, length) for x in signals]
     out = {f"s{i + 1}": x for i, x in enumerate(signals[: len(sources)])}

@@ -579,7 +579,8 @@ def build_objective(cfg):
 
     The `loss:` keys are described and checked in nnet/config.py (KEYS): the type (dc, mi,
     chimera, joint, dl), the DC objective and weights, the MI target and norm, and the weights
-    alpha, lambda, gamma of the combined objectives.
+    alpha, lambda, gamma of the combined objectives. Each type's terms and weights are its entry
+    of config.LOSSES.
 
     Its `selects_on` names the validation figure of model selection (and of the learning-rate
     schedule): "mi", the stat of the best permutation's MI loss (the uPIT term), or "loss", the
@@ -595,23 +596,24 @@ def build_objective(cfg):
 class Objective:
     def __init__(self, cfg):
         self.kind, self.cfg = config.check_section("loss", cfg)
+        self.loss_type = config.LOSSES[self.kind]  # its terms and their weights
         self.truncation = float(self.cfg.get("psa_truncation", 1.0))
-        if self.kind == "chimera":
-            self.dc_weight = float(self.cfg["alpha"])
-        elif self.kind in ("joint", "dl"):
-            self.dc_weight = float(self.cfg.get("lambda", 0.0))
+        weight = self.loss_type.dc_weight  # None, a number or the key that holds it
+        if isinstance(weight, str):
+            self.dc_weight = float(self.cfg.get(weight, 0.0))
         else:
-            self.dc_weight = 1.0 if self.kind == "dc" else 0.0
-        self.uses_dc = self.dc_weight > 0 or self.kind in ("chimera", "joint")
-        self.uses_mi = self.kind != "dc"
+            self.dc_weight = 0.0 if weight is None else float(weight)
+        # the DC term: where the type has one, unless it is optional (dl) and weighted 0
+        self.uses_dc = self.dc_weight > 0 or (weight is not None and not self.loss_type.dc_optional)
+        self.uses_mi = self.loss_type.mi
         # the validation figure of model selection (see build_objective): the best permutation's MI
         # loss for chimera++ (Sec. 5.1) and dl (not its -gamma x others reward); else the whole objective
-        self.selects_on = "mi" if self.kind in ("chimera", "dl") else "loss"
+        self.selects_on = self.loss_type.selects_on
         # the names of the per-term stats a call returns besides "loss" (history.tsv's columns)
         self.terms = (
             (("dc",) if self.uses_dc else ())
             + (("mi",) if self.uses_mi else ())
-            + (("mi_others", "dl") if self.kind == "dl" else ())
+            + (("mi_others", "dl") if self.loss_type.others else ())
         )
 
     def __repr__(self):
@@ -651,10 +653,10 @@ class Objective:
             best, _, perm_loss = pit(pair)
             mi = best.mean()
             stats["mi"] = mi.item()
-            if self.kind == "dl":
+            if self.loss_type.others:  # discriminative learning: minus the other permutations' losses
                 others = (perm_loss.sum(-1) - best).mean()
                 stats["mi_others"] = others.item()
-                mi = mi - float(self.cfg["gamma"]) * others
+                mi = mi - float(self.cfg[self.loss_type.others]) * others
                 stats["dl"] = mi.item()
             loss = loss + (1.0 - self.dc_weight) * mi
         stats["loss"] = loss.item()

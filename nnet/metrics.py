@@ -51,7 +51,7 @@ honestly is an error (ScoreError, naming the utterance and the signal):
   length exactly, so a different length means a truncated file or another utterance's estimate;
 - NaN or infinite samples in any signal are a ScoreError;
 - PESQ is narrowband at 8 kHz and wideband at 16 kHz; any other rate is resampled
-  (nnet.signal.resample) to 8 kHz ('nb') below 12 kHz and to 16 kHz ('wb') from 12 kHz up.
+  (nnet.dsp.resample) to 8 kHz ('nb') below 12 kHz and to 16 kHz ('wb') from 12 kHz up.
 """
 
 import itertools
@@ -356,7 +356,7 @@ def pesq_score(reference, estimate, rate, utt="?"):
     reference = np.asarray(reference, dtype=np.float64)
     estimate = np.asarray(estimate, dtype=np.float64)
     if target_rate != rate:
-        from nnet.signal import resample  # imported here: it brings torch, which scoring needs only here
+        from nnet.dsp import resample  # imported here: it brings torch, which scoring needs only here
 
         reference = resample(reference, rate, target_rate)
         estimate = resample(estimate, rate, target_rate)

@@ -8,7 +8,7 @@ sequences, so padding never reaches a shorter utterance's recurrence. A batch wi
 training batch of equal segments) skips the packing and the zeroing, which change nothing there.
 
 `build_model(cfg)` builds one from the `model:` section of a system's YAML; its keys are described
-and checked in nnet/config.py.
+and checked in nnet/config.py, whose MODELS names each type's class here (made by its from_config).
 """
 
 import torch
@@ -18,53 +18,18 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from nnet import config
 
 
-# the heads of each model type's network, the one separation uses by default first (MI when there is one)
-HEADS_OF = {"dc": ("dc",), "mi": ("mi",), "chimera": ("mi", "dc"), "def": ("mi",)}
 # C of a dc config without model.num_spk (its network has no C): the k-means clusters at separation
 DEFAULT_NUM_SPK = 2
 
 
 def build_model(cfg):
-    """The network described by a `model:` config section (keys: nnet/config.py)."""
+    """The network described by a `model:` config section (keys: nnet/config.py): the class its type
+    names in config.MODELS, made by that class's from_config."""
     kind, cfg = config.check_section("model", cfg)
     if "num_bins" not in cfg:
         raise config.ConfigError("model.num_bins is missing: training sets it to the features' bins (nnet/train.py)")
-    dropout = float(cfg.get("dropout", 0.0))
-    if kind == "dc":
-        return DeepClusteringNet(
-            cfg["num_bins"], cfg["layers"], cfg["units"], cfg["emb_dim"], dropout, cfg.get("num_spk")
-        )
-    if kind == "mi":
-        return MaskInferenceNet(
-            cfg["num_bins"],
-            cfg["num_bins"],
-            cfg["num_spk"],
-            cfg["layers"],
-            cfg["units"],
-            cfg["mask_activation"],
-            dropout,
-        )
-    if kind == "chimera":
-        return ChimeraNet(
-            cfg["num_bins"],
-            cfg["num_spk"],
-            cfg["layers"],
-            cfg["units"],
-            cfg["emb_dim"],
-            cfg["mask_activation"],
-            dropout,
-        )
-    dc = DeepClusteringNet(cfg["num_bins"], cfg["dc_layers"], cfg["dc_units"], cfg["emb_dim"], dropout)
-    mi = MaskInferenceNet(
-        cfg["num_bins"] * cfg["emb_dim"],
-        cfg["num_bins"],
-        cfg["num_spk"],
-        cfg["layers"],
-        cfg["units"],
-        cfg["mask_activation"],
-        dropout,
-    )
-    return DEFNet(dc, mi, cfg.get("freeze_dc", False))
+    network = globals()[config.MODELS[kind].network]  # a class of this module (config cannot import it)
+    return network.from_config(cfg, float(cfg.get("dropout", 0.0)))
 
 
 def _check_input(feats, lengths, num_bins):
@@ -160,6 +125,10 @@ class DeepClusteringNet(nn.Module):
         self.blstm = BLSTMStack(num_bins, units, layers, dropout)
         self.embedding = EmbeddingHead(self.blstm.output_dim, num_bins, emb_dim)
 
+    @classmethod
+    def from_config(cls, cfg, dropout):
+        return cls(cfg["num_bins"], cfg["layers"], cfg["units"], cfg["emb_dim"], dropout, cfg.get("num_spk"))
+
     def forward(self, feats, lengths):
         lengths = _check_input(feats, lengths, self.num_bins)
         emb = self.embedding(self.blstm(feats, lengths))
@@ -174,6 +143,19 @@ class MaskInferenceNet(nn.Module):
         self.input_dim, self.num_bins, self.num_spk = input_dim, num_bins, num_spk
         self.blstm = BLSTMStack(input_dim, units, layers, dropout)
         self.mask = MaskHead(self.blstm.output_dim, num_bins, num_spk, mask_activation)
+
+    @classmethod
+    def from_config(cls, cfg, dropout, input_dim=None):
+        """input_dim: num_bins (spectra) unless given (DEF's embeddings)."""
+        return cls(
+            input_dim or cfg["num_bins"],
+            cfg["num_bins"],
+            cfg["num_spk"],
+            cfg["layers"],
+            cfg["units"],
+            cfg["mask_activation"],
+            dropout,
+        )
 
     def forward(self, feats, lengths):
         lengths = _check_input(feats, lengths, self.input_dim)
@@ -190,6 +172,18 @@ class ChimeraNet(nn.Module):
         self.blstm = BLSTMStack(num_bins, units, layers, dropout)
         self.embedding = EmbeddingHead(self.blstm.output_dim, num_bins, emb_dim)
         self.mask = MaskHead(self.blstm.output_dim, num_bins, num_spk, mask_activation)
+
+    @classmethod
+    def from_config(cls, cfg, dropout):
+        return cls(
+            cfg["num_bins"],
+            cfg["num_spk"],
+            cfg["layers"],
+            cfg["units"],
+            cfg["emb_dim"],
+            cfg["mask_activation"],
+            dropout,
+        )
 
     def forward(self, feats, lengths):
         lengths = _check_input(feats, lengths, self.num_bins)
@@ -213,6 +207,13 @@ class DEFNet(nn.Module):
         if freeze_dc:
             self.dc.requires_grad_(False)
             self.dc.eval()
+
+    @classmethod
+    def from_config(cls, cfg, dropout):
+        """The DC part of dc_layers x dc_units, the uPIT part of layers x units on its F * D embeddings."""
+        dc = DeepClusteringNet(cfg["num_bins"], cfg["dc_layers"], cfg["dc_units"], cfg["emb_dim"], dropout)
+        mi = MaskInferenceNet.from_config(cfg, dropout, input_dim=cfg["num_bins"] * cfg["emb_dim"])
+        return cls(dc, mi, cfg.get("freeze_dc", False))
 
     def train(self, mode=True):
         super().train(mode)

@@ -34,7 +34,7 @@ import torch
 import yaml
 
 from nnet import config as configs
-from nnet import models, provenance
+from nnet import provenance
 
 FORMAT = 1  # the pack layout this code writes and the newest it reads
 MEMBERS = ("best.pt", "config.yaml", "meta.yaml")  # RESULTS.md is optional
@@ -192,18 +192,19 @@ def weight_facts(ckpt):
         "sample_rate": int(ckpt["stft"]["sample_rate"]),
         "num_spk": int(model.get("num_spk", 2)),
         "model_type": model["type"],
-        "head": models.HEADS_OF[model["type"]][0],  # what Separator uses unless told otherwise
+        "head": configs.MODELS[model["type"]].heads[0],  # what Separator uses unless told otherwise
         "epoch": int(ckpt["epoch"]),
     }
 
 
-def load_checkpoint(model, checkpoint="best.pt"):
-    """(checkpoint, meta) of a trained system given as an exp dir (meta None) or as a pack (a .zip)."""
-    if is_pack(model) or (os.path.isfile(model) and model.endswith(".zip")):  # a cut zip: read() says damaged
-        return read(model)
-    if os.path.isfile(model):
-        raise PackError(f"{model}: neither an exp dir nor a model pack (zip)")
-    path = os.path.join(model, checkpoint)
+def load_system(path, checkpoint="best.pt"):
+    """(checkpoint dict, meta) of the trained system at `path`: an exp dir (its `checkpoint` file, meta
+    None) or a model pack (a .zip; read() and its checks)."""
+    if is_pack(path) or (os.path.isfile(path) and path.endswith(".zip")):  # a cut zip: read() says damaged
+        return read(path)
+    if os.path.isfile(path):
+        raise PackError(f"{path}: neither an exp dir nor a model pack (zip)")
+    path = os.path.join(path, checkpoint)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path} not found: train the system first (stage 3)")
     return torch.load(path, map_location="cpu", weights_only=True), None

@@ -52,7 +52,7 @@ import zipfile
 import yaml
 
 from nnet import config as configs
-from nnet import io
+from nnet import datafiles
 
 FORMAT = 1
 RECORD = "provenance.yaml"
@@ -91,8 +91,8 @@ def data_record(data_dir, training=False):
     try:
         with open(os.path.join(data_dir, "wav.scp"), encoding="utf-8") as f:
             first = f.readline().split(maxsplit=1)
-        rate = io.wav_info(first[1].strip()).sample_rate if len(first) == 2 else None
-    except (OSError, io.AudioError):
+        rate = datafiles.wav_info(first[1].strip()).sample_rate if len(first) == 2 else None
+    except (OSError, datafiles.AudioError):
         pass  # the tools that read the audio name the problem; the tables still identify the data
     return {
         "path": os.path.abspath(data_dir),
@@ -219,7 +219,7 @@ def check_training(config_path, train_dir, valid_dir, exp_dir, overrides=()):
 
 # -- records --------------------------------------------------------------------------------------
 def write_record(directory, record):
-    with io.atomic_write(os.path.join(directory, RECORD), encoding="utf-8") as f:
+    with datafiles.atomic_write(os.path.join(directory, RECORD), encoding="utf-8") as f:
         f.write(f"# what made {os.path.basename(os.path.abspath(directory))}: written by nnet/provenance.py\n")
         yaml.safe_dump({**record, "written": _now(), "host": socket.gethostname()}, f, sort_keys=False)
 

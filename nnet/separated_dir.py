@@ -15,7 +15,7 @@ import sys
 
 import numpy as np
 
-from nnet import datadir, io
+from nnet import datadir, datafiles
 
 
 def source_wav(out_dir, utt, index):
@@ -46,7 +46,7 @@ def unclipped(samples):
 def write_sources(out_dir, utt, estimates, sample_rate):
     """Write estimates (C, samples) as 16-bit wavs."""
     for index, samples in enumerate(estimates, 1):
-        io.write_wav(source_wav(out_dir, utt, index), unclipped(samples), sample_rate)
+        datafiles.write_wav(source_wav(out_dir, utt, index), unclipped(samples), sample_rate)
 
 
 def num_sources(out_dir):
@@ -60,7 +60,7 @@ def num_sources(out_dir):
 def collect(data_dir, out_dir, num_spk=None):
     """Write <out>/spk<c>.scp for every utterance of data_dir (num_spk: the s<c> folders there by
     default); error naming the missing ones."""
-    utts = list(io.read_table(os.path.join(data_dir, "wav.scp")))
+    utts = list(datafiles.read_table(os.path.join(data_dir, "wav.scp")))
     out_dir = os.path.abspath(out_dir)
     num_spk = num_spk or num_sources(out_dir)
     if num_spk == 0:
@@ -72,7 +72,7 @@ def collect(data_dir, out_dir, num_spk=None):
             "read the separation job logs, then re-run the separation"
         )
     for c in range(1, num_spk + 1):
-        io.write_table(os.path.join(out_dir, f"spk{c}.scp"), {utt: source_wav(out_dir, utt, c) for utt in utts})
+        datafiles.write_table(os.path.join(out_dir, f"spk{c}.scp"), {utt: source_wav(out_dir, utt, c) for utt in utts})
     return len(utts)
 
 

@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import torch
 
-from nnet import inference, losses, models, pack, signal
+from nnet import config as configs, dsp, inference, losses, models, pack
 
 PHASES = ("mixture", "griffin-lim", "misi")
 HEADS = ("mi", "dc")
@@ -30,16 +30,16 @@ class Separator:
         matched_steps=inference.MATCHED_STEPS,
         noise_source=False,
     ):
-        ckpt, meta = pack.load_checkpoint(exp_dir, checkpoint)
+        ckpt, meta = pack.load_system(exp_dir, checkpoint)
         self.device = torch.device(device)
         self.config = ckpt["config"]
         self.model = models.build_model(self.config["model"]).to(self.device).eval()
         self.model.load_state_dict(ckpt["model"])
-        self.stft = signal.StftConfig(**ckpt["stft"])
+        self.stft = dsp.StftConfig(**ckpt["stft"])
         self.mean = ckpt["cmvn_mean"].to(self.device)
         self.std = ckpt["cmvn_std"].to(self.device)
         kind = self.config["model"]["type"]
-        has = models.HEADS_OF[kind]
+        has = configs.MODELS[kind].heads
         # unless told otherwise: what a pack's meta.yaml says, else the MI head when there is one
         self.head = head or (meta or {}).get("head") or has[0]
         phase = phase or (meta or {}).get("phase") or "mixture"
@@ -72,7 +72,7 @@ class Separator:
 
     @torch.no_grad()
     def _network(self, mix_spec):
-        feats = signal.log_magnitude(mix_spec)[None]
+        feats = dsp.log_magnitude(mix_spec)[None]
         lengths = torch.tensor([feats.shape[1]])
         return self.model((feats - self.mean) / self.std, lengths)
 
@@ -105,11 +105,11 @@ class Separator:
     def separate(self, mixture):
         """(samples,) float array at self.sample_rate -> (C, samples) float32 estimates."""
         mix = torch.as_tensor(np.asarray(mixture, dtype=np.float32), device=self.device)
-        mix_spec = signal.stft(mix, self.stft)
+        mix_spec = dsp.stft(mix, self.stft)
         masks = self.masks(mix_spec).float()
         length = mix.shape[-1]
         if self.phase == "mixture":
-            estimates = signal.istft(masks * mix_spec, self.stft, length)
+            estimates = dsp.istft(masks * mix_spec, self.stft, length)
         elif self.phase == "griffin-lim":
             estimates = inference.griffin_lim(masks * mix_spec.abs(), self.stft, length, self.iters, init_spec=mix_spec)
         else:

@@ -17,7 +17,18 @@ import time
 
 import torch
 import torch.distributed as dist
-from nnet import checkpoints, config as configs, features, history, init_from, io, losses, models, signal, training_data
+from nnet import (
+    checkpoints,
+    config as configs,
+    datafiles,
+    dsp,
+    features,
+    history,
+    init_from,
+    losses,
+    models,
+    training_data,
+)
 from nnet.training_error import TrainingError
 
 
@@ -96,7 +107,7 @@ class Trainer:
     # -- one batch ------------------------------------------------------------------------------
     def _forward(self, batch):
         feats, waves, lengths = (t.to(self.device, non_blocking=True) for t in batch)
-        spec = signal.stft(waves, self.stft, center=False)  # (B, 1 + C, T, F)
+        spec = dsp.stft(waves, self.stft, center=False)  # (B, 1 + C, T, F)
         valid = torch.arange(feats.shape[1], device=self.device)[None, :] < lengths[:, None]
         targets = {"mix_spec": spec[:, 0], "src_spec": spec[:, 1:], "lengths": lengths, "valid": valid}
         normalized = (feats - self.mean) / self.std * valid[..., None]
@@ -285,7 +296,7 @@ class Trainer:
     def _mark_finished(self):
         """run.sh's stage 3 skips a system with this marker; an interrupted one resumes instead."""
         if self.rank == 0:
-            with io.atomic_write(os.path.join(self.exp_dir, ".finished")) as f:
+            with datafiles.atomic_write(os.path.join(self.exp_dir, ".finished")) as f:
                 f.write(f"epoch {self.state['epoch']} best_valid {self.state['best_valid']:.6f}\n")
 
     def log(self, message):

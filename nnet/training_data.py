@@ -2,8 +2,8 @@
 from which the training device computes the STFT targets.
 
 An item is (features (frames, bins), waveforms (1 + C, samples)): row 0 of waveforms is the
-mixture, rows 1..C the references, cut so that `signal.stft(..., center=False)` gives exactly the
-item's frames (see `signal.padded_segment`).
+mixture, rows 1..C the references, cut so that `dsp.stft(..., center=False)` gives exactly the
+item's frames (see `dsp.padded_segment`).
 
 DynamicMixingSet makes the same items from mixtures it draws anew each epoch from the training
 speakers' single-speaker recordings (dynamic mixing), by the rules of the static corpus.
@@ -16,7 +16,7 @@ import kaldiio
 import numpy as np
 import torch
 
-from nnet import corpus, io, signal
+from nnet import corpus, datafiles, dsp
 
 
 class DataError(ValueError):
@@ -34,14 +34,14 @@ class SeparationSet(torch.utils.data.Dataset):
 
     def __init__(self, data_dir, stft_config, segment_frames=None):
         self.data_dir = data_dir
-        self.config = stft_config
-        self.feats = io.read_table(os.path.join(data_dir, "feats.scp"))
-        self.mixtures = io.read_table(os.path.join(data_dir, "wav.scp"))
+        self.stft_config = stft_config
+        self.feats = datafiles.read_table(os.path.join(data_dir, "feats.scp"))
+        self.mixtures = datafiles.read_table(os.path.join(data_dir, "wav.scp"))
         ref_paths = sorted(glob.glob(os.path.join(data_dir, "spk[0-9]*.scp")))
         if not ref_paths:
             raise DataError(f"{data_dir}: no spk1.scp/spk2.scp: training needs the references")
-        self.references = [io.read_table(p) for p in ref_paths]
-        lengths = io.read_table(os.path.join(data_dir, "utt2num_samples"))
+        self.references = [datafiles.read_table(p) for p in ref_paths]
+        lengths = datafiles.read_table(os.path.join(data_dir, "utt2num_samples"))
         self.segments = []
         for utt in self.feats:
             for table, path in [(self.mixtures, "wav.scp"), (lengths, "utt2num_samples")] + [
@@ -52,7 +52,7 @@ class SeparationSet(torch.utils.data.Dataset):
                         f"{data_dir}/{path}: no entry for utterance '{utt}' of feats.scp; "
                         f"run utils/fix_data_dir.py {data_dir}"
                     )
-            total = signal.num_frames(int(lengths[utt]), stft_config)
+            total = dsp.num_frames(int(lengths[utt]), stft_config)
             self.segments.extend((utt, start, length) for start, length in _cut(total, segment_frames))
 
     @property
@@ -80,13 +80,13 @@ class SeparationSet(torch.utils.data.Dataset):
         waves = []
         for table in [self.mixtures] + self.references:
             try:
-                samples, _ = io.read_wav(table[utt])
-            except io.AudioError as err:  # names the file; the utterance and data dir are added here
+                samples, _ = datafiles.read_wav(table[utt])
+            except datafiles.AudioError as err:  # names the file; the utterance and data dir are added here
                 raise DataError(f"{self.data_dir}: utterance '{utt}': {err}") from None
             waves.append(samples)
         if len({len(w) for w in waves}) != 1:
             raise DataError(f"{self.data_dir}: utterance '{utt}': mixture and references differ in length")
-        waves = signal.padded_segment(np.stack(waves), start, length, self.config)
+        waves = dsp.padded_segment(np.stack(waves), start, length, self.stft_config)
         return torch.from_numpy(np.array(feats, dtype=np.float32)), torch.from_numpy(waves)
 
 
@@ -107,7 +107,7 @@ class DynamicMixingSet(torch.utils.data.Dataset):
     """
 
     def __init__(self, sources_dir, stft_config, segment_frames, num_spk, num_items, seed, mode="min"):
-        self.data_dir, self.config, self.segment_frames = sources_dir, stft_config, segment_frames
+        self.data_dir, self.stft_config, self.segment_frames = sources_dir, stft_config, segment_frames
         self.num_spk, self.num_items, self.seed, self.mode = num_spk, num_items, seed, mode
         tables = {}
         for name in ("wav.scp", "utt2spk"):
@@ -119,23 +119,23 @@ class DynamicMixingSet(torch.utils.data.Dataset):
                     "utt2spk), which the recipes made with local/make_mixtures.sh write at stage 1; "
                     "set training.dynamic_mixing: false for a corpus without them"
                 )
-            tables[name] = io.read_table(path)
+            tables[name] = datafiles.read_table(path)
         wavs, utt2spk = tables["wav.scp"], tables["utt2spk"]
         self.samples, self.levels, self.by_speaker = {}, {}, {}
         for utt, path in wavs.items():
             if utt not in utt2spk:
                 raise DataError(f"{sources_dir}/utt2spk: no line for utterance '{utt}' of wav.scp: add it")
             try:
-                samples, rate = io.read_wav(path, dtype="float64")
-            except io.AudioError as err:
+                samples, rate = datafiles.read_wav(path, dtype="float64")
+            except datafiles.AudioError as err:
                 raise DataError(f"{sources_dir}/wav.scp: utterance '{utt}': {err}") from None
             if rate < stft_config.sample_rate:
                 raise DataError(
                     f"{sources_dir}/wav.scp: utterance '{utt}': {path} is {rate} Hz, below the training "
                     f"mixtures' {stft_config.sample_rate} Hz: give sources at the corpus's rate or higher"
                 )
-            samples = signal.resample(samples, rate, stft_config.sample_rate)  # as the corpus creation
-            level, _ = corpus.activlev(signal.resample(samples, stft_config.sample_rate, 8000), 8000)
+            samples = dsp.resample(samples, rate, stft_config.sample_rate)  # as the corpus creation
+            level, _ = corpus.activlev(dsp.resample(samples, stft_config.sample_rate, 8000), 8000)
             if level <= 0:
                 raise DataError(f"{sources_dir}/wav.scp: utterance '{utt}': {path} is silent")
             self.samples[utt], self.levels[utt] = samples.astype(np.float32), level
@@ -159,7 +159,7 @@ class DynamicMixingSet(torch.utils.data.Dataset):
                 n = min(lengths) if self.mode == "min" else max(lengths)
                 index, name = len(self.mixtures), "+".join(utts)  # the name messages give (_check_finite)
                 self.mixtures.append((utts, snrs))
-                total = signal.num_frames(n, self.config)
+                total = dsp.num_frames(n, self.stft_config)
                 cuts = _cut(total, self.segment_frames)
                 self.segments.extend((name, start, length, index) for start, length in cuts)
                 if len(self.segments) >= self.num_items:
@@ -178,9 +178,9 @@ class DynamicMixingSet(torch.utils.data.Dataset):
     def __getitem__(self, index):
         _, start, length, mixture = self.segments[index]
         mix, sources = self.mixture(mixture)
-        waves = signal.padded_segment(np.stack([mix, *sources]).astype(np.float32), start, length, self.config)
-        spec = signal.stft(torch.from_numpy(waves[0]), self.config, center=False)
-        feats = signal.log_magnitude(spec)
+        waves = dsp.padded_segment(np.stack([mix, *sources]).astype(np.float32), start, length, self.stft_config)
+        spec = dsp.stft(torch.from_numpy(waves[0]), self.stft_config, center=False)
+        feats = dsp.log_magnitude(spec)
         return feats, torch.from_numpy(waves)
 
 

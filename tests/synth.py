@@ -6,7 +6,7 @@ import subprocess
 
 import numpy as np
 
-from nnet import datadir, io
+from nnet import datadir, datafiles
 
 
 def voice(rng, seconds, rate, f0):
@@ -30,14 +30,14 @@ def make_data_dir(root, num_utts=3, rate=8000, seconds=(1.0, 1.6), seed=0):
         mix = s1 + s2
         utt = f"a{i:02d}_b{i:02d}_mix{i:03d}"
         for name, samples in (("mix", mix), ("s1", s1), ("s2", s2)):
-            io.write_wav(os.path.join(root, "wav", name, utt + ".wav"), samples, rate)
+            datafiles.write_wav(os.path.join(root, "wav", name, utt + ".wav"), samples, rate)
         tables["wav.scp"][utt] = os.path.join(root, "wav", "mix", utt + ".wav")
         tables["spk1.scp"][utt] = os.path.join(root, "wav", "s1", utt + ".wav")
         tables["spk2.scp"][utt] = os.path.join(root, "wav", "s2", utt + ".wav")
         tables["utt2spk"][utt] = f"a{i:02d}_b{i:02d}"
         tables["utt2num_samples"][utt] = str(len(mix))
     for name, table in tables.items():
-        io.write_table(os.path.join(data, name), table)
+        datafiles.write_table(os.path.join(data, name), table)
     datadir.write_spk2utt(os.path.join(data, "spk2utt"), tables["utt2spk"])
     return data
 

@@ -3,7 +3,7 @@
 import numpy as np
 import soundfile
 
-from nnet import io
+from nnet import datafiles
 
 
 def test_write_wav_in_blocks_writes_the_bytes_of_one_piece(tmp_path, monkeypatch):
@@ -14,9 +14,9 @@ def test_write_wav_in_blocks_writes_the_bytes_of_one_piece(tmp_path, monkeypatch
     whole = tmp_path / "whole.wav"
     soundfile.write(whole, np.clip(samples.astype(np.float64), -1, 1), 8000, subtype="PCM_16", format="WAV")
     for block in (1000, 10_007, 1 << 20):
-        monkeypatch.setattr(io, "WRITE_BLOCK", block)
+        monkeypatch.setattr(datafiles, "WRITE_BLOCK", block)
         path = tmp_path / f"blocks{block}.wav"
-        io.write_wav(path, samples, 8000)
+        datafiles.write_wav(path, samples, 8000)
         assert path.read_bytes() == whole.read_bytes(), block
-    io.write_wav(tmp_path / "empty.wav", np.zeros(0), 8000)
+    datafiles.write_wav(tmp_path / "empty.wav", np.zeros(0), 8000)
     assert soundfile.info(tmp_path / "empty.wav").frames == 0

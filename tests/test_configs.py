@@ -11,7 +11,7 @@ import torch
 
 import yaml
 
-from nnet import config as configs, losses, models, signal
+from nnet import config as configs, dsp, losses, models
 from nnet.config import load_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -116,7 +116,7 @@ def random_batch(num_bins, num_spk, seed=0):
 def features_bins(path):
     """F of the features of the config's recipe at 8 kHz (its conf/stft.conf): the model.num_bins that
     training gives a config that leaves it out."""
-    return signal.read_stft_conf(os.path.join(os.path.dirname(os.path.dirname(path)), "stft.conf"), 8000).num_bins
+    return dsp.read_stft_conf(os.path.join(os.path.dirname(os.path.dirname(path)), "stft.conf"), 8000).num_bins
 
 
 def build(path):
@@ -303,3 +303,27 @@ def test_chain_of_the_shipped_def_configs():
     for tuning in (WSJ0, MINI, SPEECHOCEAN762):
         systems = ["oracle_ibm", "dl_def", "upit", "def", "def_joint", "def_dc"]
         assert configs.chains(tuning, "/nonexistent", systems) == [["upit"], ["def_dc", "def", "def_joint", "dl_def"]]
+
+
+def test_the_keys_table_follows_the_type_tables():
+    """The model and loss types that take and need each type-specific key (KEYS' uses and required,
+    printed by `python3 -m nnet.config keys` and checked by check_section) come from config.MODELS
+    and config.LOSSES: these are the ones the table listed before it was derived."""
+    dc, mi = ("dc", "chimera", "joint", "dl"), ("mi", "chimera", "joint", "dl")
+    want = {
+        ("model", "num_spk"): (("dc", "mi", "chimera", "def"), ("mi", "chimera", "def")),
+        ("model", "emb_dim"): (("dc", "chimera", "def"), ("dc", "chimera", "def")),
+        ("model", "mask_activation"): (("mi", "chimera", "def"), ("mi", "chimera", "def")),
+        ("model", "dc_layers"): (("def",), ("def",)),
+        ("model", "dc_units"): (("def",), ("def",)),
+        ("model", "freeze_dc"): (("def",), ()),
+        ("loss", "dc_objective"): (dc, ("dc", "chimera", "joint", "dl+")),
+        ("loss", "dc_weights"): (dc, ("dc", "chimera", "joint", "dl+")),
+        ("loss", "mi_target"): (mi, mi),
+        ("loss", "mi_norm"): (mi, mi),
+        ("loss", "psa_truncation"): (mi, ()),
+        ("loss", "alpha"): (("chimera",), ("chimera",)),
+        ("loss", "lambda"): (("joint", "dl"), ("joint",)),
+        ("loss", "gamma"): (("dl",), ("dl",)),
+    }
+    assert {(k.section, k.name): (k.uses, k.required) for k in configs.KEYS if (k.section, k.name) in want} == want

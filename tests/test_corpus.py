@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import scipy.optimize
 
-from nnet import corpus, io, signal
+from nnet import corpus, datafiles, dsp
 
 ROOT = Path(__file__).resolve().parent.parent
 LSB = 1 / 32768  # one step of a 16-bit wav read back as float
@@ -203,8 +203,8 @@ def tiny(tmp_path):
     for utt, seconds in SECONDS.items():
         folder = {"44d": "si_et_05", "55e": "si_dt_05"}.get(utt[:3], "si_tr_s")
         samples = speech_like(rng, seconds)
-        io.write_wav(root / "wsj0" / folder / utt[:3] / f"{utt}.wav", samples, 16000)
-        sources[utt] = io.read_wav(root / "wsj0" / folder / utt[:3] / f"{utt}.wav", dtype="float64")[0]
+        datafiles.write_wav(root / "wsj0" / folder / utt[:3] / f"{utt}.wav", samples, 16000)
+        sources[utt] = datafiles.read_wav(root / "wsj0" / folder / utt[:3] / f"{utt}.wav", dtype="float64")[0]
     lists = tmp_path / "lists"
     lists.mkdir()
     (lists / "mix_2_spk_tr.txt").write_text(LIST_TR)
@@ -229,7 +229,7 @@ def run_create(tiny, *extra, root=None):
 
 
 def read(path):
-    return io.read_wav(path, dtype="float64")
+    return datafiles.read_wav(path, dtype="float64")
 
 
 def level_db(samples, rate):
@@ -269,7 +269,7 @@ def test_create_names_lengths_levels_and_peak(tiny):
                     for s, u in ((s1, u1), (s2, u2)):
                         orig = tiny["sources"][u]
                         if rate == "8k":
-                            orig = signal.resample(orig, 16000, 8000)
+                            orig = dsp.resample(orig, 16000, 8000)
                         n = len(orig)
                         gains[rate, u] = float(np.dot(s[:n], orig) / np.dot(orig, orig))
         # 16 kHz uses the gains measured at 8 kHz (MERL's script): the same ratio between the sources

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from nnet import datadir, io
+from nnet import datadir, datafiles
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOLS = [
@@ -186,8 +186,8 @@ def test_a_kaldi_pipe_is_refused_naming_the_line_and_what_to_do(data, tmp_path, 
 @pytest.mark.fault
 def test_reading_a_kaldi_pipe_says_pipes_are_not_run():
     """A program that reads a table's value directly (scoring, separation) says the same, not 'no such file'."""
-    with pytest.raises(io.AudioError, match=r"^sox a.wav -t wav - \|: a Kaldi pipe \('<command> \|'\), which"):
-        io.read_wav("sox a.wav -t wav - |")
+    with pytest.raises(datafiles.AudioError, match=r"^sox a.wav -t wav - \|: a Kaldi pipe \('<command> \|'\), which"):
+        datafiles.read_wav("sox a.wav -t wav - |")
 
 
 def test_validate_mismatched_keys(data):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from nnet import io
+from nnet import datafiles
 from synth import make_data_dir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,11 +34,11 @@ def feats_log(featdir):
 
 
 def wav_scp(data):
-    return io.read_table(os.path.join(data, "wav.scp"))
+    return datafiles.read_table(os.path.join(data, "wav.scp"))
 
 
 def truncate(path, num_samples):
-    """Cut a 16-bit mono wav written by io.write_wav after num_samples, keeping its header."""
+    """Cut a 16-bit mono wav written by datafiles.write_wav after num_samples, keeping its header."""
     header = 44
     with open(path, "r+b") as f:
         f.truncate(header + 2 * num_samples)
@@ -55,29 +55,31 @@ def leftovers(featdir):
 def test_read_wav_refuses_a_truncated_file(tmp_path):
     """A wav whose header promises more samples than it holds: read_wav names the file and both counts."""
     path = tmp_path / "cut.wav"
-    io.write_wav(path, 0.1 * np.ones(1000), 8000)
+    datafiles.write_wav(path, 0.1 * np.ones(1000), 8000)
     truncate(path, 300)
     with pytest.raises(
-        io.AudioError,
+        datafiles.AudioError,
         match=rf"^{path}: truncated: its header promises 1000 samples, "
         r"the file holds 300",
     ):
-        io.read_wav(path)
+        datafiles.read_wav(path)
 
 
 @pytest.mark.fault
 def test_read_wav_refuses_an_empty_file_and_non_finite_samples(tmp_path):
     """0 samples, NaN/inf samples or a missing file: read_wav raises AudioError naming the file."""
     empty = tmp_path / "empty.wav"
-    io.write_wav(empty, np.zeros(0), 8000)
-    with pytest.raises(io.AudioError, match=rf"^{empty}: holds no samples"):
-        io.read_wav(empty)
+    datafiles.write_wav(empty, np.zeros(0), 8000)
+    with pytest.raises(datafiles.AudioError, match=rf"^{empty}: holds no samples"):
+        datafiles.read_wav(empty)
     bad = tmp_path / "nan.wav"
     soundfile.write(bad, np.array([0.1, np.nan, 0.2, np.inf]), 8000, subtype="FLOAT")
-    with pytest.raises(io.AudioError, match=rf"^{bad}: 2 non-finite samples \(NaN or inf\), the first at sample 1"):
-        io.read_wav(bad)
-    with pytest.raises(io.AudioError, match=rf"^{tmp_path / 'gone.wav'}: no such file"):
-        io.read_wav(tmp_path / "gone.wav")
+    with pytest.raises(
+        datafiles.AudioError, match=rf"^{bad}: 2 non-finite samples \(NaN or inf\), the first at sample 1"
+    ):
+        datafiles.read_wav(bad)
+    with pytest.raises(datafiles.AudioError, match=rf"^{tmp_path / 'gone.wav'}: no such file"):
+        datafiles.read_wav(tmp_path / "gone.wav")
 
 
 @pytest.mark.fault
@@ -99,7 +101,7 @@ def test_make_feats_refuses_an_empty_wav(tmp_path):
     """A mixture with 0 samples: a message naming the utterance and the file, not a reshape traceback."""
     data = make_data_dir(str(tmp_path / "corpus"), num_utts=2)
     utt, path = sorted(wav_scp(data).items())[0]
-    io.write_wav(path, np.zeros(0), 8000)
+    datafiles.write_wav(path, np.zeros(0), 8000)
     run = make_feats(data, tmp_path / "feats")
     out = run.stderr + feats_log(tmp_path / "feats")
     assert run.returncode == 1
@@ -114,8 +116,8 @@ def test_make_feats_names_the_odd_sample_rate_not_the_first_utterance(tmp_path):
     data = make_data_dir(str(tmp_path / "corpus"), num_utts=3)
     wavs = sorted(wav_scp(data).items())
     odd_utt, odd_path = wavs[0]
-    samples, _ = io.read_wav(odd_path)
-    io.write_wav(odd_path, samples, 16000)
+    samples, _ = datafiles.read_wav(odd_path)
+    datafiles.write_wav(odd_path, samples, 16000)
     run = make_feats(data, tmp_path / "feats")
     out = run.stderr + feats_log(tmp_path / "feats")
     assert run.returncode == 1
@@ -134,7 +136,7 @@ def test_make_feats_refuses_nan_audio(tmp_path):
     """A float wav with NaN samples: stage 2 exits 1 naming the utterance and the wav, no feats.scp or ark left."""
     data = make_data_dir(str(tmp_path / "corpus"), num_utts=3)
     utt, path = sorted(wav_scp(data).items())[2]
-    samples, _ = io.read_wav(path)
+    samples, _ = datafiles.read_wav(path)
     samples[100:110] = np.nan
     soundfile.write(path, samples, 8000, subtype="FLOAT")
     run = make_feats(data, tmp_path / "feats")
@@ -150,7 +152,7 @@ def test_make_feats_py_refuses_non_finite_features(tmp_path):
     """Finite but huge float samples give inf features: make_feats.py exits 1 naming utterance and wav."""
     data = make_data_dir(str(tmp_path / "corpus"), num_utts=2)
     utt, path = sorted(wav_scp(data).items())[1]
-    samples, _ = io.read_wav(path)
+    samples, _ = datafiles.read_wav(path)
     soundfile.write(path, samples * 1e38, 8000, subtype="FLOAT")
     ark, scp, cmvn = (tmp_path / f"raw.{x}" for x in ("ark", "scp", "cmvn"))
     run = sh(
@@ -240,7 +242,7 @@ def test_validate_names_the_utterance_of_a_truncated_ark(tmp_path):
     """feats.scp pointing into a truncated ark: validate_data_dir.py exits 1 naming the utterance and the ark."""
     data = make_data_dir(str(tmp_path / "corpus"), num_utts=3)
     assert make_feats(data, tmp_path / "feats").returncode == 0
-    scp = io.read_table(os.path.join(data, "feats.scp"))
+    scp = datafiles.read_table(os.path.join(data, "feats.scp"))
     last = sorted(scp)[-1]
     ark = scp[last].rsplit(":", 1)[0]
     os.truncate(ark, os.path.getsize(ark) - 100)
@@ -255,14 +257,14 @@ def test_validate_check_audio_names_bad_files(tmp_path):
     """--check-audio: a truncated reference, an s1 shorter than its mixture, an odd rate: each file named."""
     data = make_data_dir(str(tmp_path / "corpus"), num_utts=4)
     u = sorted(wav_scp(data))
-    spk1 = io.read_table(os.path.join(data, "spk1.scp"))
-    spk2 = io.read_table(os.path.join(data, "spk2.scp"))
+    spk1 = datafiles.read_table(os.path.join(data, "spk1.scp"))
+    spk2 = datafiles.read_table(os.path.join(data, "spk2.scp"))
     mixes = wav_scp(data)
     truncate(spk2[u[0]], 50)
-    s1, _ = io.read_wav(spk1[u[1]])
-    io.write_wav(spk1[u[1]], s1[:-80], 8000)
-    mix, _ = io.read_wav(mixes[u[2]])
-    io.write_wav(mixes[u[2]], mix, 16000)
+    s1, _ = datafiles.read_wav(spk1[u[1]])
+    datafiles.write_wav(spk1[u[1]], s1[:-80], 8000)
+    mix, _ = datafiles.read_wav(mixes[u[2]])
+    datafiles.write_wav(mixes[u[2]], mix, 16000)
     run = sh(sys.executable, ROOT / "utils/validate_data_dir.py", "--check-audio", data)
     assert run.returncode == 1
     err = run.stderr
@@ -294,7 +296,7 @@ def corpus_with_lists(root):
             u1, snr1, u2, snr2 = name.split("_")
             lines.append(f"wsj0/si_tr_s/{u1[:3]}/{u1}.wv1 {snr1} wsj0/si_tr_s/{u2[:3]}/{u2}.wv1 {snr2}\n")
             for kind in ("mix", "s1", "s2"):
-                io.write_wav(src / subset / kind / f"{name}.wav", 0.1 * rng.standard_normal(600), 8000)
+                datafiles.write_wav(src / subset / kind / f"{name}.wav", 0.1 * rng.standard_normal(600), 8000)
         (lists / f"mix_2_spk_{subset}.txt").write_text("".join(lines))
     return src, lists
 
@@ -322,9 +324,9 @@ def test_data_prep_names_empty_and_mismatched_wavs_in_the_corpus(tmp_path):
     """A 0-sample mixture and an s1 longer than its mixture: stage 1 names the corpus files, not a temporary."""
     src, lists = corpus_with_lists(tmp_path)
     empty = src / "tt" / "mix" / f"{MIXTURES['tt'][0]}.wav"
-    io.write_wav(empty, np.zeros(0), 8000)
+    datafiles.write_wav(empty, np.zeros(0), 8000)
     long_s1 = src / "tt" / "s1" / f"{MIXTURES['tt'][2]}.wav"
-    io.write_wav(long_s1, 0.1 * np.ones(700), 8000)
+    datafiles.write_wav(long_s1, 0.1 * np.ones(700), 8000)
     run = sh(DATA_PREP, "--mixlists", lists, "--sets", "tt", src, tmp_path / "data")
     assert run.returncode == 1
     assert f"{src.resolve()}/tt/mix/{MIXTURES['tt'][0]}.wav: holds no samples" in run.stderr
@@ -363,7 +365,7 @@ def test_interrupted_creation_is_refused_then_finished_by_a_rerun(tmp_path):
             for u in (u1, u2):
                 t = np.arange(int(1.2 * 16000)) / 16000
                 samples = 0.2 * np.sin(2 * np.pi * rng.uniform(100, 250) * t) * (np.sin(2 * np.pi * 3 * t) > 0)
-                io.write_wav(root / "wsj0" / "si_tr_s" / u[:3] / f"{u}.wav", samples, 16000)
+                datafiles.write_wav(root / "wsj0" / "si_tr_s" / u[:3] / f"{u}.wav", samples, 16000)
             text += f"wsj0/si_tr_s/{u1[:3]}/{u1}.wv1 {s1} wsj0/si_tr_s/{u2[:3]}/{u2}.wv1 {s2}\n"
         (lists / f"mix_2_spk_{subset}.txt").write_text(text)
     argv = ["--wsj0", str(root), "--mixlists", str(lists), "--out", str(out), "--sample-rates", "8k", "--modes", "min"]
@@ -381,7 +383,7 @@ def test_interrupted_creation_is_refused_then_finished_by_a_rerun(tmp_path):
     assert (mixdir / f"{name}.wav").is_file() and not stale.exists()
     run = sh(DATA_PREP, "--mixlists", lists, src, tmp_path / "data")
     assert run.returncode == 0, run.stderr
-    assert len(io.read_table(tmp_path / "data" / "tr" / "wav.scp")) == 2
+    assert len(datafiles.read_table(tmp_path / "data" / "tr" / "wav.scp")) == 2
 
 
 MINI = [

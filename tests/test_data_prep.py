@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnet import datadir, io
+from nnet import datadir, datafiles
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "local" / "data_prep.sh"
@@ -25,7 +25,7 @@ def make_corpus(root, mixtures=MIXTURES):
     for subset, names in mixtures.items():
         for name, length in names.items():
             for kind in ("mix", "s1", "s2"):
-                io.write_wav(root / subset / kind / f"{name}.wav", 0.1 * rng.standard_normal(length), 8000)
+                datafiles.write_wav(root / subset / kind / f"{name}.wav", 0.1 * rng.standard_normal(length), 8000)
     (root / "tr" / "mix" / ".tmp.unfinished.wav").write_bytes(b"")  # an interrupted write: ignored
     lists = lists_of(root)
     lists.mkdir(parents=True, exist_ok=True)
@@ -71,7 +71,7 @@ def test_data_prep_writes_valid_sorted_dirs(tmp_path):
     assert f"{first} {src.resolve()}/tr/s2/{mixname}.wav" in lines(tr / "spk2.scp")
     assert lines(tr / "utt2spk") == [f"{u} {u[:7]}" for u in expected_ids]
     assert lines(tr / "spk2utt") == [f"{u[:7]} {u}" for u in expected_ids]
-    assert io.read_table(tr / "utt2num_samples") == {
+    assert datafiles.read_table(tr / "utt2num_samples") == {
         "01x_22g_01xo030b_0.31_22ga010f_-0.31": "900",
         "22g_40n_22ga010f_2.1_40na010y_-2.1": "1000",
         first: "1200",

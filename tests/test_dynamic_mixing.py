@@ -13,11 +13,11 @@ import soundfile
 import torch
 import yaml
 
-from nnet import corpus, datadir, features, io, signal, training_data
+from nnet import corpus, datadir, datafiles, dsp, features, training_data
 from synth import make_featured_data_dir, voice
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-STFT = signal.StftConfig()  # 8 kHz, 32 ms sqrt-Hann, 8 ms hop
+STFT = dsp.StftConfig()  # 8 kHz, 32 ms sqrt-Hann, 8 ms hop
 SPEAKERS = ("s01", "s02", "s03", "s04")
 
 
@@ -32,8 +32,8 @@ def write_sources(folder, rate=8000, per_speaker=3, seed=0):
             os.makedirs(os.path.dirname(path), exist_ok=True)
             soundfile.write(path, voice(rng, rng.uniform(0.6, 1.5), rate, 110 + 40 * k) * rng.uniform(0.1, 1), rate)
             wavs[utt], utt2spk[utt] = path, spk
-    io.write_table(os.path.join(folder, "wav.scp"), wavs)
-    io.write_table(os.path.join(folder, "utt2spk"), utt2spk)
+    datafiles.write_table(os.path.join(folder, "wav.scp"), wavs)
+    datafiles.write_table(os.path.join(folder, "utt2spk"), utt2spk)
     datadir.write_spk2utt(os.path.join(folder, "spk2utt"), utt2spk)
     return folder
 
@@ -68,7 +68,7 @@ def test_items_are_mixed_as_the_corpus_is(sources):
         assert max(np.abs(x).max() for x in (mix, s1, s2)) == pytest.approx(0.9, abs=1e-6)
         ratio_db = 10 * np.log10(corpus.activlev(s1, 8000)[0] / corpus.activlev(s2, 8000)[0])
         assert ratio_db == pytest.approx(snrs[0] - snrs[1], abs=0.05)
-        originals = [io.read_wav(os.path.join(sources, "wav", u + ".flac"), "float64")[0] for u in utts]
+        originals = [datafiles.read_wav(os.path.join(sources, "wav", u + ".flac"), "float64")[0] for u in utts]
         assert len(mix) == max(len(x) for x in originals)
     for i in range(len(dm)):
         name, start, length, index = dm.segments[i]
@@ -86,7 +86,7 @@ def test_a_missing_sources_dir_and_a_low_rate_are_named(tmp_path, sources):
         training_data.DynamicMixingSet(str(tmp_path / "nowhere"), STFT, 40, 2, 10, 1)
     low = write_sources(str(tmp_path / "low"), rate=8000)
     with pytest.raises(training_data.DataError, match="8000 Hz, below the training mixtures' 16000 Hz"):
-        training_data.DynamicMixingSet(low, signal.StftConfig(sample_rate=16000), 40, 2, 10, 1)
+        training_data.DynamicMixingSet(low, dsp.StftConfig(sample_rate=16000), 40, 2, 10, 1)
 
 
 def test_training_with_dynamic_mixing_has_the_static_step_count(tmp_path, sources):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from nnet import features, io, signal
+from nnet import datafiles, dsp, features
 from synth import make_data_dir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -14,37 +14,37 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @pytest.mark.parametrize("rate,window", [(8000, "sqrt_hann"), (16000, "sqrt_hann"), (8000, "hann")])
 def test_istft_of_stft_reconstructs_perfectly(rate, window):
-    config = signal.StftConfig(sample_rate=rate, window=window)
+    config = dsp.StftConfig(sample_rate=rate, window=window)
     x = torch.randn(2, rate + 37, dtype=torch.float64)
-    y = signal.istft(signal.stft(x, config), config, x.shape[-1])
+    y = dsp.istft(dsp.stft(x, config), config, x.shape[-1])
     assert y.shape == x.shape
     assert torch.max(torch.abs(y - x)).item() < 1e-12
 
 
 def test_default_stft_matches_the_seed_papers():
-    config = signal.StftConfig()
+    config = dsp.StftConfig()
     assert (config.win_length, config.hop_length, config.n_fft, config.num_bins) == (256, 64, 256, 129)
-    spec = signal.stft(torch.zeros(8000), config)
-    assert spec.shape == (signal.num_frames(8000, config), 129) == (126, 129)
+    spec = dsp.stft(torch.zeros(8000), config)
+    assert spec.shape == (dsp.num_frames(8000, config), 129) == (126, 129)
 
 
 def test_padded_segment_gives_the_frames_of_the_whole_signal():
-    config = signal.StftConfig()
+    config = dsp.StftConfig()
     x = np.random.default_rng(1).standard_normal((3, 5000))
-    whole = signal.stft(torch.from_numpy(x), config)
+    whole = dsp.stft(torch.from_numpy(x), config)
     for first, count in [(0, 10), (7, 30), (70, 9)]:
-        seg = signal.stft(torch.from_numpy(signal.padded_segment(x, first, count, config)), config, center=False)
+        seg = dsp.stft(torch.from_numpy(dsp.padded_segment(x, first, count, config)), config, center=False)
         assert torch.allclose(seg, whole[:, first : first + count])
 
 
 def test_stft_conf_file(tmp_path):
     conf = tmp_path / "stft.conf"
     conf.write_text("# comment\n--frame-length-ms=64\n--frame-shift-ms=16\n")
-    config = signal.read_stft_conf(conf, 8000)
+    config = dsp.read_stft_conf(conf, 8000)
     assert (config.n_fft, config.hop_length) == (512, 128)
     conf.write_text("--frame-lenght-ms=64\n")
     with pytest.raises(ValueError, match=r"stft.conf:1: unknown option --frame-lenght-ms"):
-        signal.read_stft_conf(conf, 8000)
+        dsp.read_stft_conf(conf, 8000)
 
 
 def make_feats(data, featdir, nj):
@@ -75,12 +75,12 @@ def test_archives_equal_direct_computation_and_do_not_depend_on_nj(tmp_path):
     assert run3.returncode == 0, run3.stderr
     feats3 = dict(kaldiio.load_scp(os.path.join(data, "feats.scp")))
     cmvn3 = features.read_cmvn(os.path.join(data, "cmvn"))
-    assert sorted(feats1) == sorted(feats3) == sorted(io.read_table(os.path.join(data, "wav.scp")))
+    assert sorted(feats1) == sorted(feats3) == sorted(datafiles.read_table(os.path.join(data, "wav.scp")))
     all_frames = []
-    config = signal.StftConfig(sample_rate=8000)
-    for utt, path in io.read_table(os.path.join(data, "wav.scp")).items():
-        samples, _ = io.read_wav(path)
-        direct = signal.log_magnitude(signal.stft(torch.from_numpy(samples), config)).numpy()
+    config = dsp.StftConfig(sample_rate=8000)
+    for utt, path in datafiles.read_table(os.path.join(data, "wav.scp")).items():
+        samples, _ = datafiles.read_wav(path)
+        direct = dsp.log_magnitude(dsp.stft(torch.from_numpy(samples), config)).numpy()
         np.testing.assert_array_equal(feats1[utt], direct)
         np.testing.assert_array_equal(feats3[utt], direct)
         all_frames.append(direct.astype(np.float64))
@@ -101,7 +101,7 @@ def test_archives_equal_direct_computation_and_do_not_depend_on_nj(tmp_path):
 
 def test_unreadable_wav_names_the_utterance(tmp_path):
     data = make_data_dir(str(tmp_path / "corpus"), num_utts=2)
-    first = sorted(io.read_table(os.path.join(data, "wav.scp")).items())[0]
+    first = sorted(datafiles.read_table(os.path.join(data, "wav.scp")).items())[0]
     with open(first[1], "wb") as f:
         f.write(b"not a wav")
     run = make_feats(data, tmp_path / "f", 1)

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from nnet import inference, losses, metrics, signal
+from nnet import dsp, inference, losses, metrics
 from synth import voice
 
-CFG = signal.StftConfig()
+CFG = dsp.StftConfig()
 
 
 def planted(batch, bins, dim, clusters, noise, seed, anisotropic=False):
@@ -305,7 +305,7 @@ def test_misi_sources_sum_to_mixture():
     sources = two_voices(0, 0.7)
     mix = sources.sum(0)
     length = mix.shape[-1]
-    mix_spec = signal.stft(mix, CFG)
+    mix_spec = dsp.stft(mix, CFG)
     # any magnitudes, even poor ones: the estimates still add up to the mixture
     masks = torch.rand(2, *mix_spec.shape, generator=torch.Generator().manual_seed(0))
     for iters in (0, 1, 5):
@@ -326,16 +326,16 @@ def test_misi_spreads_the_mixture_error_inside_every_iteration():
     sources = two_voices(3, 0.6).double()
     mix = sources.sum(0)
     length = mix.shape[-1]
-    mix_spec = signal.stft(mix, CFG)
+    mix_spec = dsp.stft(mix, CFG)
     mags = (
         torch.rand(2, *mix_spec.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * mix_spec.abs()
     )
     phase = torch.exp(1j * mix_spec.angle())
     for _ in range(3):
-        estimate = signal.istft(mags * phase, CFG, length)
+        estimate = dsp.istft(mags * phase, CFG, length)
         estimate = estimate + (mix - estimate.sum(0)) / 2
-        phase = torch.exp(1j * signal.stft(estimate, CFG).angle())
-    estimate = signal.istft(mags * phase, CFG, length)
+        phase = torch.exp(1j * dsp.stft(estimate, CFG).angle())
+    estimate = dsp.istft(mags * phase, CFG, length)
     want = estimate + (mix - estimate.sum(0)) / 2
     got = inference.misi(mix_spec, mags, CFG, length, iters=3)
     assert torch.allclose(got, want, atol=1e-9)
@@ -349,9 +349,9 @@ def test_misi_beats_mixture_phase_with_oracle_magnitudes(seed):
     sources = two_voices(seed)
     mix = sources.sum(0)
     length = mix.shape[-1]
-    mix_spec = signal.stft(mix, CFG)
-    oracle = signal.stft(sources, CFG).abs()
-    mixture_phase = signal.istft(oracle * torch.polar(torch.ones_like(oracle), mix_spec.angle()), CFG, length)
+    mix_spec = dsp.stft(mix, CFG)
+    oracle = dsp.stft(sources, CFG).abs()
+    mixture_phase = dsp.istft(oracle * torch.polar(torch.ones_like(oracle), mix_spec.angle()), CFG, length)
     estimates = inference.misi(mix_spec, oracle, CFG, length, iters=5)
     refs = sources.numpy()
     sdr_base = metrics.bss_eval_sources(refs, mixture_phase.numpy())[0].mean()
@@ -361,13 +361,13 @@ def test_misi_beats_mixture_phase_with_oracle_magnitudes(seed):
 
 
 def spectral_convergence(magnitude, waveform):
-    return ((signal.stft(waveform, CFG).abs() - magnitude).norm() / magnitude.norm()).item()
+    return ((dsp.stft(waveform, CFG).abs() - magnitude).norm() / magnitude.norm()).item()
 
 
 def test_griffin_lim_converges():
     sources = two_voices(2, 0.6)
     length = sources.shape[-1]
-    spec = signal.stft(sources, CFG)
+    spec = dsp.stft(sources, CFG)
     magnitude = spec.abs()
     errors = [
         spectral_convergence(magnitude, inference.griffin_lim(magnitude, CFG, length, iters))

@@ -5,7 +5,7 @@ WHAM!-layout trees made here (<speaker>/<chapter>/<speaker>-<chapter>-<utt>.flac
 import contextlib
 import csv
 import importlib.util
-import io as stdio
+import io
 import os
 import random
 import shutil
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from nnet import io, librimix, signal
+from nnet import datafiles, dsp, librimix
 from synth import voice
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -73,7 +73,7 @@ def wham_tree(root, seed=1, per_subset=6):
 
 def run(script, argv, ok=True):
     """script.main(argv) -> (returncode, stdout, stderr) as a process would give them."""
-    out, err = stdio.StringIO(), stdio.StringIO()
+    out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         returncode = script.main(argv)
     result = subprocess.CompletedProcess(argv, returncode, out.getvalue(), err.getvalue())
@@ -217,14 +217,15 @@ def test_mixtures_use_the_csv_gains(trees, tmp_path, mode):
     folder = out / "wav8k" / mode / "dev"
     name = row[0] + ".wav"
     got = {
-        k: io.read_wav(folder / k / name, dtype="float64")[0] for k in ("s1", "s2", "noise", "mix_clean", "mix_both")
+        k: datafiles.read_wav(folder / k / name, dtype="float64")[0]
+        for k in ("s1", "s2", "noise", "mix_clean", "mix_both")
     }
     s1 = soundfile.read(os.path.join(librispeech, row[1]))[0]
     s2 = soundfile.read(os.path.join(librispeech, row[3]))[0]
     noise = soundfile.read(os.path.join(wham, row[5]))[0][:, 0]
-    want = [signal.resample(g * x, RATE, 8000) for g, x in ((0.5, s1), (1.5, s2))]
+    want = [dsp.resample(g * x, RATE, 8000) for g, x in ((0.5, s1), (1.5, s2))]
     want.append(
-        signal.resample(0.25 * librimix.extend_noise(noise[: max(len(s1), len(s2))], max(len(s1), len(s2))), RATE, 8000)
+        dsp.resample(0.25 * librimix.extend_noise(noise[: max(len(s1), len(s2))], max(len(s1), len(s2))), RATE, 8000)
     )
     length = (min if mode == "min" else max)(len(w) for w in want)
     want = [librimix.fit(w, length) for w in want]
@@ -298,14 +299,14 @@ def test_data_dirs_from_the_mixture_lists(trees, tmp_path):
     run(PREP, ["--sets", "dev:cv", str(wav_dir), str(tmp_path / "data")])
     data = tmp_path / "data" / "cv"
     utt = "1272_1462_" + row[0]
-    assert io.read_table(data / "utt2spk") == {utt: "1272_1462"}
-    assert io.read_table(data / "wav.scp") == {utt: str(wav_dir / "dev" / "mix_both" / (row[0] + ".wav"))}
-    assert io.read_table(data / "spk2.scp") == {utt: str(wav_dir / "dev" / "s2" / (row[0] + ".wav"))}
-    assert io.read_table(data / "noise1.scp") == {utt: str(wav_dir / "dev" / "noise" / (row[0] + ".wav"))}
-    length = io.wav_info(wav_dir / "dev" / "mix_both" / (row[0] + ".wav")).num_samples
-    assert io.read_table(data / "utt2num_samples") == {utt: str(length)}
+    assert datafiles.read_table(data / "utt2spk") == {utt: "1272_1462"}
+    assert datafiles.read_table(data / "wav.scp") == {utt: str(wav_dir / "dev" / "mix_both" / (row[0] + ".wav"))}
+    assert datafiles.read_table(data / "spk2.scp") == {utt: str(wav_dir / "dev" / "s2" / (row[0] + ".wav"))}
+    assert datafiles.read_table(data / "noise1.scp") == {utt: str(wav_dir / "dev" / "noise" / (row[0] + ".wav"))}
+    length = datafiles.wav_info(wav_dir / "dev" / "mix_both" / (row[0] + ".wav")).num_samples
+    assert datafiles.read_table(data / "utt2num_samples") == {utt: str(length)}
     run(PREP, ["--sets", "dev:cv", "--mix-type", "mix_clean", str(wav_dir), str(tmp_path / "data")])
-    assert io.read_table(data / "wav.scp") == {utt: str(wav_dir / "dev" / "mix_clean" / (row[0] + ".wav"))}
+    assert datafiles.read_table(data / "wav.scp") == {utt: str(wav_dir / "dev" / "mix_clean" / (row[0] + ".wav"))}
     assert not (data / "noise1.scp").exists()
 
 
@@ -357,7 +358,9 @@ def test_librimix_recipe_runs_stages_0_to_5(trees, tmp_path):
     wav_dir = work / "Libri2Mix" / "wav8k" / "min"
     for subset, name, count in (("train-100", "tr", 3), ("dev", "cv", 3), ("test", "tt", 3)):
         assert len(read_csv(wav_dir / "metadata" / f"mixture_{subset}_mix_both.csv")) == count
-        tables = {t: io.read_table(work / "data" / name / t) for t in ("wav.scp", "spk1.scp", "spk2.scp", "noise1.scp")}
+        tables = {
+            t: datafiles.read_table(work / "data" / name / t) for t in ("wav.scp", "spk1.scp", "spk2.scp", "noise1.scp")
+        }
         assert all(len(t) == count for t in tables.values())
         assert all(p.startswith(str(wav_dir.resolve() / subset / "mix_both")) for p in tables["wav.scp"].values())
     results = (work / "RESULTS.md").read_text()
@@ -383,7 +386,7 @@ def test_librimix_recipe_runs_stages_0_to_5(trees, tmp_path):
 
 @pytest.mark.fault
 def test_a_rerun_removes_what_a_killed_run_left(trees, tmp_path):
-    """A killed mixtures job leaves io.atomic_write's temporaries and some of a mixture's files: the
+    """A killed mixtures job leaves datafiles.atomic_write's temporaries and some of a mixture's files: the
     rerun removes the temporaries and writes the missing files."""
     librispeech, wham = trees
     row = official_csv(tmp_path / "md", librispeech, wham)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from nnet import corpus, io
+from nnet import corpus, datafiles
 from synth import voice
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,7 +78,7 @@ def test_lists_follow_wsj0_2mix_rules(folder_corpus):
     assert spk["tt"] <= set(TEST_SPEAKERS) and spk["tr"] | spk["cv"] <= set(TRAIN_SPEAKERS)
     assert not used["tr"] & used["cv"]  # cv: other recordings of the training speakers
     # every training speaker has recordings in both pools (sources/tr, sources/cv), a fifth in cv
-    pools = {s: io.read_table(out / "sources" / s / "utt2spk") for s in ("tr", "cv", "tt")}
+    pools = {s: datafiles.read_table(out / "sources" / s / "utt2spk") for s in ("tr", "cv", "tt")}
     for speaker in TRAIN_SPEAKERS:
         assert sum(v == speaker for v in pools["tr"].values()) == 4
         assert sum(v == speaker for v in pools["cv"].values()) == 1
@@ -87,13 +87,14 @@ def test_lists_follow_wsj0_2mix_rules(folder_corpus):
 
 def test_mixtures_are_named_summed_and_levelled_by_the_rule(folder_corpus):
     tmp, out, _ = folder_corpus
-    speakers = io.read_table(out / "speakers.txt")
+    speakers = datafiles.read_table(out / "speakers.txt")
     for subset in ("tr", "tt"):
         for p1, x, p2, minus_x in read_list(out / "mixlists" / f"mix_2_spk_{subset}.txt"):
             name = f"{Path(p1).stem}_{x}_{Path(p2).stem}_{minus_x}"
             assert speakers[name] == f"{speaker_of(p1)}_{speaker_of(p2)}"
             wav = {
-                k: io.read_wav(out / "wav8k/max" / subset / k / f"{name}.wav", "float64") for k in ("mix", "s1", "s2")
+                k: datafiles.read_wav(out / "wav8k/max" / subset / k / f"{name}.wav", "float64")
+                for k in ("mix", "s1", "s2")
             }
             assert {rate for _, rate in wav.values()} == {8000}
             mix, s1, s2 = (wav[k][0] for k in ("mix", "s1", "s2"))
@@ -128,15 +129,15 @@ def test_a_kaldi_source_laid_out_as_speechocean762(tmp_path):
                 utt = flac.stem.replace("SPEAKER", "").replace("-", "")
                 flac.rename(flac.with_name(utt + ".flac"))
                 wavs[utt], utt2spk[utt] = f"WAVE/SPEAKER{spk}/{utt}.WAV", spk
-        io.write_table(so / subset / "wav.scp", wavs)
-        io.write_table(so / subset / "utt2spk", utt2spk)
+        datafiles.write_table(so / subset / "wav.scp", wavs)
+        datafiles.write_table(so / subset / "utt2spk", utt2spk)
     opts = ("--train", so / "train", "--test", so / "test", "--source-root", so, "--num-tr", 4, "--num-cv", 2)
     run = make(tmp_path / "c", *opts, "--num-tt", 2)
     assert run.returncode == 0, run.stderr
     first = read_list(tmp_path / "c/mixlists/mix_2_spk_tr.txt")[0][0]
     assert re.fullmatch(r"WAVE/SPEAKER000[123]/000[123]0[0-2]\.WAV", first)  # the list keeps the listed name
     assert len(list((tmp_path / "c/wav8k/min/tt/mix").glob("*.wav"))) == 2
-    found = io.read_table(tmp_path / "c/sources/tr/wav.scp")  # the files read: the .flac copies
+    found = datafiles.read_table(tmp_path / "c/sources/tr/wav.scp")  # the files read: the .flac copies
     assert len(found) == 6 and all(re.search(r"/WAVE/SPEAKER000[123]/\d+\.flac$", p) for p in found.values())
     run = make(tmp_path / "c16", *opts, "--num-tt", 2, "--sample-rate", "16k")
     assert run.returncode == 1 and "8000 Hz, below --min-rate 16000" in run.stderr
@@ -173,6 +174,6 @@ def test_held_out_speakers_form_tt(tmp_path):
         tmp_path / "c", "--train", tmp_path / "all", "--num-tt-speakers", 3, "--num-tr", 6, "--num-cv", 3, "--num-tt", 3
     )
     assert run.returncode == 0, run.stderr
-    tt = set(io.read_table(tmp_path / "c/sources/tt/utt2spk").values())
-    tr = set(io.read_table(tmp_path / "c/sources/tr/utt2spk").values())
+    tt = set(datafiles.read_table(tmp_path / "c/sources/tt/utt2spk").values())
+    tr = set(datafiles.read_table(tmp_path / "c/sources/tr/utt2spk").values())
     assert len(tt) == 3 and len(tr) == 4 and not tt & tr

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from nnet import inference, metrics, signal
+from nnet import dsp, inference, metrics
 from synth import voice
 
-CFG = signal.StftConfig()
+CFG = dsp.StftConfig()
 RATE = CFG.sample_rate
 
 
@@ -28,8 +28,8 @@ def noisy_utterance(seed, noise_db=-5.0, seconds=1.5):
 
 def masks_of(sources, mixture, seed):
     """Ratio masks of the speakers against speakers and noise, blurred by noise as a network's are."""
-    speakers = signal.stft(sources, CFG).abs()
-    noise = signal.stft(mixture - sources.sum(0), CFG).abs()
+    speakers = dsp.stft(sources, CFG).abs()
+    noise = dsp.stft(mixture - sources.sum(0), CFG).abs()
     masks = speakers / (speakers.sum(0) + noise + 1e-8)
     blur = torch.rand(masks.shape, generator=torch.Generator().manual_seed(seed))
     return (masks + 0.1 * blur).clamp(0, 1)
@@ -46,9 +46,9 @@ def tiny_noisy_set():
     for seed in range(3):
         sources, mixture = noisy_utterance(seed)
         length = mixture.shape[-1]
-        mix_spec = signal.stft(mixture, CFG)
+        mix_spec = dsp.stft(mixture, CFG)
         masks = masks_of(sources, mixture, seed)
-        mixture_phase = signal.istft(masks * mix_spec, CFG, length)
+        mixture_phase = dsp.istft(masks * mix_spec, CFG, length)
         speakers_only = inference.misi(mix_spec, masks * mix_spec.abs(), CFG, length)
         with_noise = inference.misi(mix_spec, masks * mix_spec.abs(), CFG, length, noise_source=True)
         assert with_noise.shape == speakers_only.shape == (2, length)
@@ -74,13 +74,13 @@ def test_the_noise_source_takes_its_share_and_the_rest_still_sums_to_the_mixture
     is |X| minus the speakers' magnitudes (the masks' complement), never negative."""
     sources, mixture = noisy_utterance(5)
     length = mixture.shape[-1]
-    mix_spec = signal.stft(mixture, CFG)
+    mix_spec = dsp.stft(mixture, CFG)
     magnitudes = masks_of(sources, mixture, 5) * mix_spec.abs()
     speakers = inference.misi(mix_spec, magnitudes, CFG, length, iters=0, noise_source=True)
     residual = (mix_spec.abs() - magnitudes.sum(0)).clamp_min(0)
     # iters=0: every source with the mixture phase, then the error split in three
-    parts = signal.istft(torch.cat([magnitudes, residual[None]]) * torch.exp(1j * mix_spec.angle()), CFG, length)
-    want = parts + (signal.istft(mix_spec, CFG, length) - parts.sum(0)) / 3
+    parts = dsp.istft(torch.cat([magnitudes, residual[None]]) * torch.exp(1j * mix_spec.angle()), CFG, length)
+    want = parts + (dsp.istft(mix_spec, CFG, length) - parts.sum(0)) / 3
     assert torch.allclose(speakers, want[:2], atol=1e-6)
     # clean mixtures keep MISI as it was: noise_source defaults to False, and the speakers sum to the mixture
     assert torch.equal(

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from nnet import io, metrics
+from nnet import datafiles, metrics
 from nnet.oracle_masks import oracle_masks
 from synth import make_data_dir
 
@@ -46,12 +46,14 @@ def test_oracle_separation_is_far_above_the_mixture(tmp_path, data, kind):
         text=True,
     )
     assert run.returncode == 0, run.stderr
-    mixtures = io.read_table(os.path.join(data, "wav.scp"))
-    assert list(io.read_table(out / "spk1.scp")) == list(mixtures)
+    mixtures = datafiles.read_table(os.path.join(data, "wav.scp"))
+    assert list(datafiles.read_table(out / "spk1.scp")) == list(mixtures)
     for utt, path in mixtures.items():
-        mix, rate = io.read_wav(path)
-        refs = np.stack([io.read_wav(io.read_table(os.path.join(data, f"spk{c}.scp"))[utt])[0] for c in (1, 2)])
-        ests = np.stack([io.read_wav(io.read_table(out / f"spk{c}.scp")[utt])[0] for c in (1, 2)])
+        mix, rate = datafiles.read_wav(path)
+        refs = np.stack(
+            [datafiles.read_wav(datafiles.read_table(os.path.join(data, f"spk{c}.scp"))[utt])[0] for c in (1, 2)]
+        )
+        ests = np.stack([datafiles.read_wav(datafiles.read_table(out / f"spk{c}.scp")[utt])[0] for c in (1, 2)])
         assert ests.shape == refs.shape
         score = metrics.score_utterance(refs, ests, mix, rate, utt, pesq_stoi=False)
         assert score["SDRi"] > 8.0, (kind, utt, score)
@@ -128,14 +130,14 @@ def test_the_noise_of_a_noisy_corpus_is_a_source_of_the_ideal_masks(tmp_path, da
     subprocess.run(["cp", "-r", data, str(noisy)], check=True)
     rng = np.random.default_rng(4)
     noise_table, mix_table = {}, {}
-    for utt, path in io.read_table(noisy / "wav.scp").items():
-        mix, rate = io.read_wav(path, dtype="float64")
+    for utt, path in datafiles.read_table(noisy / "wav.scp").items():
+        mix, rate = datafiles.read_wav(path, dtype="float64")
         noise = rng.normal(0, 0.1, len(mix))
         noise_table[utt], mix_table[utt] = str(tmp_path / f"{utt}.noise.wav"), str(tmp_path / f"{utt}.mix.wav")
-        io.write_wav(noise_table[utt], noise, rate)
-        io.write_wav(mix_table[utt], mix + noise, rate)
-    io.write_table(noisy / "wav.scp", mix_table)
-    io.write_table(noisy / "noise1.scp", noise_table)
+        datafiles.write_wav(noise_table[utt], noise, rate)
+        datafiles.write_wav(mix_table[utt], mix + noise, rate)
+    datafiles.write_table(noisy / "wav.scp", mix_table)
+    datafiles.write_table(noisy / "noise1.scp", noise_table)
 
     def mean_sdri(data_dir, out):
         run = subprocess.run(
@@ -147,9 +149,9 @@ def test_the_noise_of_a_noisy_corpus_is_a_source_of_the_ideal_masks(tmp_path, da
         assert not (out / "spk3.scp").exists()  # the noise is not an output
         sdri = []
         for utt, path in mix_table.items():
-            mix, rate = io.read_wav(path)
-            refs = np.stack([io.read_wav(io.read_table(noisy / f"spk{c}.scp")[utt])[0] for c in (1, 2)])
-            ests = np.stack([io.read_wav(io.read_table(out / f"spk{c}.scp")[utt])[0] for c in (1, 2)])
+            mix, rate = datafiles.read_wav(path)
+            refs = np.stack([datafiles.read_wav(datafiles.read_table(noisy / f"spk{c}.scp")[utt])[0] for c in (1, 2)])
+            ests = np.stack([datafiles.read_wav(datafiles.read_table(out / f"spk{c}.scp")[utt])[0] for c in (1, 2)])
             sdri.append(metrics.score_utterance(refs, ests, mix, rate, utt, pesq_stoi=False)["SDRi"])
         return np.mean(sdri)
 
@@ -165,13 +167,13 @@ def test_the_lists_of_a_separated_dir_count_its_source_folders(tmp_path, data):
     spk<c>.scp for each folder s1..sC; a missing file or a dir without s1/ is named, with no list."""
     from nnet import separated_dir
 
-    utts = list(io.read_table(os.path.join(data, "wav.scp")))
+    utts = list(datafiles.read_table(os.path.join(data, "wav.scp")))
     out = tmp_path / "sep"
     for c in (1, 2, 3):
         for utt in utts:
-            io.write_wav(out / f"s{c}" / f"{utt}.wav", np.zeros(10), 8000)
+            datafiles.write_wav(out / f"s{c}" / f"{utt}.wav", np.zeros(10), 8000)
     assert separated_dir.collect(data, str(out)) == len(utts)
-    assert [sorted(io.read_table(out / f"spk{c}.scp")) for c in (1, 2, 3)] == [sorted(utts)] * 3
+    assert [sorted(datafiles.read_table(out / f"spk{c}.scp")) for c in (1, 2, 3)] == [sorted(utts)] * 3
     os.unlink(out / "s2" / f"{utts[1]}.wav")
     with pytest.raises(FileNotFoundError, match=f"1 separated files missing, e.g. utterance '{utts[1]}'"):
         separated_dir.collect(data, str(out))

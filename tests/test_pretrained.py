@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 import pytest
-from nnet import corpus, io, metrics, pack, signal
+from nnet import corpus, datafiles, dsp, metrics, pack
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACK = os.path.join(ROOT, "egs/mini_2mix/pretrained/mini_chimerapp.zip")
@@ -54,8 +54,8 @@ def espeak(tmp_path, voice, pitch, wpm, text):
         text=True,
     )
     assert run.returncode == 0, run.stderr
-    samples, rate = io.read_wav(path, dtype="float64")
-    return signal.resample(samples, rate, 8000)
+    samples, rate = datafiles.read_wav(path, dtype="float64")
+    return dsp.resample(samples, rate, 8000)
 
 
 def test_the_pack_says_what_it_is():
@@ -88,8 +88,8 @@ def test_separate_wav_with_the_pack_separates_new_espeak_mixtures(tmp_path):
         snr = rng.uniform(0, 2.5)  # wsj0-2mix: +x and -x dB, x uniform in [0, 2.5]
         s1, s2 = (src * corpus.source_gain(src, x) for src, x in zip(sources, (snr, -snr)))
         mix, (s1, s2) = corpus.mix_sources([s1, s2], "min")
-        io.write_wav(tmp_path / f"talk{i}.wav", mix, 8000)
-        mix = io.read_wav(tmp_path / f"talk{i}.wav", dtype="float64")[0]  # as the program reads it: 16-bit
+        datafiles.write_wav(tmp_path / f"talk{i}.wav", mix, 8000)
+        mix = datafiles.read_wav(tmp_path / f"talk{i}.wav", dtype="float64")[0]  # as the program reads it: 16-bit
         run = subprocess.run(
             [
                 sys.executable,
@@ -105,7 +105,7 @@ def test_separate_wav_with_the_pack_separates_new_espeak_mixtures(tmp_path):
         assert run.returncode == 0, run.stderr
         outs = [tmp_path / "out" / f"talk{i}_s{c}.wav" for c in (1, 2)]
         assert run.stdout.split() == [str(p) for p in outs]
-        estimates = np.stack([io.read_wav(p, dtype="float64")[0] for p in outs])
+        estimates = np.stack([datafiles.read_wav(p, dtype="float64")[0] for p in outs])
         references = np.stack([s1, s2])
         sdr = metrics.bss_eval_sources(references, estimates)[0]
         sdr_mix = metrics.bss_eval_sources(references, np.stack([mix, mix]))[0]
@@ -126,7 +126,7 @@ def separate_with(pack, wav, out):
     assert run.returncode == 0, run.stderr
     paths = run.stdout.split()
     assert len(paths) == 2
-    return np.stack([io.read_wav(p, dtype="float64")[0] for p in paths])
+    return np.stack([datafiles.read_wav(p, dtype="float64")[0] for p in paths])
 
 
 def test_the_speech_pack_says_what_it_is():
@@ -145,12 +145,12 @@ def test_the_speech_pack_separates_new_mixtures_of_unseen_recorded_speakers(tmp_
     rng = np.random.default_rng(22)
     sdris = []
     for i, pair in enumerate(SPEECH_PAIRS):
-        sources = [io.read_wav(os.path.join(RECORDINGS, f"{u}.flac"), dtype="float64")[0] for u in pair]
+        sources = [datafiles.read_wav(os.path.join(RECORDINGS, f"{u}.flac"), dtype="float64")[0] for u in pair]
         x = rng.uniform(0, 2.5)
         scaled = [src * corpus.source_gain(src, snr) for src, snr in zip(sources, (x, -x))]
         mix, references = corpus.mix_sources(scaled, "min")
-        io.write_wav(tmp_path / f"pair{i}.wav", mix, 8000)
-        mix = io.read_wav(tmp_path / f"pair{i}.wav", dtype="float64")[0]  # 16-bit, as the program reads it
+        datafiles.write_wav(tmp_path / f"pair{i}.wav", mix, 8000)
+        mix = datafiles.read_wav(tmp_path / f"pair{i}.wav", dtype="float64")[0]  # 16-bit, as the program reads it
         estimates = separate_with(SPEECH_PACK, tmp_path / f"pair{i}.wav", tmp_path / "out")
         sdr = metrics.bss_eval_sources(np.stack(references), estimates)[0]
         sdr_mix = metrics.bss_eval_sources(np.stack(references), np.stack([mix, mix]))[0]

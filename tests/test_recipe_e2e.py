@@ -321,7 +321,7 @@ def write_corpus(root, names, num_spk, seed):
     """<root>/{tr,cv,tt}/{mix,s1..sN}/<name>.wav: N synthetic voices at spread pitches per mixture."""
     import numpy as np
 
-    from nnet import io
+    from nnet import datafiles
     from synth import voice
 
     rng = np.random.default_rng(seed)
@@ -330,9 +330,9 @@ def write_corpus(root, names, num_spk, seed):
             sources = [voice(rng, 1.2, 8000, rng.uniform(90, 120) * 1.7**c) for c in range(num_spk)]
             peak = np.abs(sum(sources)).max()  # scaled as corpora are, so that the mixture is their sum
             sources = [s * min(1.0, 0.9 / peak) for s in sources]
-            io.write_wav(root / subset / "mix" / f"{name}.wav", sum(sources), 8000)
+            datafiles.write_wav(root / subset / "mix" / f"{name}.wav", sum(sources), 8000)
             for c, samples in enumerate(sources, 1):
-                io.write_wav(root / subset / f"s{c}" / f"{name}.wav", samples, 8000)
+                datafiles.write_wav(root / subset / f"s{c}" / f"{name}.wav", samples, 8000)
 
 
 def run_copied(work, *options):
@@ -350,7 +350,7 @@ def test_a_copied_recipe_on_a_corpus_with_free_names(tmp_path):
     """README's "Copying a recipe to a new corpus", followed literally: stages 1-5 on
     <dir>/{tr,cv,tt}/{mix,s1,s2}/<any name>.wav with --speakers mixture --mixlists none (one small
     system; every table keyed by the file names)."""
-    from nnet import io
+    from nnet import datafiles
 
     work = copied_recipe(tmp_path)
     names = {"tr": [f"alice-bob-{i:04d}" for i in range(6)], "cv": ["carol.dave.1", "carol.dave.2"]}
@@ -362,9 +362,12 @@ def test_a_copied_recipe_on_a_corpus_with_free_names(tmp_path):
         *("--systems", "oracle_irm chimerapp", "--rti-systems", "", "--phase-systems", ""),
     )
     for subset, mixtures in names.items():
-        assert list(io.read_table(work / "data" / subset / "wav.scp")) == sorted(mixtures)
+        assert list(datafiles.read_table(work / "data" / subset / "wav.scp")) == sorted(mixtures)
         assert len((work / "data" / subset / "feats.scp").read_text().splitlines()) == len(mixtures)
-    assert list(io.read_table(work / "exp" / "chimerapp" / "separate_tt" / "spk1.scp")) == ["0042", "Eve+Frank_take1"]
+    assert list(datafiles.read_table(work / "exp" / "chimerapp" / "separate_tt" / "spk1.scp")) == [
+        "0042",
+        "Eve+Frank_take1",
+    ]
     assert (work / "exp" / "chimerapp" / "separate_tt" / "s2" / "Eve+Frank_take1.wav").is_file()
     results = (work / "RESULTS.md").read_text()
     assert "| chimerapp | tt |" in results and "| oracle_irm | tt |" in results
@@ -375,7 +378,7 @@ def test_three_speakers_run_stages_1_to_5(tmp_path):
     """A tiny wsj0-3mix-style corpus (MERL's 3-speaker names and mix_3_spk lists), --num-spk 3 and
     model.num_spk: 3: oracle masks, DC k-means with 3 clusters and matched inference, uPIT's 6
     permutations each write and score 3 sources per mixture (chimera++ adds no other C-dependent code)."""
-    from nnet import io
+    from nnet import datafiles
 
     work = copied_recipe(tmp_path, num_spk=3)
     spk = ("m01", "f02", "m03", "f04", "m05")
@@ -399,15 +402,15 @@ def test_three_speakers_run_stages_1_to_5(tmp_path):
     )
     tt = sorted(names["tt"])
     group = {n: "_".join(n.split("_")[c][:3] for c in (0, 2, 4)) for n in tt}  # m01_f02_m03
-    assert io.read_table(work / "data" / "tt" / "utt2spk") == {f"{group[n]}_{n}": group[n] for n in tt}
+    assert datafiles.read_table(work / "data" / "tt" / "utt2spk") == {f"{group[n]}_{n}": group[n] for n in tt}
     for system in ("oracle_irm", "dc_w_mr", "upit"):
         for suffix in ("", "_rti") if system == "dc_w_mr" else ("",):
             separated = work / "exp" / system / f"separate_tt{suffix}"
-            assert [len(io.read_table(separated / f"spk{c}.scp")) for c in (1, 2, 3)] == [2, 2, 2], separated
+            assert [len(datafiles.read_table(separated / f"spk{c}.scp")) for c in (1, 2, 3)] == [2, 2, 2], separated
             assert not (separated / "spk4.scp").exists()
             result = (work / "exp" / system / f"score_tt{suffix}" / "result.txt").read_text()
             assert "num_utts 2" in result, (system, result)
             assert sorted(os.listdir(separated / "s3")) == sorted(f"{group[n]}_{n}.wav" for n in tt)
     assert [line.split(" ")[0] for line in (work / "data" / "tt" / "spk3.scp").read_text().splitlines()] == sorted(
-        io.read_table(work / "data" / "tt" / "wav.scp")
+        datafiles.read_table(work / "data" / "tt" / "wav.scp")
     )

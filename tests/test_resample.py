@@ -1,4 +1,4 @@
-"""nnet/signal.py resample: the one resampler of cocktail (wsj0-2mix creation, separate_wav.py, PESQ)."""
+"""nnet/dsp.py resample: the one resampler of cocktail (wsj0-2mix creation, separate_wav.py, PESQ)."""
 
 import hashlib
 import math
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from nnet import metrics
-from nnet.signal import resample
+from nnet.dsp import resample
 
 
 def matlab_resample(x, p, q):
@@ -35,7 +35,7 @@ def test_resample_is_matlab_resample(from_rate, to_rate):
     np.testing.assert_allclose(y, matlab_resample(x, to_rate // g, from_rate // g), rtol=0, atol=1e-12)
 
 
-# sha256 of the output bytes of nnet/corpus.py's resample before it moved to nnet/signal.py (scipy 1.17.1,
+# sha256 of the output bytes of nnet/corpus.py's resample before it moved to nnet/dsp.py (scipy 1.17.1,
 # pinned): the wsj0-2mix and mini corpora are made with it and must stay the same, bit for bit.
 CORPUS_RESAMPLE_SHA256 = {
     (16000, 8000): "5656259e7fce19999bf96a13467e26677b882c9a21790a226c8471a25c56968a",

@@ -13,7 +13,7 @@ import torch
 import yaml
 
 import synth
-from nnet import io
+from nnet import datafiles
 from test_score import make_separated
 from test_separate import pack_model, rewrite_pack, trained  # noqa: F401 (trained is a fixture)
 from test_train import PYTHON, ROOT
@@ -116,7 +116,7 @@ def test_a_pack_whose_meta_disagrees_with_its_weights_is_refused(tmp_path, train
         true = yaml.safe_load(z.read("meta.yaml"))[key]
     bad = rewrite_pack(good, tmp_path / "bad.zip", meta={key: value})
     message = f"meta.yaml says {key} {value}, its best.pt {true}"
-    wav = next(iter(io.read_table(os.path.join(tt, "wav.scp")).values()))
+    wav = next(iter(datafiles.read_table(os.path.join(tt, "wav.scp")).values()))
     for command in (["show", str(bad)], ["--model", str(bad), wav, str(tmp_path / "out")]):
         module = "nnet.bin.pack_model" if command[0] == "show" else "nnet.bin.separate_wav"
         proc = sh(PYTHON, "-m", module, *command)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import synth
-from nnet import io, metrics
+from nnet import datafiles, metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HEADER = "utt\tSDR\tSIR\tSAR\tSDRi\tSI-SNR\tSI-SNRi\tPESQ\tSTOI\tfloored"
@@ -27,16 +27,16 @@ def score(data, sep, out, *options):
 def make_separated(data, out, seed=0):
     """Estimates: the other speaker's reference, a little leakage and noise (swapped order)."""
     rng = np.random.default_rng(seed)
-    refs = [io.read_table(os.path.join(data, f"spk{c}.scp")) for c in (1, 2)]
+    refs = [datafiles.read_table(os.path.join(data, f"spk{c}.scp")) for c in (1, 2)]
     for c, (own, other) in enumerate(((1, 0), (0, 1)), 1):
         table = {}
         for utt in refs[0]:
-            s_own, rate = io.read_wav(refs[own][utt])
-            s_other, _ = io.read_wav(refs[other][utt])
+            s_own, rate = datafiles.read_wav(refs[own][utt])
+            s_other, _ = datafiles.read_wav(refs[other][utt])
             est = s_own + 0.1 * s_other + 0.003 * rng.standard_normal(len(s_own))
             table[utt] = os.path.join(out, f"s{c}", f"{utt}.wav")
-            io.write_wav(table[utt], est, rate)
-        io.write_table(os.path.join(out, f"spk{c}.scp"), table)
+            datafiles.write_wav(table[utt], est, rate)
+        datafiles.write_table(os.path.join(out, f"spk{c}.scp"), table)
     return out
 
 
@@ -47,7 +47,7 @@ def read_tsv(path):
 
 
 def read_result(path):
-    return {k: float(v) for k, v in io.read_table(path).items()}
+    return {k: float(v) for k, v in datafiles.read_table(path).items()}
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,7 @@ def test_per_utt_table_and_result(scored):
     data, sep, dirs = scored
     header, rows, lines = read_tsv(os.path.join(dirs["nj1"], "per_utt.tsv"))
     assert header == HEADER
-    utts = sorted(io.read_table(os.path.join(data, "wav.scp")))
+    utts = sorted(datafiles.read_table(os.path.join(data, "wav.scp")))
     assert list(rows) == utts and len(lines) == 4
     for line in lines[1:]:
         assert all(len(v.split(".")[1]) == 4 for v in line.split("\t")[1:-1]), line
@@ -96,9 +96,11 @@ def test_per_utt_table_and_result(scored):
 
     # The table holds what nnet.metrics computes from the same files (estimates swapped).
     utt = utts[1]
-    refs = np.stack([io.read_wav(io.read_table(os.path.join(data, f"spk{c}.scp"))[utt])[0] for c in (1, 2)])
-    mix = io.read_wav(io.read_table(os.path.join(data, "wav.scp"))[utt])[0]
-    ests = [io.read_wav(io.read_table(os.path.join(sep, f"spk{c}.scp"))[utt])[0] for c in (1, 2)]
+    refs = np.stack(
+        [datafiles.read_wav(datafiles.read_table(os.path.join(data, f"spk{c}.scp"))[utt])[0] for c in (1, 2)]
+    )
+    mix = datafiles.read_wav(datafiles.read_table(os.path.join(data, "wav.scp"))[utt])[0]
+    ests = [datafiles.read_wav(datafiles.read_table(os.path.join(sep, f"spk{c}.scp"))[utt])[0] for c in (1, 2)]
     expected = metrics.score_utterance(refs, ests, mix, 8000, utt)
     assert expected["perm"] == (1, 0)
     np.testing.assert_allclose(rows[utt], [expected[m] for m in metrics.METRICS], atol=6e-5)
@@ -125,10 +127,10 @@ def test_missing_estimate_fails_naming_utterance_and_scp(scored, tmp_path):
     data, sep, _ = scored
     broken = str(tmp_path / "sep")
     shutil.copytree(sep, broken)
-    table = io.read_table(os.path.join(broken, "spk2.scp"))
+    table = datafiles.read_table(os.path.join(broken, "spk2.scp"))
     missing = sorted(table)[0]
     del table[missing]
-    io.write_table(os.path.join(broken, "spk2.scp"), table)
+    datafiles.write_table(os.path.join(broken, "spk2.scp"), table)
     out = tmp_path / "score"
     out.mkdir()
     (out / "result.txt").write_text("SDR 99\n")  # a stale result must not survive a failed run
@@ -149,20 +151,22 @@ def test_three_sources_from_the_spk_scp_files_present(tmp_path):
     for i in range(2):
         utt = f"a{i}_b{i}_c{i}_m{i}"
         sources = [0.6 * synth.voice(rng, 1.2, 8000, f0) for f0 in (110, 170, 250)]  # a mixture that does not clip
-        io.write_wav(tmp_path / "wav" / f"{utt}.wav", sum(sources), 8000)
+        datafiles.write_wav(tmp_path / "wav" / f"{utt}.wav", sum(sources), 8000)
         tables["wav.scp"][utt] = str(tmp_path / "wav" / f"{utt}.wav")
         tables["utt2spk"][utt] = f"a{i}_b{i}_c{i}"
         for c, s in enumerate(sources, 1):
             tables[f"spk{c}.scp"][utt] = str(tmp_path / f"s{c}" / f"{utt}.wav")
-            io.write_wav(tables[f"spk{c}.scp"][utt], s, 8000)
+            datafiles.write_wav(tables[f"spk{c}.scp"][utt], s, 8000)
             sep_tables[c][utt] = str(tmp_path / "sep" / f"s{c}" / f"{utt}.wav")
-            io.write_wav(sep_tables[c][utt], s + 0.05 * sources[c % 3] + 0.003 * rng.standard_normal(len(s)), 8000)
+            datafiles.write_wav(
+                sep_tables[c][utt], s + 0.05 * sources[c % 3] + 0.003 * rng.standard_normal(len(s)), 8000
+            )
     data = tmp_path / "data"
     for name, table in tables.items():
-        io.write_table(data / name, table)
-    io.write_table(data / "spk2utt", {spk: utt for utt, spk in tables["utt2spk"].items()})
+        datafiles.write_table(data / name, table)
+    datafiles.write_table(data / "spk2utt", {spk: utt for utt, spk in tables["utt2spk"].items()})
     for c, table in sep_tables.items():
-        io.write_table(tmp_path / "sep" / f"spk{c}.scp", table)
+        datafiles.write_table(tmp_path / "sep" / f"spk{c}.scp", table)
     result = score(str(data), str(tmp_path / "sep"), str(tmp_path / "score"), "--nj", "1")
     assert result.returncode == 0, result.stdout + result.stderr
     header, rows, _ = read_tsv(tmp_path / "score" / "per_utt.tsv")

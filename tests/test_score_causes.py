@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import synth
-from nnet import io, metrics
+from nnet import datafiles, metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RATE = 8000
@@ -51,19 +51,19 @@ def test_a_stoi_below_zero_is_clipped_with_a_warning_that_gives_the_value():
 def corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("corpus")
     data = synth.make_data_dir(str(root), num_utts=3, seconds=(1.4, 1.6))
-    return data, sorted(io.read_table(os.path.join(data, "wav.scp")))
+    return data, sorted(datafiles.read_table(os.path.join(data, "wav.scp")))
 
 
 def write_estimates(data, sep, replace=None):
     """Estimates: each reference with 10 % of the other; replace[(utt, c)] gives other samples."""
-    refs = [io.read_table(os.path.join(data, f"spk{c}.scp")) for c in (1, 2)]
+    refs = [datafiles.read_table(os.path.join(data, f"spk{c}.scp")) for c in (1, 2)]
     for c in (1, 2):
         table = {}
         for utt in refs[0]:
-            own, other = (io.read_wav(refs[i][utt], dtype="float64")[0] for i in (c - 1, 2 - c))
+            own, other = (datafiles.read_wav(refs[i][utt], dtype="float64")[0] for i in (c - 1, 2 - c))
             table[utt] = os.path.join(sep, f"s{c}", utt + ".wav")
-            io.write_wav(table[utt], (replace or {}).get((utt, c), own + 0.1 * other), RATE)
-        io.write_table(os.path.join(sep, f"spk{c}.scp"), table)
+            datafiles.write_wav(table[utt], (replace or {}).get((utt, c), own + 0.1 * other), RATE)
+        datafiles.write_table(os.path.join(sep, f"spk{c}.scp"), table)
     return sep
 
 
@@ -71,13 +71,13 @@ def test_a_negative_stoi_is_named_in_the_log_the_summary_and_results_md(corpus, 
     """RESULTS.md once said 'STOI 5' were 'a silent estimate, or PESQ failing' and the summary sent
     the reader to warnings in log/ that were not there: the cause was STOI below 0, clipped."""
     data, utts = corpus
-    reference = io.read_wav(io.read_table(os.path.join(data, "spk2.scp"))[utts[1]], dtype="float64")[0]
+    reference = datafiles.read_wav(datafiles.read_table(os.path.join(data, "spk2.scp"))[utts[1]], dtype="float64")[0]
     noise = against_the_envelope(reference, np.random.default_rng(1))
     sep = write_estimates(data, str(tmp_path / "sep"), {(utts[1], 2): noise})
     out = tmp_path / "exp" / "sys" / "score_tt"
     result = run("steps/score.sh", "--nj", "1", data, sep, str(out))
     assert result.returncode == 0, result.stderr
-    summary = io.read_table(out / "result.txt")
+    summary = datafiles.read_table(out / "result.txt")
     assert summary["floored_STOI"] == "1" and summary["floored_SDR"] == "0"  # STOI alone: not silence
     said = result.stdout + result.stderr
     assert "1 with a metric at its floor" in said and "a STOI below 0 clipped: STOI" in said

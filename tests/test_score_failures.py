@@ -12,7 +12,7 @@ import pytest
 import soundfile
 
 import synth
-from nnet import io, metrics
+from nnet import datafiles, metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RATE = 8000
@@ -134,22 +134,22 @@ def test_an_estimate_of_another_length_is_an_error_naming_it():
 def corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("corpus")
     data = synth.make_data_dir(str(root), num_utts=3, seconds=(1.0, 1.2))
-    return data, sorted(io.read_table(os.path.join(data, "wav.scp")))
+    return data, sorted(datafiles.read_table(os.path.join(data, "wav.scp")))
 
 
 def write_estimates(data, sep, changes=None):
     """Estimates = the references plus 10 % leakage; changes[(utt, c)] replaces samples (or None: no file)."""
     changes = changes or {}
-    refs = [io.read_table(os.path.join(data, f"spk{c}.scp")) for c in (1, 2)]
+    refs = [datafiles.read_table(os.path.join(data, f"spk{c}.scp")) for c in (1, 2)]
     for c in (1, 2):
         table = {}
         for utt in refs[0]:
-            own, other = (io.read_wav(refs[i][utt], dtype="float64")[0] for i in ((c - 1), 2 - c))
+            own, other = (datafiles.read_wav(refs[i][utt], dtype="float64")[0] for i in ((c - 1), 2 - c))
             table[utt] = os.path.join(sep, f"s{c}", utt + ".wav")
             samples = changes.get((utt, c), own + 0.1 * other)
             if samples is not None:
-                io.write_wav(table[utt], samples, RATE)
-        io.write_table(os.path.join(sep, f"spk{c}.scp"), table)
+                datafiles.write_wav(table[utt], samples, RATE)
+        datafiles.write_table(os.path.join(sep, f"spk{c}.scp"), table)
     return sep
 
 
@@ -164,7 +164,7 @@ def stale_score_dir(path):
 def test_result_counts_the_utterances_scored_and_those_at_the_floor(corpus, tmp_path):
     """One utterance with a silent estimate: scored at the floor, counted in result.txt and the summary."""
     data, utts = corpus
-    length = len(io.read_wav(io.read_table(os.path.join(data, "spk1.scp"))[utts[1]])[0])
+    length = len(datafiles.read_wav(datafiles.read_table(os.path.join(data, "spk1.scp"))[utts[1]])[0])
     sep = write_estimates(data, str(tmp_path / "sep"), {(utts[1], 2): np.zeros(length)})
     out = str(tmp_path / "score")
     result = run("steps/score.sh", "--nj", "2", data, sep, out)
@@ -172,7 +172,7 @@ def test_result_counts_the_utterances_scored_and_those_at_the_floor(corpus, tmp_
     assert "3 utterances scored, 1 with a metric at its floor" in result.stdout + result.stderr
     log = "".join(open(os.path.join(out, "log", f"score.{n}.log")).read() for n in (1, 2))
     assert f"utterance '{utts[1]}': estimate 2 silent" in log
-    summary = io.read_table(os.path.join(out, "result.txt"))
+    summary = datafiles.read_table(os.path.join(out, "result.txt"))
     assert summary["num_utts"] == "3" and summary["floored_SDR"] == "1" and summary["floored_PESQ"] == "1"
     assert not any(key.startswith("nan_") for key in summary)
     with open(os.path.join(out, "per_utt.tsv")) as f:
@@ -200,11 +200,11 @@ def test_a_silent_reference_stops_scoring_naming_the_utterance_and_file(corpus, 
     data, utts = corpus
     bad = str(tmp_path / "data")
     shutil.copytree(data, bad, ignore=shutil.ignore_patterns("split*"))
-    spk2 = io.read_table(os.path.join(bad, "spk2.scp"))
-    length = len(io.read_wav(spk2[utts[0]])[0])
+    spk2 = datafiles.read_table(os.path.join(bad, "spk2.scp"))
+    length = len(datafiles.read_wav(spk2[utts[0]])[0])
     spk2[utts[0]] = str(tmp_path / "silent.wav")
-    io.write_wav(spk2[utts[0]], np.zeros(length), RATE)
-    io.write_table(os.path.join(bad, "spk2.scp"), spk2)
+    datafiles.write_wav(spk2[utts[0]], np.zeros(length), RATE)
+    datafiles.write_table(os.path.join(bad, "spk2.scp"), spk2)
     out = stale_score_dir(str(tmp_path / "score"))
     result = run("steps/score.sh", "--nj", "1", "--mixture", "true", bad, "-", out)
     assert result.returncode != 0
@@ -220,7 +220,7 @@ def test_an_unscorable_estimate_stops_scoring_naming_the_utterance_and_file(corp
     data, utts = corpus
     utt = utts[2]
     path = str(tmp_path / "sep" / "s1" / f"{utt}.wav")
-    ref = io.read_wav(io.read_table(os.path.join(data, "spk1.scp"))[utt], dtype="float64")[0]
+    ref = datafiles.read_wav(datafiles.read_table(os.path.join(data, "spk1.scp"))[utt], dtype="float64")[0]
     sep = write_estimates(
         data, str(tmp_path / "sep"), {(utt, 1): {"shorter": ref[:-40], "missing_wav": None, "nan_samples": ref}[case]}
     )

@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 
-from nnet import inference, io, losses, signal
+from nnet import datafiles, dsp, inference, losses
 from nnet.separator import Separator, separate_in_chunks
 from synth import make_featured_data_dir
 
@@ -72,7 +72,10 @@ def separate_dir(exp, data, out, *options):
         text=True,
     )
     assert run.returncode == 0, run.stderr
-    return {c: {utt: io.read_wav(path)[0] for utt, path in io.read_table(out / f"spk{c}.scp").items()} for c in (1, 2)}
+    return {
+        c: {utt: datafiles.read_wav(path)[0] for utt, path in datafiles.read_table(out / f"spk{c}.scp").items()}
+        for c in (1, 2)
+    }
 
 
 def failed_separation(exp, data, out, *options):
@@ -92,11 +95,11 @@ def test_nj_does_not_change_the_wavs(tmp_path, trained, options):
     exp, data = trained
     one = separate_dir(exp, data, tmp_path / "nj1", "--nj", "1", *options)
     two = separate_dir(exp, data, tmp_path / "nj2", "--nj", "2", *options)
-    utts = list(io.read_table(os.path.join(data, "wav.scp")))
+    utts = list(datafiles.read_table(os.path.join(data, "wav.scp")))
     for c in (1, 2):
         assert list(one[c]) == list(two[c]) == utts
         for utt in utts:
-            mix = io.read_wav(io.read_table(os.path.join(data, "wav.scp"))[utt])[0]
+            mix = datafiles.read_wav(datafiles.read_table(os.path.join(data, "wav.scp"))[utt])[0]
             assert one[c][utt].shape == mix.shape
             np.testing.assert_array_equal(one[c][utt], two[c][utt])
 
@@ -104,8 +107,8 @@ def test_nj_does_not_change_the_wavs(tmp_path, trained, options):
 def test_misi_estimates_sum_to_the_mixture(trained):
     exp, data = trained
     separator = Separator(str(exp), phase="misi", iters=3)
-    utt, path = next(iter(io.read_table(os.path.join(data, "wav.scp")).items()))
-    mix, _ = io.read_wav(path)
+    utt, path = next(iter(datafiles.read_table(os.path.join(data, "wav.scp")).items()))
+    mix, _ = datafiles.read_wav(path)
     estimates = separator.separate(mix)
     assert estimates.shape == (2, len(mix))
     np.testing.assert_allclose(estimates.sum(0), mix, atol=1e-5)
@@ -113,10 +116,10 @@ def test_misi_estimates_sum_to_the_mixture(trained):
 
 def test_mi_masks_and_dc_head_masks_are_valid(trained):
     exp, data = trained
-    mix, _ = io.read_wav(next(iter(io.read_table(os.path.join(data, "wav.scp")).values())))
+    mix, _ = datafiles.read_wav(next(iter(datafiles.read_table(os.path.join(data, "wav.scp")).values())))
     for head in ("mi", "dc"):
         separator = Separator(str(exp), head=head)
-        masks = separator.masks(signal.stft(torch.from_numpy(mix), separator.stft))
+        masks = separator.masks(dsp.stft(torch.from_numpy(mix), separator.stft))
         assert masks.shape[0] == 2 and masks.min() >= 0
         if head == "dc":  # hard k-means assignment: one source per bin
             assert torch.equal(masks.sum(0), torch.ones_like(masks[0]))
@@ -126,9 +129,9 @@ def test_matched_steps_reach_the_matched_inference(tmp_path, trained):
     """--matched-steps is the number of Adam steps: the DC head's masks equal matched_inference's with
     that many steps (here one that differs from the default), and separate.sh passes it on."""
     exp, data = trained
-    mix, _ = io.read_wav(next(iter(io.read_table(os.path.join(data, "wav.scp")).values())))
+    mix, _ = datafiles.read_wav(next(iter(datafiles.read_table(os.path.join(data, "wav.scp")).values())))
     plain = Separator(str(exp), head="dc")
-    mix_spec = signal.stft(torch.from_numpy(mix), plain.stft)
+    mix_spec = dsp.stft(torch.from_numpy(mix), plain.stft)
     emb = plain._network(mix_spec)["emb"].flatten(1, 2)
     valid = torch.ones(1, mix_spec.shape[0], dtype=torch.bool)
     voting = losses.mixture_activity(mix_spec[None], valid).flatten(1)
@@ -172,11 +175,11 @@ def test_wrong_head_and_missing_model_are_errors(tmp_path, trained):
 
 
 def test_separate_wav_resamples_another_rate(tmp_path, trained):
-    """A 16 kHz recording through an 8 kHz model: signal.resample there and back, the input's length."""
+    """A 16 kHz recording through an 8 kHz model: dsp.resample there and back, the input's length."""
     exp, data = trained
-    mix8k, rate = io.read_wav(next(iter(io.read_table(os.path.join(data, "wav.scp")).values())))
-    io.write_wav(tmp_path / "talk.wav", signal.resample(mix8k, 8000, 16000), 16000)
-    mix16k, _ = io.read_wav(tmp_path / "talk.wav")
+    mix8k, rate = datafiles.read_wav(next(iter(datafiles.read_table(os.path.join(data, "wav.scp")).values())))
+    datafiles.write_wav(tmp_path / "talk.wav", dsp.resample(mix8k, 8000, 16000), 16000)
+    mix16k, _ = datafiles.read_wav(tmp_path / "talk.wav")
     run = subprocess.run(
         [
             PYTHON,
@@ -190,10 +193,10 @@ def test_separate_wav_resamples_another_rate(tmp_path, trained):
         text=True,
     )
     assert run.returncode == 0, run.stderr
-    estimates = Separator(str(exp)).separate(signal.resample(mix16k, 16000, 8000))
-    expected = signal.resample(estimates, 8000, 16000)[:, : len(mix16k)]
+    estimates = Separator(str(exp)).separate(dsp.resample(mix16k, 16000, 8000))
+    expected = dsp.resample(estimates, 8000, 16000)[:, : len(mix16k)]
     for c in (1, 2):
-        est, est_rate = io.read_wav(tmp_path / "out" / f"talk_s{c}.wav")
+        est, est_rate = datafiles.read_wav(tmp_path / "out" / f"talk_s{c}.wav")
         assert est_rate == 16000 and len(est) == len(mix16k)
         assert np.abs(est).max() > 0
         np.testing.assert_allclose(est, expected[c - 1], rtol=0, atol=1.01 / 32768)  # within one 16-bit step
@@ -204,9 +207,9 @@ def test_separate_wav_resamples_each_chunk_of_a_long_recording(tmp_path, trained
     comes back at 16 kHz, and before the first overlap it is the first 0.5 s separated alone
     (resampled to 8 kHz and back), so no chunk is cut at the model's rate from a whole resampled copy."""
     exp, data = trained
-    mix8k, _ = io.read_wav(next(iter(io.read_table(os.path.join(data, "wav.scp")).values())))
-    io.write_wav(tmp_path / "talk.wav", signal.resample(mix8k, 8000, 16000), 16000)
-    mix16k, _ = io.read_wav(tmp_path / "talk.wav")
+    mix8k, _ = datafiles.read_wav(next(iter(datafiles.read_table(os.path.join(data, "wav.scp")).values())))
+    datafiles.write_wav(tmp_path / "talk.wav", dsp.resample(mix8k, 8000, 16000), 16000)
+    mix16k, _ = datafiles.read_wav(tmp_path / "talk.wav")
     assert len(mix16k) > 16000 * 0.8  # at least two chunks
     options = ["--chunk-seconds", "0.5", "--overlap-seconds", "0.2"]
     run = subprocess.run(
@@ -217,9 +220,9 @@ def test_separate_wav_resamples_each_chunk_of_a_long_recording(tmp_path, trained
     )
     assert run.returncode == 0, run.stderr
     first = mix16k[:8000]  # 0.5 s at 16 kHz
-    alone = signal.resample(Separator(str(exp)).separate(signal.resample(first, 16000, 8000)), 8000, 16000)
+    alone = dsp.resample(Separator(str(exp)).separate(dsp.resample(first, 16000, 8000)), 8000, 16000)
     for c in (1, 2):
-        est, est_rate = io.read_wav(tmp_path / "out" / f"talk_s{c}.wav")
+        est, est_rate = datafiles.read_wav(tmp_path / "out" / f"talk_s{c}.wav")
         assert est_rate == 16000 and len(est) == len(mix16k)
         np.testing.assert_allclose(est[:4800], alone[c - 1, :4800], rtol=0, atol=1.01 / 32768)
 
@@ -267,7 +270,7 @@ def test_truncated_mixture_is_named_with_its_utterance(tmp_path, trained):
 def test_use_gpu_without_a_gpu_is_an_error_in_both_programs(tmp_path, trained, program):
     """--use-gpu true where torch sees no GPU: exit 1 with the same message, nothing written (no silent CPU run)."""
     exp, data = trained
-    wav = io.read_table(os.path.join(data, "wav.scp"))
+    wav = datafiles.read_table(os.path.join(data, "wav.scp"))
     if program == "separate.py":
         args = ["--use-gpu", "true", str(exp), data, str(tmp_path / "out")]
     else:
@@ -339,7 +342,7 @@ def test_a_pack_separates_as_its_exp_dir(tmp_path, trained):
         assert list(from_pack[c]) == list(from_dir[c])
         for utt in from_dir[c]:
             np.testing.assert_array_equal(from_pack[c][utt], from_dir[c][utt])
-    wav = next(iter(io.read_table(os.path.join(data, "wav.scp")).values()))
+    wav = next(iter(datafiles.read_table(os.path.join(data, "wav.scp")).values()))
     for model, out in ((exp, "w_dir"), (packed, "w_pack")):
         run = subprocess.run(
             [PYTHON, "-m", "nnet.bin.separate_wav", "--model", str(model), wav, str(tmp_path / out)],
@@ -350,8 +353,8 @@ def test_a_pack_separates_as_its_exp_dir(tmp_path, trained):
     name = os.path.splitext(os.path.basename(wav))[0]
     for c in (1, 2):
         np.testing.assert_array_equal(
-            io.read_wav(tmp_path / "w_pack" / f"{name}_s{c}.wav")[0],
-            io.read_wav(tmp_path / "w_dir" / f"{name}_s{c}.wav")[0],
+            datafiles.read_wav(tmp_path / "w_pack" / f"{name}_s{c}.wav")[0],
+            datafiles.read_wav(tmp_path / "w_dir" / f"{name}_s{c}.wav")[0],
         )
     run = subprocess.run(
         [PYTHON, "-m", "nnet.bin.pack_model", "unpack", str(packed), str(tmp_path / "unpacked")],
@@ -409,7 +412,7 @@ def test_a_pack_that_cannot_be_used_is_refused_by_name(tmp_path, trained):
     (tmp_path / "truncated.zip").write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])  # a download cut short
     shutil.copy(exp / "best.pt", tmp_path / "model.pt")  # torch's own zip, not a pack
     (tmp_path / "model.txt").write_text("weights\n")
-    wav = next(iter(io.read_table(os.path.join(data, "wav.scp")).values()))
+    wav = next(iter(datafiles.read_table(os.path.join(data, "wav.scp")).values()))
     for name, (model, message) in cases.items():
         for command in (
             ["nnet.bin.separate_wav", "--model", str(model), wav, str(tmp_path / f"out_{name}")],
@@ -490,7 +493,7 @@ def separate_wav(exp, in_wav, out_dir, *options):
 )
 def test_separate_wav_refuses_iterations_its_phase_cannot_use(tmp_path, trained, options, message):
     exp, data = trained
-    mix = next(iter(io.read_table(os.path.join(data, "wav.scp")).values()))
+    mix = next(iter(datafiles.read_table(os.path.join(data, "wav.scp")).values()))
     run = separate_wav(exp, mix, tmp_path / "out", *options)
     assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
     assert f"separate_wav.py: {message}" in run.stderr
@@ -499,7 +502,7 @@ def test_separate_wav_refuses_iterations_its_phase_cannot_use(tmp_path, trained,
 @pytest.mark.fault
 def test_separate_wav_into_a_file_is_refused_naming_it(tmp_path, trained):
     exp, data = trained
-    mix = next(iter(io.read_table(os.path.join(data, "wav.scp")).values()))
+    mix = next(iter(datafiles.read_table(os.path.join(data, "wav.scp")).values()))
     (tmp_path / "out").write_text("not a dir")
     run = separate_wav(exp, mix, tmp_path / "out")
     assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
@@ -511,7 +514,7 @@ def test_a_long_recording_name_separates_or_is_refused_naming_the_limit(tmp_path
     """A 240-character name used to fail on its temporary's name (14 bytes longer, over 255): it
     separates now; a name whose estimates cannot be named is refused before the model runs."""
     exp, data = trained
-    mix = next(iter(io.read_table(os.path.join(data, "wav.scp")).values()))
+    mix = next(iter(datafiles.read_table(os.path.join(data, "wav.scp")).values()))
     fits = tmp_path / ("a" * 240 + ".wav")
     shutil.copy(mix, fits)
     run = separate_wav(exp, fits, tmp_path / "out")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from nnet import io
+from nnet import datafiles
 from synth import voice
 from test_recipe_e2e import tiny_configs
 
@@ -37,8 +37,8 @@ def write_tree(root):
                 samples = voice(rng, rng.uniform(1.0, 1.6), 16000, 100 + 30 * k + (15 if subset == "test" else 0))
                 soundfile.write(path, samples, 16000, format="WAV", subtype="PCM_16")
                 lines[utt], utt2spk[utt] = rel, spk
-        io.write_table(tree / subset / "wav.scp", lines)
-        io.write_table(tree / subset / "utt2spk", utt2spk)
+        datafiles.write_table(tree / subset / "wav.scp", lines)
+        datafiles.write_table(tree / subset / "utt2spk", utt2spk)
     return tree
 
 
@@ -85,11 +85,11 @@ def test_stages_0_to_5_on_a_tiny_speechocean762_tree(recipe):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     # stage 0: the lists and the mixtures of unseen speakers in tt
     assert len(list((work / "corpus/wav8k/min/tt/mix").glob("*.wav"))) == 4
-    tt_speakers = {s for pair in io.read_table(work / "data/tt/utt2spk").values() for s in pair.split("_")}
-    tr_speakers = {s for pair in io.read_table(work / "data/tr/utt2spk").values() for s in pair.split("_")}
+    tt_speakers = {s for pair in datafiles.read_table(work / "data/tt/utt2spk").values() for s in pair.split("_")}
+    tr_speakers = {s for pair in datafiles.read_table(work / "data/tr/utt2spk").values() for s in pair.split("_")}
     assert tt_speakers <= set(TEST) and tr_speakers <= set(TRAIN)
     # stage 1: the training speakers' recordings for dynamic mixing, a fifth of each in cv
-    sources = io.read_table(work / "data/tr/sources/utt2spk")
+    sources = datafiles.read_table(work / "data/tr/sources/utt2spk")
     assert sorted(set(sources.values())) == sorted(TRAIN) and len(sources) == 8
     # stage 3 trained with dynamic mixing; stage 5's table has every row asked for
     assert "dynamic_mixing: true" in (work / "exp/chimerapp/config.yaml").read_text()

@@ -3,7 +3,7 @@
 
 import os
 import shutil
-import signal as os_signal
+import signal
 import subprocess
 import sys
 import time
@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 
-from nnet import io, launcher
+from nnet import datafiles, launcher
 from nnet import train as nnet_train
 from nnet.training_error import TrainingError
 from synth import make_featured_data_dir, voice
@@ -88,10 +88,10 @@ def data3(data, tmp_path_factory):
         for table in ("wav.scp", "spk1.scp", "spk2.scp", "utt2spk", "spk2utt", "utt2num_samples", "feats.scp", "cmvn"):
             shutil.copy(os.path.join(src, table), d / table)
         spk3 = {}
-        for utt, length in io.read_table(d / "utt2num_samples").items():
+        for utt, length in datafiles.read_table(d / "utt2num_samples").items():
             spk3[utt] = str(d / "s3" / f"{utt}.wav")
-            io.write_wav(spk3[utt], voice(rng, 2.0, 8000, 330)[: int(length)], 8000)  # utterances: 0.8-1.2 s
-        io.write_table(d / "spk3.scp", spk3)
+            datafiles.write_wav(spk3[utt], voice(rng, 2.0, 8000, 330)[: int(length)], 8000)  # utterances: 0.8-1.2 s
+        datafiles.write_table(d / "spk3.scp", spk3)
         dirs[name] = str(d)
     return dirs
 
@@ -202,7 +202,7 @@ def test_resumed_training_ends_with_the_weights_of_an_uninterrupted_one(tmp_path
         if history.exists() and len(history.read_text().splitlines()) >= 2:  # 1 epoch done
             break
         time.sleep(0.005)
-    proc.send_signal(os_signal.SIGKILL)
+    proc.send_signal(signal.SIGKILL)
     proc.wait()
     epochs_before = len(history.read_text().splitlines()) - 1
     assert 1 <= epochs_before < 3, "the run was not interrupted mid-way"

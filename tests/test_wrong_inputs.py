@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 import synth
-from nnet import io
+from nnet import datafiles
 from test_recipe_e2e import RECIPE
 from test_train import ROOT, data, train, write_config  # noqa: F401 (data is a fixture)
 
@@ -121,7 +121,9 @@ def test_data_dirs_of_one_basename_keep_their_own_features(tmp_path):
     assert list(after) == list(before)
     for utt in before:
         np.testing.assert_array_equal(after[utt], before[utt])
-    arks = {d: {v.rsplit(":", 1)[0] for v in io.read_table(os.path.join(d, "feats.scp")).values()} for d in (a, b)}
+    arks = {
+        d: {v.rsplit(":", 1)[0] for v in datafiles.read_table(os.path.join(d, "feats.scp")).values()} for d in (a, b)
+    }
     assert not arks[a] & arks[b]
 
 
@@ -158,10 +160,10 @@ def test_a_test_set_named_like_a_variant_is_refused(tmp_path, set_name, message)
 def broken_data(tmp_path, change):
     """A 2-utterance data dir whose tables or audio are changed by change(dir, tables)."""
     data = synth.make_data_dir(str(tmp_path / "corpus"), num_utts=2)
-    tables = {name: io.read_table(os.path.join(data, name)) for name in ("wav.scp", "spk1.scp", "spk2.scp")}
+    tables = {name: datafiles.read_table(os.path.join(data, name)) for name in ("wav.scp", "spk1.scp", "spk2.scp")}
     change(data, tables)
     for name, table in tables.items():
-        io.write_table(os.path.join(data, name), table)
+        datafiles.write_table(os.path.join(data, name), table)
     return data, sorted(tables["wav.scp"])
 
 
@@ -171,8 +173,8 @@ def shorten(data, tables, length):
     for utt in tables["wav.scp"]:
         sources = [0.1 * rng.standard_normal(length) for _ in (1, 2)]
         for name, samples in (("spk1.scp", sources[0]), ("spk2.scp", sources[1]), ("wav.scp", sum(sources))):
-            io.write_wav(tables[name][utt], samples, 8000)
-    io.write_table(os.path.join(data, "utt2num_samples"), {utt: str(length) for utt in tables["wav.scp"]})
+            datafiles.write_wav(tables[name][utt], samples, 8000)
+    datafiles.write_table(os.path.join(data, "utt2num_samples"), {utt: str(length) for utt in tables["wav.scp"]})
 
 
 @pytest.mark.fault
@@ -202,7 +204,9 @@ def test_data_that_cannot_be_scored_honestly_is_refused(tmp_path, case, message)
     proc = sh("bash", os.path.join(ROOT, "steps/score.sh"), "--nj", "1", "--mixture", "true", data, "-", out)
     assert proc.returncode != 0, proc.stdout + proc.stderr
     log = (out / "log" / "score.1.log").read_text()
-    paths = {name: io.read_table(os.path.join(data, name))[utts[0]] for name in ("wav.scp", "spk1.scp", "spk2.scp")}
+    paths = {
+        name: datafiles.read_table(os.path.join(data, name))[utts[0]] for name in ("wav.scp", "spk1.scp", "spk2.scp")
+    }
     expected = message.format(mix=paths["wav.scp"], spk1=paths["spk1.scp"], spk2=paths["spk2.scp"])
     assert f"utterance '{utts[0]}': " in log and expected in log, log
     assert "Traceback" not in log

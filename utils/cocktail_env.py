@@ -13,7 +13,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 VENV = os.path.join(ROOT, ".venv")
 
 try:
-    import nnet.io  # noqa: F401  numpy, soundfile, kaldiio: what the scripts need
+    import nnet.datafiles  # noqa: F401  numpy, soundfile, kaldiio: what the scripts need
 except ImportError as error:
     if os.path.realpath(sys.prefix) == os.path.realpath(VENV):
         raise  # .venv itself is broken: the real error says what is missing

@@ -13,7 +13,7 @@ The lines are printed unchanged, in the order of <in-table> (standard input when
 import sys
 
 import cocktail_env  # noqa: F401  the repository's nnet and .venv (utils/cocktail_env.py)
-from nnet import datadir, io
+from nnet import datadir, datafiles
 
 
 def main():
@@ -27,7 +27,7 @@ def main():
         parser.error(f"-f {args.field}: fields are numbered from 1")
     in_name = "<stdin>" if args.in_table == "-" else args.in_table
     try:
-        ids = {line.key for line in io.scan_table(args.id_list) if line.key is not None}
+        ids = {line.key for line in datafiles.scan_table(args.id_list) if line.key is not None}
         lines = sys.stdin if args.in_table == "-" else open(args.in_table, encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         sys.exit(f"filter_scp.py: {e}")

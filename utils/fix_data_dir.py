@@ -18,7 +18,7 @@ import shutil
 import sys
 
 import cocktail_env  # noqa: F401  the repository's nnet and .venv (utils/cocktail_env.py)
-from nnet import datadir, io
+from nnet import datadir, datafiles
 
 MAX_EXAMPLES = 10
 
@@ -53,7 +53,7 @@ class Backup:
 def read_leniently(path, say):
     """{key: value} of the usable lines of a table (first line of each key); says what it drops."""
     table, first_line, dropped = {}, {}, []
-    for line in io.scan_table(path):
+    for line in datafiles.scan_table(path):
         if line.key is None:
             dropped.append(f"line {line.lineno} (empty)")
         elif not line.value:
@@ -126,7 +126,7 @@ def main():
             continue
         if old is not None:
             backup.save(name)
-        with io.atomic_write(path, encoding="utf-8") as f:
+        with datafiles.atomic_write(path, encoding="utf-8") as f:
             f.write(text)
         changed.append(name)
 

@@ -37,7 +37,7 @@ import subprocess
 import sys
 
 import cocktail_env  # noqa: F401  the repository's nnet and .venv (utils/cocktail_env.py)
-from nnet import io, provenance
+from nnet import datafiles, provenance
 
 MIXTURE = "mixture"  # the exp/ name under which the recipes score the unprocessed mixture
 VARIANTS = ("rti", "gl", "misi")  # score_<set>_<variant>: separation variants, in their row order
@@ -47,8 +47,8 @@ FLOORED = ("SDR", "SIR", "SAR", "SDRi", "SI-SNR", "SI-SNRi", "PESQ", "STOI")  # 
 
 def read_result(path):
     try:
-        table = io.read_table(path)
-    except (OSError, io.TableError) as err:
+        table = datafiles.read_table(path)
+    except (OSError, datafiles.TableError) as err:
         sys.exit(f"show_results.py: {err}")
     counts = ("num_utts",) + tuple(f"floored_{name}" for name in FLOORED)
     missing = [name for name in COLUMNS + counts if name not in table]
@@ -229,7 +229,7 @@ def main():
         )
     code_root = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))  # the commit of the code used
     text = results_markdown(results, code_root) + left_out_note(stale)
-    with io.atomic_write(out, encoding="utf-8") as f:
+    with datafiles.atomic_write(out, encoding="utf-8") as f:
         f.write(text)
     print(f"show_results.py: {len(results)} results -> {out}", file=sys.stderr)
 

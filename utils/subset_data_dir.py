@@ -18,12 +18,12 @@ import shutil
 import sys
 
 import cocktail_env  # noqa: F401  the repository's nnet and .venv (utils/cocktail_env.py)
-from nnet import datadir, io
+from nnet import datadir, datafiles
 
 
 def first_column(path):
     """The first word of each non-empty line, in file order."""
-    return [line.key for line in io.scan_table(path) if line.key is not None]
+    return [line.key for line in datafiles.scan_table(path) if line.key is not None]
 
 
 def listed(names, known, what, list_path):

@@ -10,7 +10,7 @@ Reads standard input when <utt2spk> is absent or '-'.
 import sys
 
 import cocktail_env  # noqa: F401  the repository's nnet and .venv (utils/cocktail_env.py)
-from nnet import datadir, io
+from nnet import datadir, datafiles
 
 
 def main():
@@ -18,8 +18,8 @@ def main():
     parser.add_argument("utt2spk", nargs="?", default="-")
     args = parser.parse_args()
     try:
-        utt2spk = io.read_table("/dev/stdin" if args.utt2spk == "-" else args.utt2spk)
-    except (OSError, UnicodeDecodeError, io.TableError) as e:
+        utt2spk = datafiles.read_table("/dev/stdin" if args.utt2spk == "-" else args.utt2spk)
+    except (OSError, UnicodeDecodeError, datafiles.TableError) as e:
         sys.exit(f"utt2spk_to_spk2utt.py: {e}")
     sys.stdout.write(datadir.spk2utt_text(utt2spk))
 

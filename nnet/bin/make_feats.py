@@ -17,7 +17,7 @@ import sys
 import kaldiio
 import numpy as np
 
-from nnet import datadir, features, io, signal
+from nnet import datadir, datafiles, dsp, features
 
 
 class FeatureError(Exception):
@@ -29,8 +29,8 @@ def check_audio(wav_scp, wavs):
     rates = {}
     for utt, path in wavs.items():
         try:
-            rates[utt] = io.wav_info(path).sample_rate
-        except io.AudioError as err:
+            rates[utt] = datafiles.wav_info(path).sample_rate
+        except datafiles.AudioError as err:
             raise FeatureError(f"{wav_scp}: utterance '{utt}': {err}") from None
     usual, odd = datadir.usual_and_odd(rates)
     if odd:
@@ -43,16 +43,16 @@ def check_audio(wav_scp, wavs):
     return usual
 
 
-def write_ark(wav_scp, wavs, config, tmp_ark):
+def write_ark(wav_scp, wavs, stft_config, tmp_ark):
     """Write the features of every utterance to tmp_ark; returns ({utt: offset}, cmvn stats)."""
     offsets, stats = {}, None
     with open(tmp_ark, "wb") as ark:
         for utt, path in wavs.items():
             try:
-                samples, _ = io.read_wav(path)
-            except io.AudioError as err:
+                samples, _ = datafiles.read_wav(path)
+            except datafiles.AudioError as err:
                 raise FeatureError(f"{wav_scp}: utterance '{utt}': {err}") from None
-            feats = features.log_magnitude_features(samples, config)
+            feats = features.log_magnitude_features(samples, stft_config)
             bad = feats.size - int(np.isfinite(feats).sum())
             if bad:
                 raise FeatureError(
@@ -74,28 +74,28 @@ def remove(*paths):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--stft-conf", help="Kaldi-style option file of nnet.signal.StftConfig")
+    parser.add_argument("--stft-conf", help="Kaldi-style option file of nnet.dsp.StftConfig")
     parser.add_argument("wav_scp")
     parser.add_argument("ark")
     parser.add_argument("scp")
     parser.add_argument("cmvn")
     args = parser.parse_args()
 
-    wavs = io.read_table(args.wav_scp)
+    wavs = datafiles.read_table(args.wav_scp)
     if not wavs:
         sys.exit(f"make_feats.py: {args.wav_scp} lists no utterance")
     tmp_ark = args.ark + ".tmp"
     remove(args.scp, args.ark, args.cmvn)  # about to be replaced: a failure must not leave the old ones
     writing = tmp_ark
     try:
-        config = signal.read_stft_conf(args.stft_conf, check_audio(args.wav_scp, wavs))
-        offsets, stats = write_ark(args.wav_scp, wavs, config, tmp_ark)
+        stft_config = dsp.read_stft_conf(args.stft_conf, check_audio(args.wav_scp, wavs))
+        offsets, stats = write_ark(args.wav_scp, wavs, stft_config, tmp_ark)
         writing = args.ark
         os.replace(tmp_ark, args.ark)
         writing = args.cmvn
         features.write_cmvn(args.cmvn, stats)
         writing = args.scp  # last: the scp marks a finished job
-        io.write_table(args.scp, {utt: f"{args.ark}:{offset}" for utt, offset in offsets.items()})
+        datafiles.write_table(args.scp, {utt: f"{args.ark}:{offset}" for utt, offset in offsets.items()})
     except BaseException as err:
         remove(tmp_ark, args.ark, args.cmvn, args.scp)
         if isinstance(err, FeatureError):

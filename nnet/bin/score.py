@@ -37,7 +37,7 @@ import warnings
 
 import numpy as np
 
-from nnet import io, metrics
+from nnet import datafiles, metrics
 
 HEADER = "\t".join(("utt",) + metrics.METRICS + ("floored",))
 
@@ -68,7 +68,7 @@ def read_entry(table, table_path, utt, what):
     if not os.path.isfile(path):
         fail(f"utterance '{utt}': {what} file {path} (listed in {table_path}) does not exist")
     try:
-        return io.read_wav(path, dtype="float64") + (path,)
+        return datafiles.read_wav(path, dtype="float64") + (path,)
     except Exception as err:  # soundfile's errors do not always name the file
         fail(f"utterance '{utt}': cannot read {what} {path} (listed in {table_path}): {err}")
 
@@ -76,7 +76,7 @@ def read_entry(table, table_path, utt, what):
 # Two talkers' recordings correlate far less than this; a source listed twice (or once more at
 # another gain) correlates 1.
 SAME_SIGNAL_CORRELATION = 0.99
-LSB = 1 / 32768  # a 16-bit sample as nnet.io reads it
+LSB = 1 / 32768  # a 16-bit sample as nnet.datafiles reads it
 
 
 def check_sources(utt, refs, noises, mix):
@@ -128,12 +128,12 @@ def compute(args):
         est_paths = source_tables(args.separated, "run the separation stage first")
         if len(est_paths) != len(ref_paths):
             fail(f"{args.separated} has {len(est_paths)} spk*.scp, {args.data_dir} has {len(ref_paths)}")
-        est_tables = [io.read_table(p) for p in est_paths]
-    ref_tables = [io.read_table(p) for p in ref_paths]
+        est_tables = [datafiles.read_table(p) for p in est_paths]
+    ref_tables = [datafiles.read_table(p) for p in ref_paths]
     noise_paths = sorted(glob.glob(os.path.join(args.data_dir, "noise[0-9]*.scp")))  # LibriMix's mix_both
-    noise_tables = [io.read_table(p) for p in noise_paths]
+    noise_tables = [datafiles.read_table(p) for p in noise_paths]
     mix_path = os.path.join(args.data_dir, "wav.scp")
-    mixtures = io.read_table(mix_path)
+    mixtures = datafiles.read_table(mix_path)
 
     rows = []
     for utt in sorted(mixtures):
@@ -170,7 +170,7 @@ def compute(args):
             "\t".join([utt] + [format_value(scores[m]) for m in metrics.METRICS] + [",".join(scores["floored"]) or "-"])
         )
 
-    with io.atomic_write(args.out_tsv, encoding="utf-8") as f:
+    with datafiles.atomic_write(args.out_tsv, encoding="utf-8") as f:
         f.write(HEADER + "\n")
         f.writelines(row + "\n" for row in rows)
     what = args.separated or "the mixtures"
@@ -220,7 +220,7 @@ def merge(args):
             if utt in rows:
                 fail(f"{part}: utterance '{utt}' also in another part")
             rows[utt] = values
-    expected = io.read_table(os.path.join(args.data_dir, "wav.scp"))
+    expected = datafiles.read_table(os.path.join(args.data_dir, "wav.scp"))
     missing = [utt for utt in expected if utt not in rows]
     if missing:
         fail(
@@ -228,12 +228,12 @@ def merge(args):
             f"read {args.score_dir}/log/score.*.log"
         )
     rows = {utt: rows[utt] for utt in sorted(expected)}
-    with io.atomic_write(os.path.join(args.score_dir, "per_utt.tsv"), encoding="utf-8") as f:
+    with datafiles.atomic_write(os.path.join(args.score_dir, "per_utt.tsv"), encoding="utf-8") as f:
         f.write(HEADER + "\n")
         for utt, (values, floored) in rows.items():
             f.write("\t".join([utt] + [format_value(v) for v in values] + [",".join(floored) or "-"]) + "\n")
     summary = summarize(rows)
-    with io.atomic_write(os.path.join(args.score_dir, "result.txt"), encoding="utf-8") as f:
+    with datafiles.atomic_write(os.path.join(args.score_dir, "result.txt"), encoding="utf-8") as f:
         f.write("".join(line + "\n" for line in summary))
     num_floored = sum(bool(floored) for _, floored in rows.values())
     floor_note = (

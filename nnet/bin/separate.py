@@ -12,7 +12,7 @@ import sys
 
 import torch
 
-from nnet import inference, io, separated_dir
+from nnet import datafiles, inference, separated_dir
 from nnet.pack import PackError
 from nnet.separator import HEADS, PHASES, Separator
 
@@ -69,11 +69,11 @@ def main():
         )
     except (OSError, ValueError, PackError) as err:  # a missing best.pt, a damaged pack, a head the model lacks
         sys.exit(f"separate.py: {err}")
-    mixtures = io.read_table(os.path.join(args.data_dir, "wav.scp"))
+    mixtures = datafiles.read_table(os.path.join(args.data_dir, "wav.scp"))
     for utt, path in mixtures.items():
         try:
-            samples, rate = io.read_wav(path)
-        except io.AudioError as err:
+            samples, rate = datafiles.read_wav(path)
+        except datafiles.AudioError as err:
             sys.exit(f"separate.py: {args.data_dir}/wav.scp: utterance '{utt}': {err}")
         if rate != separator.sample_rate:
             sys.exit(

@@ -19,7 +19,7 @@ import sys
 import numpy as np
 import torch
 
-from nnet import io, separated_dir, signal
+from nnet import datafiles, dsp, separated_dir
 from nnet.oracle_masks import MASK_KINDS, oracle_masks
 
 
@@ -30,7 +30,7 @@ def reference_tables(data_dir, noise=False):
         sys.exit(f"separate_oracle.py: {data_dir}: no spk1.scp/spk2.scp: oracle masks need the reference sources")
     if noise:
         paths += sorted(glob.glob(os.path.join(data_dir, "noise[0-9]*.scp")))
-    return [io.read_table(p) for p in paths], paths
+    return [datafiles.read_table(p) for p in paths], paths
 
 
 def main():
@@ -43,20 +43,20 @@ def main():
     refs, ref_paths = reference_tables(args.data_dir, noise=True)
     num_spk = sum(os.path.basename(p).startswith("spk") for p in ref_paths)
 
-    mixtures = io.read_table(os.path.join(args.data_dir, "wav.scp"))
-    config = None  # read once, at the first mixture's sample rate
+    mixtures = datafiles.read_table(os.path.join(args.data_dir, "wav.scp"))
+    stft_config = None  # read once, at the first mixture's sample rate
     for utt, mix_path in mixtures.items():
         try:
-            mix, rate = io.read_wav(mix_path)
-        except io.AudioError as err:
+            mix, rate = datafiles.read_wav(mix_path)
+        except datafiles.AudioError as err:
             sys.exit(f"separate_oracle.py: {args.data_dir}/wav.scp: utterance '{utt}': {err}")
         sources = []
         for table, table_path in zip(refs, ref_paths):
             if utt not in table:
                 sys.exit(f"separate_oracle.py: {table_path}: no reference for utterance '{utt}'")
             try:
-                src, src_rate = io.read_wav(table[utt])
-            except io.AudioError as err:
+                src, src_rate = datafiles.read_wav(table[utt])
+            except datafiles.AudioError as err:
                 sys.exit(f"separate_oracle.py: {table_path}: utterance '{utt}': {err}")
             if src_rate != rate or len(src) != len(mix):
                 sys.exit(
@@ -64,12 +64,12 @@ def main():
                     f"({len(src)} samples at {src_rate} Hz) does not match the mixture ({len(mix)} at {rate} Hz)"
                 )
             sources.append(src)
-        if config is None or config.sample_rate != rate:
-            config = signal.read_stft_conf(args.stft_conf, rate)
-        mix_spec = signal.stft(torch.from_numpy(mix).double(), config)
-        src_spec = signal.stft(torch.from_numpy(np.stack(sources)).double(), config)
+        if stft_config is None or stft_config.sample_rate != rate:
+            stft_config = dsp.read_stft_conf(args.stft_conf, rate)
+        mix_spec = dsp.stft(torch.from_numpy(mix).double(), stft_config)
+        src_spec = dsp.stft(torch.from_numpy(np.stack(sources)).double(), stft_config)
         mask = oracle_masks(mix_spec, src_spec, args.mask)[:num_spk]
-        estimates = signal.istft(mask * mix_spec, config, len(mix)).numpy()
+        estimates = dsp.istft(mask * mix_spec, stft_config, len(mix)).numpy()
         try:
             separated_dir.write_sources(args.out_dir, utt, estimates, rate)
         except ValueError as err:  # an utterance id that is not a file name

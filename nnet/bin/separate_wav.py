@@ -21,10 +21,10 @@ import sys
 import numpy as np
 import torch
 
-from nnet import inference, io, separated_dir
+from nnet import datafiles, inference, separated_dir
 from nnet.pack import PackError
 from nnet.separator import HEADS, PHASES, Separator, separate_in_chunks
-from nnet.signal import resample
+from nnet.dsp import resample
 
 
 def main():
@@ -70,7 +70,7 @@ def main():
     except (OSError, ValueError, PackError) as err:  # a missing best.pt, a damaged pack, a head the model lacks
         sys.exit(f"separate_wav.py: {err}")
     try:
-        samples, rate = io.read_wav(args.in_wav)
+        samples, rate = datafiles.read_wav(args.in_wav)
     except Exception as err:
         sys.exit(f"separate_wav.py: cannot read {args.in_wav}: {err}")
 
@@ -93,7 +93,7 @@ def main():
         )
     for c, est in enumerate(estimates, 1):
         path = os.path.join(args.out_dir, f"{name}_s{c}.wav")
-        io.write_wav(path, separated_dir.unclipped(est), rate)
+        datafiles.write_wav(path, separated_dir.unclipped(est), rate)
         print(path)
 
 

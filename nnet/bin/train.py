@@ -20,7 +20,7 @@ import argparse
 import os
 import sys
 
-from nnet import config, io, launcher, training_data
+from nnet import config, datafiles, launcher, training_data
 from nnet.training_error import TrainingError, error_message
 
 
@@ -67,7 +67,12 @@ def main():
             num_spk=args.num_spk,
             overrides=args.set,
         )
-    except (TrainingError, config.ConfigError, training_data.DataError, io.TableError) as err:  # names file, remedy
+    except (
+        TrainingError,
+        config.ConfigError,
+        training_data.DataError,
+        datafiles.TableError,
+    ) as err:  # names file, remedy
         sys.exit(f"train.py: {error_message(err)}")
 
 

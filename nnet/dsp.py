@@ -80,7 +80,7 @@ def read_stft_conf(path, sample_rate=None):
     return StftConfig(**values)
 
 
-def stft(signal, config, center=True):
+def stft(signal, stft_config, center=True):
     """Complex STFT of (..., samples) -> (..., frames, bins).
 
     center=True pads n_fft//2 zeros on both sides (frame t is centred on sample t*hop);
@@ -91,10 +91,10 @@ def stft(signal, config, center=True):
     flat = signal.reshape(-1, shape[-1])
     spec = torch.stft(
         flat,
-        n_fft=config.n_fft,
-        hop_length=config.hop_length,
-        win_length=config.win_length,
-        window=config.window_tensor(flat.device, flat.dtype),
+        n_fft=stft_config.n_fft,
+        hop_length=stft_config.hop_length,
+        win_length=stft_config.win_length,
+        window=stft_config.window_tensor(flat.device, flat.dtype),
         center=center,
         pad_mode="constant",
         return_complex=True,
@@ -103,35 +103,35 @@ def stft(signal, config, center=True):
     return spec.reshape(*shape[:-1], *spec.shape[-2:])
 
 
-def istft(spec, config, length):
+def istft(spec, stft_config, length):
     """Inverse of `stft`: (..., frames, bins) complex -> (..., length) real."""
     shape = spec.shape
     flat = spec.reshape(-1, *shape[-2:]).transpose(-1, -2)
     real_dtype = flat.real.dtype
     signal = torch.istft(
         flat,
-        n_fft=config.n_fft,
-        hop_length=config.hop_length,
-        win_length=config.win_length,
-        window=config.window_tensor(flat.device, real_dtype),
+        n_fft=stft_config.n_fft,
+        hop_length=stft_config.hop_length,
+        win_length=stft_config.win_length,
+        window=stft_config.window_tensor(flat.device, real_dtype),
         center=True,
         length=length,
     )
     return signal.reshape(*shape[:-2], signal.shape[-1])
 
 
-def num_frames(num_samples, config):
+def num_frames(num_samples, stft_config):
     """Frames `stft` gives for a signal of num_samples (center padding)."""
-    return num_samples // config.hop_length + 1
+    return num_samples // stft_config.hop_length + 1
 
 
-def padded_segment(samples, first_frame, frames, config):
+def padded_segment(samples, first_frame, frames, stft_config):
     """Samples that `stft(..., center=False)` turns into frames [first_frame, first_frame + frames)
     of the centred STFT of the whole signal: lets a data loader cut segments and leave the
     STFT to the training device. `samples` is (..., n) numpy or torch."""
-    pad = config.n_fft // 2
-    start = first_frame * config.hop_length - pad
-    stop = (first_frame + frames - 1) * config.hop_length + config.n_fft - pad
+    pad = stft_config.n_fft // 2
+    start = first_frame * stft_config.hop_length - pad
+    stop = (first_frame + frames - 1) * stft_config.hop_length + stft_config.n_fft - pad
     n = samples.shape[-1]
     inside = samples[..., max(start, 0) : min(stop, n)]
     before, after = max(0, -start), max(0, stop - n)
