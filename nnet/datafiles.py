@@ -43,7 +43,7 @@ def scan_table(path):
     return lines
 
 
-def read_table(path, allow_empty_value=False):
+def read_table(path):
     """Return the {key: value} dict of a Kaldi table, in file order.
 
     Raises TableError naming the file and line for an empty line, a line without a value or a
@@ -53,7 +53,7 @@ def read_table(path, allow_empty_value=False):
     for line in scan_table(path):
         if line.key is None:
             raise TableError(f"{path}:{line.lineno}: empty line; remove it")
-        if not line.value and not allow_empty_value:
+        if not line.value:
             raise TableError(f"{path}:{line.lineno}: key '{line.key}' has no value; expected '<key> <value>'")
         if line.key in table:
             raise TableError(

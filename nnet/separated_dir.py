@@ -57,12 +57,12 @@ def num_sources(out_dir):
     return count
 
 
-def collect(data_dir, out_dir, num_spk=None):
-    """Write <out>/spk<c>.scp for every utterance of data_dir (num_spk: the s<c> folders there by
-    default); error naming the missing ones."""
+def collect(data_dir, out_dir):
+    """Write <out>/spk<c>.scp for every utterance of data_dir, one per s<c> folder there; error naming
+    the missing ones."""
     utts = list(datafiles.read_table(os.path.join(data_dir, "wav.scp")))
     out_dir = os.path.abspath(out_dir)
-    num_spk = num_spk or num_sources(out_dir)
+    num_spk = num_sources(out_dir)
     if num_spk == 0:
         raise FileNotFoundError(f"{out_dir}: no s1/ folder: the separation jobs wrote nothing; read their logs")
     missing = [utt for utt in utts for c in range(1, num_spk + 1) if not os.path.isfile(source_wav(out_dir, utt, c))]

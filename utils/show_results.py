@@ -38,11 +38,11 @@ import sys
 
 import cocktail_env  # noqa: F401  the repository's nnet and .venv (utils/cocktail_env.py)
 from nnet import datafiles, provenance
+from nnet.metrics import METRICS as FLOORED  # result.txt has floored_<metric> for each
 
 MIXTURE = "mixture"  # the exp/ name under which the recipes score the unprocessed mixture
 VARIANTS = ("rti", "gl", "misi")  # score_<set>_<variant>: separation variants, in their row order
 COLUMNS = ("SDR", "SDRi", "SI-SNRi", "SIR", "SAR", "PESQ", "STOI")
-FLOORED = ("SDR", "SIR", "SAR", "SDRi", "SI-SNR", "SI-SNRi", "PESQ", "STOI")  # result.txt's floored_<metric>
 
 
 def read_result(path):
