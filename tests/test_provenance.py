@@ -245,6 +245,9 @@ def test_a_copied_recipe_neither_carries_nor_reuses_the_source_runs_systems(tmp_
     leaves exp/ behind, and a copy that has it anyway (cp -r) refuses the system at stage 3, naming the data."""
     source = tmp_path / "src"
     subprocess.run(["cp", "-r", RECIPE, str(source)], check=True)
+    # the checkout's own main job may have run (README's two commands in one clone): its exp/ is not
+    # this test's source run, which trains below
+    shutil.rmtree(source / "exp", ignore_errors=True)
     tiny_configs(os.path.join(RECIPE, "conf", "tuning"), str(tmp_path / "tiny"))  # those of the copy
     made = train(str(tmp_path / "tiny" / "upit.yaml"), data, source / "exp" / "upit")
     assert "epoch 1" in made.stdout and (source / "exp" / "upit" / ".finished").is_file()
