@@ -12,18 +12,20 @@ the best epoch came before the last one, 'flat' when the change over the window 
 """
 
 import argparse
-import csv
 import glob
 import os
 import sys
 
+import cocktail_env  # noqa: F401  the repository's nnet and .venv (utils/cocktail_env.py)
+from nnet import history as histories
+
 
 def read_history(path):
-    with open(path, encoding="utf-8") as f:
-        rows = list(csv.DictReader(f, delimiter="\t"))
+    """[(epoch, valid loss, lr)] of a history.tsv (nnet.history.read); ValueError naming the file."""
+    rows = histories.read(path)
     if not rows:
         raise ValueError(f"{path}: no epoch")
-    return [(int(row["epoch"]), float(row["valid_loss"]), float(row["lr"])) for row in rows]
+    return [(row.epoch, row.valid_loss, row.lr) for row in rows]
 
 
 def verdict(history, window, tolerance):
@@ -61,8 +63,10 @@ def main(argv=None):
     for path in paths:
         try:
             history = read_history(path)
-        except (OSError, ValueError, KeyError) as err:
+        except OSError as err:
             sys.exit(f"show_convergence.py: {path}: {err}")
+        except ValueError as err:  # names the file and line
+            sys.exit(f"show_convergence.py: {err}")
         best, change, text = verdict(history, args.window, args.tolerance)
         shown = f"{100 * change:+.2f}%" if change is not None else "-"
         system = os.path.basename(os.path.dirname(path))
