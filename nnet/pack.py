@@ -45,7 +45,9 @@ class PackError(Exception):
 
 
 def is_pack(path):
-    return os.path.isfile(path) and zipfile.is_zipfile(path)
+    """A file given as a pack: a zip, or a file named .zip (one cut short is still meant as a pack, and
+    read() says it is damaged)."""
+    return os.path.isfile(path) and (path.endswith(".zip") or zipfile.is_zipfile(path))
 
 
 def _commit(root):
@@ -200,7 +202,7 @@ def weight_facts(ckpt):
 def load_system(path, checkpoint="best.pt"):
     """(checkpoint dict, meta) of the trained system at `path`: an exp dir (its `checkpoint` file, meta
     None) or a model pack (a .zip; read() and its checks)."""
-    if is_pack(path) or (os.path.isfile(path) and path.endswith(".zip")):  # a cut zip: read() says damaged
+    if is_pack(path):
         return read(path)
     if os.path.isfile(path):
         raise PackError(f"{path}: neither an exp dir nor a model pack (zip)")
