@@ -70,6 +70,13 @@ class Separator:
     def sample_rate(self):
         return self.stft.sample_rate
 
+    def summary(self):
+        """What the options and a pack's meta.yaml resolved to, e.g. "mi head, griffin-lim phase": the log
+        line of separate.py and the record of a separated dir (utils/separation_jobs.sh)."""
+        refined = f" + {self.matched_steps} steps of matched inference" if self.matched else ""
+        noise = " (+ a noise source)" if self.noise_source and self.phase == "misi" else ""
+        return f"{self.head} head{refined}, {self.phase} phase{noise}"
+
     @torch.no_grad()
     def _network(self, mix_spec):
         feats = dsp.log_magnitude(mix_spec)[None]

@@ -548,5 +548,6 @@ def test_stage_4_separates_a_pack_with_the_phase_its_meta_names(tmp_path, traine
     # the record of what made the estimates names the phase the pack chose, not only the options given
     how = yaml.safe_load((tmp_path / "pack" / "provenance.yaml").read_text())["how"]
     assert how.endswith("(mi head, griffin-lim phase)"), how
+    assert not (tmp_path / "pack" / "resolved.txt").exists()  # the jobs' note is in the record, not left beside it
     how = yaml.safe_load((tmp_path / "pack_mix" / "provenance.yaml").read_text())["how"]
     assert "--phase mixture" in how and how.endswith("(mi head, mixture phase)"), how

@@ -16,6 +16,8 @@ from nnet import datafiles, inference, separated_dir
 from nnet.pack import PackError
 from nnet.separator import HEADS, PHASES, Separator
 
+RESOLVED = "resolved.txt"  # in <out-dir>: read by utils/separation_jobs.sh
+
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -88,12 +90,11 @@ def main():
             separated_dir.write_sources(args.out_dir, utt, sources, rate)
         except ValueError as err:  # an utterance id that is not a file name
             sys.exit(f"separate.py: {args.data_dir}/wav.scp: {err}")
-    refined = f" + {separator.matched_steps} steps of matched inference" if separator.matched else ""
-    noise = " (+ a noise source)" if separator.noise_source and separator.phase == "misi" else ""
-    print(
-        f"separate.py: {len(mixtures)} utterances, {separator.head} head{refined}, {separator.phase} phase{noise} "
-        f"-> {args.out_dir}"
-    )
+    # what the jobs resolved (a pack's head and phase), for the separated dir's record: every job of a
+    # run writes the same line (utils/separation_jobs.sh reads it and removes it)
+    with datafiles.atomic_write(os.path.join(args.out_dir, RESOLVED), encoding="utf-8") as f:
+        f.write(separator.summary() + "\n")
+    print(f"separate.py: {len(mixtures)} utterances, {separator.summary()} -> {args.out_dir}")
 
 
 if __name__ == "__main__":
