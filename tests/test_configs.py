@@ -13,13 +13,12 @@ import yaml
 
 from nnet import config as configs, dsp, losses, models
 from nnet.config import load_config
+from recipes import tuning_dirs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-WSJ0 = os.path.join(ROOT, "egs", "wsj0_2mix", "conf", "tuning")
-MINI = os.path.join(ROOT, "egs", "mini_2mix", "conf", "tuning")
-SPEECHOCEAN762 = os.path.join(ROOT, "egs", "speechocean762", "conf", "tuning")
-CONFIGS = sorted(glob.glob(os.path.join(WSJ0, "*.yaml")) + glob.glob(os.path.join(MINI, "*.yaml")))
-CONFIGS += sorted(glob.glob(os.path.join(SPEECHOCEAN762, "*.yaml")))
+WSJ0 = os.path.realpath(os.path.join(ROOT, "egs", "wsj0_2mix", "conf", "tuning"))  # as tuning_dirs() names it
+MINI = os.path.realpath(os.path.join(ROOT, "egs", "mini_2mix", "conf", "tuning"))
+CONFIGS = [path for tuning in tuning_dirs() for path in sorted(glob.glob(os.path.join(tuning, "*.yaml")))]
 
 # One file per training row of Table 1 (the "+run-time inference", "+Griffin-Lim" and "+MISI"
 # rows are separation variants of dc_classic_mr, dc_lda_va, dc_s_mr, dc_l_va, dc_w_mr, chimerapp).
@@ -300,7 +299,7 @@ def test_comments_name_parts_the_model_has(path):
 
 def test_chain_of_the_shipped_def_configs():
     """def_dc -> def -> def_joint -> dl_def in every recipe comes from init_from alone."""
-    for tuning in (WSJ0, MINI, SPEECHOCEAN762):
+    for tuning in tuning_dirs():
         systems = ["oracle_ibm", "dl_def", "upit", "def", "def_joint", "def_dc"]
         assert configs.chains(tuning, "/nonexistent", systems) == [["upit"], ["def_dc", "def", "def_joint", "dl_def"]]
 

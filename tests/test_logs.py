@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from recipes import RECIPES
 from test_data_prep import lists_of, make_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
-RECIPES = ["mini_2mix", "wsj0_2mix"]
 
 
 @pytest.mark.parametrize(

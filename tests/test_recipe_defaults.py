@@ -9,8 +9,9 @@ import sys
 import pytest
 import torch
 
+from recipes import RECIPES
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RECIPES = ("librimix", "mini_2mix", "wsj0_2mix", "speechocean762")
 
 
 def fake_nvidia_smi(folder, gpus):
