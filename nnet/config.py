@@ -747,13 +747,13 @@ def main(argv):
             for chain in chains(argv[1], argv[2], argv[3:]):
                 print(" ".join(chain))
         except ConfigError as err:
-            sys.exit(f"nnet.config: {err}")
+            sys.exit(f"config.py: {err}")
     elif argv[:1] == ["get"] and len(argv) == 3:
         section, _, key = argv[2].rpartition(".")
         try:
             config = load_config(argv[1])
         except ConfigError as err:
-            sys.exit(f"nnet.config: {err}")
+            sys.exit(f"config.py: {err}")
         value = (config.get(section) or {}).get(key) if section else config.get(key)
         print("" if value is None else str(value).lower() if isinstance(value, bool) else value)
     elif argv[:1] == ["resolve"]:
@@ -774,14 +774,14 @@ def main(argv):
             config = read_config(args.config, args.set, num_bins)
             load_config(args.config, args.set, num_bins)  # checked as training checks it
         except ConfigError as err:
-            sys.exit(f"nnet.config: {err}")
+            sys.exit(f"config.py: {err}")
         # the values as written, not completed with the defaults: another version of cocktail reads it too
         print(yaml.safe_dump(config, sort_keys=False), end="")
     elif argv[:1] == ["check-systems"] and len(argv) >= 3:
         try:
             check_systems(argv[1], argv[2], argv[3:])
         except ConfigError as err:
-            sys.exit(f"nnet.config: --systems: {err}")
+            sys.exit(f"config.py: --systems: {err}")
     else:
         sys.exit(usage)
 

@@ -36,12 +36,12 @@ def test_run_sh_refuses_stages_it_does_not_have(recipe, args, message):
     [
         (
             "nosuch",
-            "nnet.config: --systems: unknown system 'nosuch': there is no conf/tuning/nosuch.yaml and no exp/nosuch: "
+            "config.py: --systems: unknown system 'nosuch': there is no conf/tuning/nosuch.yaml and no exp/nosuch: "
             "check the name",
         ),
         (
             "oracle_xyz",
-            "nnet.config: --systems: unknown oracle system 'oracle_xyz': the oracle systems are oracle_ibm, "
+            "config.py: --systems: unknown oracle system 'oracle_xyz': the oracle systems are oracle_ibm, "
             "oracle_irm, oracle_psm",
         ),
     ],
