@@ -304,6 +304,22 @@ def test_chain_of_the_shipped_def_configs():
         assert configs.chains(tuning, "/nonexistent", systems) == [["upit"], ["def_dc", "def", "def_joint", "dl_def"]]
 
 
+def test_every_init_from_names_a_config_of_its_recipe():
+    """Every chain a tuning dir holds (the *_long ones beside the shipped one) trains from that
+    dir's configs alone, each system after the one it starts from."""
+    for tuning in tuning_dirs():
+        systems = sorted(os.path.basename(p)[: -len(".yaml")] for p in glob.glob(os.path.join(tuning, "*.yaml")))
+        chains = configs.chains(tuning, "/nonexistent", systems)
+        trained = [system for chain in chains for system in chain]
+        assert sorted(trained) == [s for s in systems if not s.startswith("oracle_")]
+        for chain in chains:
+            for before, after in zip(chain, chain[1:]):
+                assert load_config(os.path.join(tuning, after + ".yaml"))["init_from"] == before
+    speech = os.path.realpath(os.path.join(ROOT, "egs", "speechocean762", "conf", "tuning"))
+    long_chain = ["def_dc_long", "def_long", "def_joint_long", "dl_def_long"]
+    assert long_chain in configs.chains(speech, "/nonexistent", long_chain[::-1])
+
+
 def test_the_keys_table_follows_the_type_tables():
     """The model and loss types that take and need each type-specific key (KEYS' uses and required,
     printed by `python3 -m nnet.config keys` and checked by check_section) come from config.MODELS
