@@ -34,11 +34,13 @@ usage: python3 -m nnet.provenance lock --fd N <exp-dir>
        python3 -m nnet.provenance check-training [--set K=V]... [--num-spk C] <config> <train-dir> <valid-dir>
            <exp-dir>
        python3 -m nnet.provenance record-separated [--model <exp-dir|pack>] [--how TEXT] <data-dir> <out-dir>
+           (the jobs' <out-dir>/resolved.txt joins --how, then is removed)
        python3 -m nnet.provenance check-separated <data-dir> <separated-dir>
        python3 -m nnet.provenance record-score <data-dir> <separated-dir|-> <score-dir>
 """
 
 import argparse
+import contextlib
 import datetime
 import errno
 import fcntl
@@ -56,6 +58,8 @@ from nnet import datafiles
 
 FORMAT = 1
 RECORD = "provenance.yaml"
+# in a separation's <out-dir>: what its jobs resolved (nnet/bin/separate.py writes it), until the record takes it
+RESOLVED = "resolved.txt"
 LOCK = ".lock"
 LOCK_ENV = "COCKTAIL_EXP_LOCK"  # the realpath of the exp dir whose lock a parent (steps/train.sh) holds
 # keys that change how fast a training runs, not what it learns: a resume may change them
@@ -250,6 +254,26 @@ def model_identity(model):
     return {"path": os.path.abspath(model), "sha256": sha256_file(os.path.join(model, "best.pt"))}
 
 
+def resolved_how(out_dir, how):
+    """how, with what separate.py's jobs resolved (a pack's head and phase: <out-dir>/resolved.txt,
+    which the options do not say) added in parentheses."""
+    try:
+        with open(os.path.join(out_dir, RESOLVED), encoding="utf-8") as f:
+            resolved = f.read().strip()
+    except FileNotFoundError:  # oracle masks: nothing resolved
+        return how
+    if not resolved:
+        return how
+    return f"{how} ({resolved})" if how else f"({resolved})"
+
+
+def record_separated(data_dir, out_dir, model=None, how=""):
+    """<out-dir>/provenance.yaml of finished separation jobs; their resolved.txt goes into its how."""
+    write_record(out_dir, separated_record(data_dir, model, resolved_how(out_dir, how)))
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(os.path.join(out_dir, RESOLVED))
+
+
 def separated_record(data_dir, model=None, how=""):
     return {
         "format": FORMAT,
@@ -420,7 +444,7 @@ def main(argv=None):
             overrides = configs.num_spk_override(args.num_spk) + args.set
             check_training(args.config, args.train_dir, args.valid_dir, args.exp_dir, overrides)
         elif args.command == "record-separated":
-            write_record(args.out_dir, separated_record(args.data_dir, args.model, args.how))
+            record_separated(args.data_dir, args.out_dir, args.model, args.how)
         elif args.command == "check-separated":
             check_separated(args.data_dir, args.separated)
         else:

@@ -136,3 +136,25 @@ def test_a_run_writes_its_results_where_the_published_ones_are_not():
     assert ignored.returncode == 0
     with open(os.path.join(ROOT, "docs", "results_mini_2mix.md")) as f:
         assert "egs/mini_2mix/RESULTS.published.md" in f.read()
+
+
+# -- what a separation's jobs resolved joins its record ------------------------------------------------------
+@pytest.mark.parametrize(
+    "how, note, want",
+    [
+        ("--nj 1", "mi head, griffin-lim phase\n", "--nj 1 (mi head, griffin-lim phase)"),
+        ("", "dc head, mixture phase\n", "(dc head, mixture phase)"),
+        ("--nj 2", None, "--nj 2"),  # oracle masks: the jobs resolve nothing
+        ("--nj 2", "", "--nj 2"),
+    ],
+)
+def test_record_separated_takes_the_jobs_resolved_note_and_removes_it(tmp_path, how, note, want):
+    data = synth.make_data_dir(str(tmp_path / "tt"), num_utts=1, seed=3)
+    out = tmp_path / "separated"
+    out.mkdir()
+    if note is not None:
+        (out / "resolved.txt").write_text(note)
+    proc = sh(PYTHON, "-m", "nnet.provenance", "record-separated", "--how", how, data, out)
+    assert proc.returncode == 0, proc.stderr
+    assert yaml.safe_load((out / "provenance.yaml").read_text())["how"] == want
+    assert sorted(os.listdir(out)) == ["provenance.yaml"]

@@ -17,7 +17,7 @@ separation_jobs() {
   python3 -m nnet.separated_dir --check "$data" "$out"  # before anything is written: never into the data dir
   parts=$(python3 "$COCKTAIL_ROOT/utils/split_data.py" --at-most "$data" "$nj")
   mkdir -p "$out/log"
-  rm -f "$out"/spk*.scp "$out/resolved.txt"  # listed again only once every job has finished
+  rm -f "$out"/spk*.scp "$out/resolved.txt"  # scp listed again once every job has finished; a killed run's note must not join this record
   rm -rf -- "${out:?}"/s[0-9]*/  # the jobs write every source again; a folder left by another C would be counted
   local started
   started=$(date +%s)  # the jobs' logs of this run are no older (utils/job_errors.sh)
@@ -29,11 +29,7 @@ separation_jobs() {
   }
   # what made these estimates (steps/score.sh checks the data, RESULTS.md and packs the model), then the
   # spk*.scp that mark them complete. The options say only what was given; a model's jobs write what
-  # they resolved (a pack's head and phase from its meta.yaml) to resolved.txt, so it joins the record.
-  local resolved=""
-  [ -f "$out/resolved.txt" ] && resolved=$(<"$out/resolved.txt")
-  how="$how${resolved:+${how:+ }($resolved)}"
+  # they resolved (a pack's head and phase from its meta.yaml) to resolved.txt, which the record takes.
   python3 -m nnet.provenance record-separated ${model:+--model "$model"} --how "$how" "$data" "$out"
-  rm -f "$out/resolved.txt"
   python3 -m nnet.separated_dir "$data" "$out"
 }

@@ -12,11 +12,10 @@ import sys
 
 import torch
 
-from nnet import datafiles, inference, separated_dir
+from nnet import datafiles, inference, provenance, separated_dir
 from nnet.pack import PackError
 from nnet.separator import HEADS, PHASES, Separator
 
-RESOLVED = "resolved.txt"  # in <out-dir>: read by utils/separation_jobs.sh
 
 
 def main():
@@ -91,8 +90,8 @@ def main():
         except ValueError as err:  # an utterance id that is not a file name
             sys.exit(f"separate.py: {args.data_dir}/wav.scp: {err}")
     # what the jobs resolved (a pack's head and phase), for the separated dir's record: every job of a
-    # run writes the same line (utils/separation_jobs.sh reads it and removes it)
-    with datafiles.atomic_write(os.path.join(args.out_dir, RESOLVED), encoding="utf-8") as f:
+    # run writes the same line (`nnet.provenance record-separated` reads it and removes it)
+    with datafiles.atomic_write(os.path.join(args.out_dir, provenance.RESOLVED), encoding="utf-8") as f:
         f.write(separator.summary() + "\n")
     print(f"separate.py: {len(mixtures)} utterances, {separator.summary()} -> {args.out_dir}")
 
