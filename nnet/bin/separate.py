@@ -17,7 +17,6 @@ from nnet.pack import PackError
 from nnet.separator import HEADS, PHASES, Separator
 
 
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--use-gpu", choices=("true", "false"), default="false")
