@@ -2,21 +2,27 @@
 """A system's learning curve: test-set SDRi against training time, scored after every epoch.
 
     python3 bench/learning_curve.py --config C.yaml --train data/tr --valid data/cv --test data/tt \\
-        --exp exp/lc_chimerapp [--hours 2] [--test-mixtures 300] [--threads 1] [--epochs-max 1000]
+        --exp exp/lc_chimerapp [--hours 2] [--test-mixtures 300] [--threads 1] [--device cpu|cuda]
+        [--score-jobs 1] [--score-every 1] [--final-test-mixtures 0]
 
 Trains the config with nnet/train.py's own Trainer (the config's epochs and early stopping, unless
 --hours ends it first: training stops after the first epoch whose summed training seconds pass it).
 After each epoch the epoch's weights (last.pt) separate the first --test-mixtures mixtures of
 --test (the model's own head and phase: the MI head for chimera++, k-means on a DC model) and
-score them with BSS Eval (PESQ and STOI left out for speed). Prints one line per epoch and keeps
+score them with BSS Eval (PESQ and STOI left out for speed), --score-jobs processes at a time (the
+training and the separation run on --device, the scoring on the CPU). Prints one line per epoch and keeps
 them in <exp>/learning_curve.tsv:
     epoch  train_hours  valid_loss  sdri  sdri_se  si_snri  num_mixtures
 train_hours sums the epochs' training seconds (history.tsv), without validation and scoring: the
 time axis of the curve, on the machine that ran it (give its calibration beside it). A re-run
-resumes from <exp>/last.pt and adds the epochs after those in the file.
+resumes from <exp>/last.pt and adds the epochs after those in the file. --score-every N scores only
+every N-th epoch and the last (a GPU epoch can be shorter than its scoring). --final-test-mixtures N:
+once training ends, best.pt separates the first N mixtures of --test too, printed and kept in
+<exp>/learning_curve_best.txt (as a table line, its epoch the best one's).
 """
 
 import argparse
+import multiprocessing
 import os
 import sys
 
@@ -29,18 +35,23 @@ from nnet.config import load_config
 HEADER = "epoch\ttrain_hours\tvalid_loss\tsdri\tsdri_se\tsi_snri\tnum_mixtures\n"
 
 
-def score_test_set(exp_dir, test_dir, count):
-    """(SDRi mean, its standard error, SI-SNRi mean, n) of last.pt on the first count mixtures."""
-    sep = separator.Separator(exp_dir, checkpoint="last.pt")
+def _score(job):
+    references, estimates, mix, rate, utt = job
+    result = metrics.score_utterance(references, estimates, mix, rate, utt, pesq_stoi=False)
+    return result["SDRi"], result["SI-SNRi"]
+
+
+def score_test_set(exp_dir, test_dir, count, device="cpu", pool=None, checkpoint="last.pt"):
+    """(SDRi mean, its standard error, SI-SNRi mean, n) of checkpoint on the first count mixtures."""
+    sep = separator.Separator(exp_dir, device=device, checkpoint=checkpoint)
     mixtures = datafiles.read_table(os.path.join(test_dir, "wav.scp"))
     refs = [datafiles.read_table(os.path.join(test_dir, f"spk{c}.scp")) for c in range(1, sep.num_spk + 1)]
-    sdri, si_snri = [], []
+    jobs = []
     for utt in list(mixtures)[:count]:
         mix, _ = datafiles.read_wav(mixtures[utt], "float64")
         references = np.stack([datafiles.read_wav(r[utt], "float64")[0] for r in refs])
-        result = metrics.score_utterance(references, sep.separate(mix), mix, sep.sample_rate, utt, pesq_stoi=False)
-        sdri.append(result["SDRi"])
-        si_snri.append(result["SI-SNRi"])
+        jobs.append((references, sep.separate(mix), mix, sep.sample_rate, utt))
+    sdri, si_snri = np.array(pool.map(_score, jobs) if pool else [_score(job) for job in jobs]).T
     return float(np.mean(sdri)), float(np.std(sdri, ddof=1) / np.sqrt(len(sdri))), float(np.mean(si_snri)), len(sdri)
 
 
@@ -54,8 +65,14 @@ def main(argv=None):
     parser.add_argument("--hours", type=float, default=2.0)
     parser.add_argument("--test-mixtures", type=int, default=300)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="of the training and separation")
+    parser.add_argument("--score-jobs", type=int, default=1, help="BSS Eval processes (on the CPU)")
+    parser.add_argument("--score-every", type=int, default=1)
+    parser.add_argument("--final-test-mixtures", type=int, default=0)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    # spawn: a forked child cannot use CUDA (the workers only score, but must not inherit its state)
+    pool = multiprocessing.get_context("spawn").Pool(args.score_jobs) if args.score_jobs > 1 else None
     config = load_config(args.config, num_bins=features.data_stft(args.train).num_bins)  # as train.py
     os.makedirs(args.exp, exist_ok=True)
     table = os.path.join(args.exp, "learning_curve.tsv")
@@ -71,16 +88,30 @@ def main(argv=None):
     def after_epoch(trainer):
         history = trainer.state["history"]
         epoch, hours = history[-1].epoch, sum(row.seconds for row in history) / 3600
-        if epoch not in done:
-            sdri, se, si_snri, n = score_test_set(args.exp, args.test, args.test_mixtures)
+        last = hours >= args.hours or trainer.state["finished"]
+        if epoch not in done and (epoch % args.score_every == 0 or last):
+            sdri, se, si_snri, n = score_test_set(args.exp, args.test, args.test_mixtures, args.device, pool)
             line = f"{epoch}\t{hours:.3f}\t{history[-1].valid_loss:.4f}\t{sdri:.3f}\t{se:.3f}\t{si_snri:.3f}\t{n}\n"
             with open(table, "a", encoding="utf-8") as f:
                 f.write(line)
             print(line, end="", flush=True)
         return hours >= args.hours
 
-    trainer = train.Trainer(config, args.train, args.valid, args.exp, torch.device("cpu"))
+    trainer = train.Trainer(config, args.train, args.valid, args.exp, torch.device(args.device))
     trainer.run(after_epoch)
+    if args.final_test_mixtures:
+        history = trainer.state["history"]
+        best = min(history, key=lambda row: row.valid_loss)
+        hours = sum(row.seconds for row in history) / 3600
+        sdri, se, si_snri, n = score_test_set(
+            args.exp, args.test, args.final_test_mixtures, args.device, pool, checkpoint="best.pt"
+        )
+        line = f"{best.epoch}\t{hours:.3f}\t{best.valid_loss:.4f}\t{sdri:.3f}\t{se:.3f}\t{si_snri:.3f}\t{n}\n"
+        with datafiles.atomic_write(os.path.join(args.exp, "learning_curve_best.txt"), encoding="utf-8") as f:
+            f.write(HEADER + line)
+        print("best.pt:", line, end="", flush=True)
+    if pool:
+        pool.close()
     return 0
 
 

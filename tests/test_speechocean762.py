@@ -42,16 +42,21 @@ def write_tree(root):
     return tree
 
 
-@pytest.fixture(scope="module")
-def recipe(tmp_path_factory):
-    work = tmp_path_factory.mktemp("so762")
+def tiny_recipe(work):
+    """The recipe in work (its own run.sh, cmd.sh, conf; this checkout's code linked) with its
+    configs at a tiny size in work/tiny."""
     for name in ("run.sh", "cmd.sh", "conf"):
         src = RECIPE / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, work / name)
     for name in ("path.sh", "steps", "utils", "local"):
         os.symlink(ROOT / name, work / name)
     tiny_configs(str(RECIPE / "conf" / "tuning"), str(work / "tiny"))
-    return work, write_tree(tmp_path_factory.mktemp("corpus"))
+    return work
+
+
+@pytest.fixture(scope="module")
+def recipe(tmp_path_factory):
+    return tiny_recipe(tmp_path_factory.mktemp("so762")), write_tree(tmp_path_factory.mktemp("corpus"))
 
 
 def run(work, *args, env=None):
