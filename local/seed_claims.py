@@ -2,7 +2,7 @@
 """The seed papers' claims, checked on a recipe's scores: a markdown table for its results page
 (docs/results_<recipe>.md).
 
-usage: local/seed_claims.py [--exp exp] [--second-exp DIR] [--metric SDR] [--margin 0.3]
+usage: local/seed_claims.py [--exp exp] [--second-exp DIR] [--metric SDR] [--margin 0.3] [--suffix S]
 
 Each claim compares two rows of RESULTS.md (exp/<system>/score_<set>[_<variant>]/result.txt): the
 paper's better system first. On the open-speaker set (tt) a claim holds when the first is higher.
@@ -10,7 +10,9 @@ paper's better system first. On the open-speaker set (tt) a claim holds when the
 shown beside; then every claim holds only when it holds with both seeds, whatever its margin (on
 mini at 9d1710f, seeds 777 and 778 gave chimera++ 5.16 and 3.08 dB tt SDRi, uPIT 3.94 and 5.17).
 Without it, a margin under --margin dB is flagged "needs a second seed". The closed-speaker (cv)
-difference is shown too. A comparison whose rows were not scored is "not run".
+difference is shown too. A comparison whose rows were not scored is "not run". --suffix S reads
+the rows of the systems <system>S instead (--suffix _long: the systems trained to convergence,
+conf/tuning/*_long.yaml); the table names them so.
 """
 
 import argparse
@@ -54,10 +56,12 @@ def main():
     parser.add_argument("--metric", default="SDR", help="a result.txt field (default: SDR, the papers')")
     parser.add_argument("--margin", type=float, default=0.3)
     parser.add_argument("--second-exp", help="the same systems trained with another seed")
+    parser.add_argument("--suffix", default="", help="compare the systems <system><suffix>")
     args = parser.parse_args()
     print(f"| claim | rows compared | tt {args.metric} | tt margin | cv margin | second seed tt margin | holds on tt |")
     print("|---|---|---:|---:|---:|---:|---|")
-    for claim, better, worse in CLAIMS:
+    for claim, *rows in CLAIMS:
+        better, worse = (row.replace(" +", f"{args.suffix} +", 1) if " +" in row else row + args.suffix for row in rows)
         tt = [score(args.exp, row, "tt", args.metric) for row in (better, worse)]
         cv = [score(args.exp, row, "cv", args.metric) for row in (better, worse)]
         if None in tt:

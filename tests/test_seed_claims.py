@@ -69,3 +69,21 @@ def test_one_seed_flags_small_margins_only(tmp_path):
     ]
     assert table["chimera++ > MI alone"][2:] == ["+1.23", "", "", "yes"]
     assert table["chimera++ > DC alone (W, W_MR)"][2:] == ["-0.99", "", "", "no"]
+
+
+def test_suffix_compares_the_converged_systems(tmp_path):
+    """--suffix _long reads <system>_long's rows (variants too), not the budget systems' beside them."""
+    exp = str(tmp_path / "exp")
+    write_scores(exp, {("dc_w_mr_long +rti", "tt"): 6.10, ("dc_w_mr_long", "tt"): 6.50, ("dc_w_mr", "tt"): 3.00})
+    write_scores(exp, {("dc_w_mr +rti", "tt"): 4.00, ("chimerapp_long", "tt"): 7.00})
+    table = claims("--exp", exp, "--suffix", "_long")
+    assert table["run-time inference > k-means (W, W_MR)"] == [
+        "dc_w_mr_long +rti vs dc_w_mr_long",
+        "6.10 vs 6.50",
+        "-0.40",
+        "",
+        "",
+        "no",
+    ]
+    assert table["chimera++ > DC alone (W, W_MR)"][:3] == ["chimerapp_long vs dc_w_mr_long", "7.00 vs 6.50", "+0.50"]
+    assert table["chimera++ > MI alone"] == ["chimerapp_long vs mi_sigmoid_tpsa_l1_long", "", "", "", "", "not run"]
