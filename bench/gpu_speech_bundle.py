@@ -108,6 +108,10 @@ def main(argv=None):
         if subprocess.run(fetch).returncode:
             sys.exit("gpu_speech_bundle.py: pip download failed (above): give --wheels a folder holding them")
     manifest.append("wheels: " + " ".join(sorted(os.listdir(wheels))))
+    missing = [need for need in NEEDED if not any(w.startswith(need.replace("==", "-")) for w in os.listdir(wheels))]
+    if missing:  # gpu_speech.sh's import check stops there at once; say it here first
+        manifest.append("wheels missing: " + " ".join(missing))
+        print(f"gpu_speech_bundle.py: warning: {wheels} lacks {' '.join(missing)}", file=sys.stderr)
     with open(os.path.join(tmp, "MANIFEST.txt"), "w", encoding="utf-8") as f:
         f.write(f"made by bench/gpu_speech_bundle.py from {os.path.abspath(args.corpus)}\n")
         f.write("\n".join(manifest) + "\n")

@@ -3,7 +3,7 @@
 
     python3 bench/learning_curve.py --config C.yaml --train data/tr --valid data/cv --test data/tt \\
         --exp exp/lc_chimerapp [--hours 2] [--test-mixtures 300] [--threads 1] [--device cpu|cuda]
-        [--score-jobs 1] [--score-every 1] [--final-test-mixtures 0]
+        [--score-jobs 1] [--score-every 1] [--final-test-mixtures 0] [--wall-minutes 0]
 
 Trains the config with nnet/train.py's own Trainer (the config's epochs and early stopping, unless
 --hours ends it first: training stops after the first epoch whose summed training seconds pass it).
@@ -16,15 +16,19 @@ them in <exp>/learning_curve.tsv:
 train_hours sums the epochs' training seconds (history.tsv), without validation and scoring: the
 time axis of the curve, on the machine that ran it (give its calibration beside it). A re-run
 resumes from <exp>/last.pt and adds the epochs after those in the file. --score-every N scores only
-every N-th epoch and the last (a GPU epoch can be shorter than its scoring). --final-test-mixtures N:
-once training ends, best.pt separates the first N mixtures of --test too, printed and kept in
-<exp>/learning_curve_best.txt (as a table line, its epoch the best one's).
+the first epoch, every N-th and the last (a GPU epoch can be shorter than its scoring).
+--final-test-mixtures N: once training ends, best.pt separates the first N mixtures of --test too,
+printed and kept in <exp>/learning_curve_best.txt (as a table line, its epoch the best one's).
+--wall-minutes M (a lent machine's command limit): training also stops after the epoch past which
+another epoch, its scoring and the final scoring (timed as the epochs and scorings so far) would end
+after M minutes of this process's wall-clock time.
 """
 
 import argparse
 import multiprocessing
 import os
 import sys
+import time
 
 import numpy as np
 import torch
@@ -69,6 +73,7 @@ def main(argv=None):
     parser.add_argument("--score-jobs", type=int, default=1, help="BSS Eval processes (on the CPU)")
     parser.add_argument("--score-every", type=int, default=1)
     parser.add_argument("--final-test-mixtures", type=int, default=0)
+    parser.add_argument("--wall-minutes", type=float, default=0.0, help="0: no wall-clock limit")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     # spawn: a forked child cannot use CUDA (the workers only score, but must not inherit its state)
@@ -84,18 +89,32 @@ def main(argv=None):
         with datafiles.atomic_write(table, encoding="utf-8") as f:
             f.write(HEADER)
     print(HEADER, end="", flush=True)
+    start = time.monotonic()
+    clock = {"epoch_end": start, "per_mixture": None}  # wall seconds: the last epoch's end, scoring per mixture
+
+    def out_of_time(epoch_seconds):
+        """Whether this epoch's scoring, one more epoch with its scoring and the final scoring would
+        pass --wall-minutes (scoring timed by the last one; unscored yet: the epoch's time again)."""
+        if not args.wall_minutes:
+            return False
+        scoring = epoch_seconds if clock["per_mixture"] is None else clock["per_mixture"] * args.test_mixtures
+        final = scoring * args.final_test_mixtures / args.test_mixtures
+        return time.monotonic() - start + 2 * scoring + epoch_seconds + final > 60 * args.wall_minutes
 
     def after_epoch(trainer):
         history = trainer.state["history"]
         epoch, hours = history[-1].epoch, sum(row.seconds for row in history) / 3600
-        last = hours >= args.hours or trainer.state["finished"]
-        if epoch not in done and (epoch % args.score_every == 0 or last):
+        stop = hours >= args.hours or out_of_time(time.monotonic() - clock["epoch_end"])
+        if epoch not in done and (epoch == 1 or epoch % args.score_every == 0 or stop or trainer.state["finished"]):
+            scoring = time.monotonic()
             sdri, se, si_snri, n = score_test_set(args.exp, args.test, args.test_mixtures, args.device, pool)
+            clock["per_mixture"] = (time.monotonic() - scoring) / n
             line = f"{epoch}\t{hours:.3f}\t{history[-1].valid_loss:.4f}\t{sdri:.3f}\t{se:.3f}\t{si_snri:.3f}\t{n}\n"
             with open(table, "a", encoding="utf-8") as f:
                 f.write(line)
             print(line, end="", flush=True)
-        return hours >= args.hours
+        clock["epoch_end"] = time.monotonic()
+        return stop
 
     trainer = train.Trainer(config, args.train, args.valid, args.exp, torch.device(args.device))
     trainer.run(after_epoch)

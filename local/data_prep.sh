@@ -140,10 +140,7 @@ for set in $sets; do
   # Every wav's header; the problems name the corpus files (the temporary dir is shown as $dir).
   python3 "$COCKTAIL_ROOT/utils/validate_data_dir.py" --check-audio "$tmp" 2>&1 > /dev/null | sed "s|$tmp|$dir|g" >&2 \
     || { echo "$0: the data dir made from $src/$set is not valid (problems above)" >&2; exit 1; }
-  # soxi prints the sample counts in the order of the files it is given
-  cut -d' ' -f2 "$tmp/wav.scp" | xargs soxi -s > "$tmp/num_samples"
-  cut -d' ' -f1 "$tmp/wav.scp" | paste -d' ' - "$tmp/num_samples" > "$tmp/utt2num_samples"
-  rm "$tmp/num_samples"
+  python3 "$COCKTAIL_ROOT/utils/wav_to_num_samples.py" "$tmp/wav.scp" > "$tmp/utt2num_samples"
   rm -rf "$dir"
   mv "$tmp" "$dir"
   trap - EXIT

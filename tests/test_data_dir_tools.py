@@ -506,3 +506,19 @@ def test_utt2spk_to_spk2utt(tmp_path):
     dup = run("utt2spk_to_spk2utt.py", tmp_path / "utt2spk")
     assert dup.returncode == 1
     assert f"{tmp_path}/utt2spk:3: duplicate key 'u1'" in dup.stderr
+
+
+def test_wav_to_num_samples_reads_each_header_in_wav_scp_order(tmp_path):
+    """utils/wav_to_num_samples.py (data_prep.sh's utt2num_samples, without sox): each file's sample
+    count, in the table's order; a file that is not audio is named with the table."""
+    lengths = {"b_utt": 1234, "a_utt": 800, "c_utt": 16001}
+    for utt, n in lengths.items():
+        soundfile.write(tmp_path / f"{utt}.wav", np.zeros(n), 8000, subtype="PCM_16")
+    write(tmp_path / "wav.scp", [f"{utt} {tmp_path}/{utt}.wav" for utt in lengths])
+    proc = run("wav_to_num_samples.py", tmp_path / "wav.scp")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["b_utt 1234", "a_utt 800", "c_utt 16001"]
+    (tmp_path / "a_utt.wav").write_text("not audio")
+    proc = run("wav_to_num_samples.py", tmp_path / "wav.scp")
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert f"wav_to_num_samples.py: {tmp_path}/wav.scp: {tmp_path}/a_utt.wav" in proc.stderr, proc.stderr

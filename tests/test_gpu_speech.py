@@ -5,7 +5,10 @@ finding its bugs."""
 
 import os
 import subprocess
+import zipfile
 from pathlib import Path
+
+import yaml
 
 from nnet import datafiles
 from test_speechocean762 import TEST, TRAIN, tiny_recipe, write_tree
@@ -14,9 +17,24 @@ from test_train import PYTHON
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def probe_wheel(folder):
+    """A one-module wheel: installed by gpu_speech.sh into --site as the bundle's real wheels are."""
+    folder.mkdir(exist_ok=True)
+    with zipfile.ZipFile(folder / "cocktail_probe-1.0-py3-none-any.whl", "w") as whl:
+        whl.writestr("cocktail_probe/__init__.py", "OK = 1\n")
+        whl.writestr(
+            "cocktail_probe-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: cocktail-probe\nVersion: 1.0\n"
+        )
+        whl.writestr(
+            "cocktail_probe-1.0.dist-info/WHEEL",
+            "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        )
+        whl.writestr("cocktail_probe-1.0.dist-info/RECORD", "")
+
+
 def bundle(tmp_path, *options):
     wheels = tmp_path / "wheels"
-    wheels.mkdir(exist_ok=True)
+    probe_wheel(wheels)
     out = tmp_path / "bundle"
     proc = subprocess.run(
         [PYTHON, ROOT / "bench/gpu_speech_bundle.py", "--corpus", write_tree(tmp_path), "--out", out]
@@ -63,36 +81,49 @@ def test_the_bundle_keeps_every_speaker_within_its_budget(tmp_path):
     assert "train: 8 of 12 recordings, 4 of 4 speakers" in (tmp_path / "bundle" / "MANIFEST.txt").read_text()
     again, _ = bundle(tmp_path)
     assert again.returncode != 0 and "bundle exists: give a new folder" in again.stderr
+    # the probe is not one of the wheels the GPU image lacks: the bundle says which are missing
+    assert "warning:" in proc.stderr and "soundfile==0.14.0" in proc.stderr
 
 
-def test_the_device_script_runs_from_the_bundle_alone_on_the_cpu(tmp_path):
-    proc, tree = bundle(tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    work = tmp_path / "recipe"
-    work.mkdir()
-    tiny_recipe(work)
-    out = tmp_path / "out"
-    options = ["--device", "cpu", "--config", work / "tiny" / "chimerapp_4x600_long.yaml", "--recipe", work]
-    options += ["--sizes", "8 4 4", "--test-mixtures", "2", "--final-test-mixtures", "4", "--nj", "2"]
-    options += ["--hours", "0.0001", "--minutes", "8"]
+def gpu_speech(tmp_path, work, out, config, *options):
+    defaults = ["--device", "cpu", "--config", config, "--recipe", work, "--site", tmp_path / "site"]
+    defaults += ["--sizes", "8 4 4", "--test-mixtures", "2", "--final-test-mixtures", "4", "--nj", "2"]
+    options = [*defaults, *options]  # the later of two wins
     run = subprocess.run(
         ["bash", ROOT / "bench/gpu_speech.sh", *options, tmp_path / "bundle", out],
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,
     )
-    report = (out / "report.md").read_text()
+    return run, (out / "report.md").read_text()
+
+
+def rows(path):
+    return [line.split("\t") for line in path.read_text().splitlines()[1:]]
+
+
+def test_the_device_script_runs_from_the_bundle_alone_on_the_cpu(tmp_path):
+    proc, tree = bundle(tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    work = tiny_recipe(tmp_path / "recipe")
+    three = yaml.safe_load((work / "tiny" / "chimerapp_4x600_long.yaml").read_text())
+    three["training"]["epochs"] = 3
+    (work / "tiny" / "three_epochs.yaml").write_text(yaml.safe_dump(three))
+    out = tmp_path / "out"
+    # a training budget of 0.0001 h: spent by the first of its 3 epochs
+    run, report = gpu_speech(tmp_path, work, out, work / "tiny" / "three_epochs.yaml", "--hours", "0.0001")
     assert run.returncode == 0, report + run.stderr[-3000:]
     for name in ("stages_0_2: ok", "learning_curve: ok", "bench_training: ok"):
         assert f"- {name}" in report, report
-    # one epoch (the budget of 0.0001 h is spent by it), scored: it is the last
-    curve = (out / "learning_curve.tsv").read_text().splitlines()
-    assert curve[0].split("\t")[:4] == ["epoch", "train_hours", "valid_loss", "sdri"] and len(curve) == 2
-    assert curve[1].split("\t")[0] == "1" and curve[1].split("\t")[-1] == "2"
-    best = (out / "learning_curve_best.txt").read_text().splitlines()
-    assert best[1].split("\t")[0] == "1" and best[1].split("\t")[-1] == "4"  # best.pt on --final-test-mixtures
+    # the bundle's wheels went into --site, first on the steps' PYTHONPATH
+    assert (tmp_path / "site" / "cocktail_probe" / "__init__.py").is_file()
+    assert f"- PYTHONPATH: {tmp_path / 'site'}:" in report
+    assert [row[0] for row in rows(out / "learning_curve.tsv")] == ["1"]
+    assert rows(out / "learning_curve.tsv")[0][-1] == "2"  # --test-mixtures
+    best = rows(out / "learning_curve_best.txt")
+    assert best[0][0] == "1" and best[0][-1] == "4"  # best.pt on --final-test-mixtures
     assert "data loading" in (out / "bench_training.txt").read_text()
-    assert "epoch of" in report and "best.pt" not in report and best[1] in report  # the headline figures
+    assert "epoch of" in report and "\t".join(best[0]) in report  # the headline figures
     # what the device tool brings back: at most 8 files (gpu_check.md joins these in the same call)
     assert sorted(os.listdir(out)) == sorted(
         ["report.md", "steps.log", "learning_curve.tsv", "learning_curve_best.txt", "history.tsv", "bench_training.txt"]
@@ -100,10 +131,21 @@ def test_the_device_script_runs_from_the_bundle_alone_on_the_cpu(tmp_path):
     # the mixtures came from the bundle's speakers
     tt_speakers = {s for pair in datafiles.read_table(work / "data/tt/utt2spk").values() for s in pair.split("_")}
     assert tt_speakers <= set(TEST)
-    again = subprocess.run(
-        ["bash", ROOT / "bench/gpu_speech.sh", *options, tmp_path / "bundle", tmp_path / "out2"],
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-    )
-    assert "- stages_0_2: reused" in (tmp_path / "out2" / "report.md").read_text(), again.stderr[-2000:]
+
+    # again on the same machine: the mixtures reused; all 3 epochs, scored at the first, every 2nd and the last
+    config = work / "tiny" / "chimerapp_4x600_long.yaml"
+    config.write_text(yaml.safe_dump(three))
+    run, report = gpu_speech(tmp_path, work, tmp_path / "out2", config, "--score-every", "2", "--hours", "1")
+    assert run.returncode == 0, report + run.stderr[-3000:]
+    assert "- stages_0_2: reused" in report
+    curve = rows(tmp_path / "out2" / "learning_curve.tsv")
+    assert [row[0] for row in curve] == ["1", "2", "3"]
+    best_epoch = min(curve, key=lambda row: float(row[2]))[0]
+    assert rows(tmp_path / "out2" / "learning_curve_best.txt")[0][0] == best_epoch
+
+    # no time left: the steps are skipped, and the run fails
+    run, report = gpu_speech(tmp_path, work, tmp_path / "out3", config, "--minutes", "0")
+    assert run.returncode == 1 and "- learning_curve: skipped, the budget is spent" in report
+    # data/ made from other sizes is not taken for this run's, nor written over
+    run, report = gpu_speech(tmp_path, work, tmp_path / "out4", config, "--sizes", "6 4 4")
+    assert run.returncode == 1 and "holds data/ or corpus/ not made by" in report

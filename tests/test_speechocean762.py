@@ -45,6 +45,7 @@ def write_tree(root):
 def tiny_recipe(work):
     """The recipe in work (its own run.sh, cmd.sh, conf; this checkout's code linked) with its
     configs at a tiny size in work/tiny."""
+    work.mkdir(parents=True, exist_ok=True)
     for name in ("run.sh", "cmd.sh", "conf"):
         src = RECIPE / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, work / name)
