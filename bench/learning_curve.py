@@ -59,6 +59,16 @@ def score_test_set(exp_dir, test_dir, count, device="cpu", pool=None, checkpoint
     return float(np.mean(sdri)), float(np.std(sdri, ddof=1) / np.sqrt(len(sdri))), float(np.mean(si_snri)), len(sdri)
 
 
+def past_wall_clock(elapsed, epoch_seconds, per_mixture, test_mixtures, final_mixtures, limit):
+    """Whether, `elapsed` seconds after the start, this epoch's scoring, one more epoch of
+    epoch_seconds with its scoring and the final scoring of final_mixtures would end after `limit`
+    seconds. Scoring takes per_mixture seconds a mixture (None before any scoring was timed: a
+    scoring is taken to last as long as the epoch)."""
+    scoring = epoch_seconds if per_mixture is None else per_mixture * test_mixtures
+    final = scoring * final_mixtures / test_mixtures
+    return elapsed + 2 * scoring + epoch_seconds + final > limit
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True)
@@ -93,13 +103,16 @@ def main(argv=None):
     clock = {"epoch_end": start, "per_mixture": None}  # wall seconds: the last epoch's end, scoring per mixture
 
     def out_of_time(epoch_seconds):
-        """Whether this epoch's scoring, one more epoch with its scoring and the final scoring would
-        pass --wall-minutes (scoring timed by the last one; unscored yet: the epoch's time again)."""
         if not args.wall_minutes:
             return False
-        scoring = epoch_seconds if clock["per_mixture"] is None else clock["per_mixture"] * args.test_mixtures
-        final = scoring * args.final_test_mixtures / args.test_mixtures
-        return time.monotonic() - start + 2 * scoring + epoch_seconds + final > 60 * args.wall_minutes
+        return past_wall_clock(
+            time.monotonic() - start,
+            epoch_seconds,
+            clock["per_mixture"],
+            args.test_mixtures,
+            args.final_test_mixtures,
+            60 * args.wall_minutes,
+        )
 
     def after_epoch(trainer):
         history = trainer.state["history"]

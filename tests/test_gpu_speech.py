@@ -3,6 +3,7 @@ a tiny size: the bundle keeps every speaker within its byte budget, and the devi
 mixtures, trains, scores and reports from the bundle alone, so that a lent GPU's minutes are not spent
 finding its bugs."""
 
+import importlib.util
 import os
 import subprocess
 import zipfile
@@ -149,3 +150,21 @@ def test_the_device_script_runs_from_the_bundle_alone_on_the_cpu(tmp_path):
     # data/ made from other sizes is not taken for this run's, nor written over
     run, report = gpu_speech(tmp_path, work, tmp_path / "out4", config, "--sizes", "6 4 4")
     assert run.returncode == 1 and "holds data/ or corpus/ not made by" in report
+
+
+def test_the_learning_curve_stops_in_time_for_its_final_scoring():
+    """learning_curve.py --wall-minutes: after an epoch it stops when this epoch's scoring, one more
+    epoch with its scoring and the final scoring would not end within the limit."""
+    spec = importlib.util.spec_from_file_location("learning_curve", ROOT / "bench" / "learning_curve.py")
+    curve = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(curve)
+    # 100 s gone, 50 s epochs, 0.1 s a mixture: 30 s per scoring of 300, 120 s for the final 1200:
+    # 100 + 30 + 50 + 30 + 120 = 330 s
+    assert not curve.past_wall_clock(100, 50, 0.1, 300, 1200, limit=340)
+    assert curve.past_wall_clock(100, 50, 0.1, 300, 1200, limit=320)
+    # nothing scored yet: a scoring of 300 taken as long as the epoch, 50 s; the final one 200 s: 450 s
+    assert not curve.past_wall_clock(100, 50, None, 300, 1200, limit=451)
+    assert curve.past_wall_clock(100, 50, None, 300, 1200, limit=449)
+    # no final scoring: 100 + 30 + 50 + 30 = 210 s
+    assert not curve.past_wall_clock(100, 50, 0.1, 300, 0, limit=211)
+    assert curve.past_wall_clock(100, 50, 0.1, 300, 0, limit=209)
