@@ -116,8 +116,9 @@ fi
 if [[ -f data/tt/feats.scp ]]; then
   read -r batch frames < <(python3 -c "import sys, yaml; t = yaml.safe_load(open(sys.argv[1]))['training']
 print(t['batch_size'], t['segment_frames'])" "$config") || give_up "$config: no training.batch_size, segment_frames"
-  # the learning curve stops in time for its final scoring and the data loading bench (60 s)
-  wall=$(python3 -c "import sys; print(max(0.5, (int(sys.argv[1]) - int(sys.argv[2]) - 60) / 60))" "$deadline" "$(date +%s)")
+  # the learning curve stops in time for its final scoring and the data loading bench (60 s); its clock
+  # starts once torch, the data and the scoring processes are up (30 s)
+  wall=$(python3 -c "import sys; print(max(0.5, (int(sys.argv[1]) - int(sys.argv[2]) - 90) / 60))" "$deadline" "$(date +%s)")
   step learning_curve 60 steps.log python3 "$root/bench/learning_curve.py" \
     --config "$config" --train data/tr --valid data/cv --test data/tt --exp "$exp" --hours "$hours" \
     --device "$device" --score-jobs "$nj" --test-mixtures "$test_mixtures" --score-every "$score_every" \
