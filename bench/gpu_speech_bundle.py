@@ -16,12 +16,19 @@ An <out> that exists is refused: give a new folder (it is written in full, then 
 """
 
 import argparse
+import importlib.util
 import os
 import shutil
 import subprocess
 import sys
 
 from nnet import datafiles
+
+# stage 0's own lookup of a listed recording (local/ is not a package)
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_spec = importlib.util.spec_from_file_location("make_mixtures", os.path.join(ROOT, "local", "make_mixtures.py"))
+make_mixtures = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(make_mixtures)
 
 # the packages of pyproject.toml that the GPU image lacks (torch, numpy, scipy, PyYAML, matplotlib are
 # there); pesq is left out: it has no wheel, and the learning curve scores without PESQ
@@ -38,13 +45,14 @@ PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x
 
 
 def audio_file(corpus, listed):
-    """The file a wav.scp line names, or its .flac / .wav copy beside it (the 8 kHz FLAC copy's lists
-    name the original .WAV files)."""
-    stem = os.path.splitext(os.path.join(corpus, listed))[0]
-    for candidate in (stem + ".flac", stem + ".wav", os.path.join(corpus, listed)):
-        if os.path.isfile(candidate):
-            return candidate
-    raise SystemExit(f"gpu_speech_bundle.py: {listed} (in {corpus}'s lists): no such file, nor a .flac or .wav copy")
+    """The file a wav.scp line names, or its .wav / .flac copy beside it, as stage 0 reads it (the
+    8 kHz FLAC copy's lists name the original .WAV files)."""
+    path = make_mixtures.find_recording(corpus, listed)
+    if path is None:
+        raise SystemExit(
+            f"gpu_speech_bundle.py: {listed} (in {corpus}'s lists): no such file, nor a .wav or .flac copy"
+        )
+    return path
 
 
 def cut(corpus, subset, budget):

@@ -59,6 +59,12 @@ def score_test_set(exp_dir, test_dir, count, device="cpu", pool=None, checkpoint
     return float(np.mean(sdri)), float(np.std(sdri, ddof=1) / np.sqrt(len(sdri))), float(np.mean(si_snri)), len(sdri)
 
 
+def table_line(epoch, hours, valid_loss, scores):
+    """A learning_curve.tsv line (HEADER's columns) of score_test_set's scores."""
+    sdri, se, si_snri, n = scores
+    return f"{epoch}\t{hours:.3f}\t{valid_loss:.4f}\t{sdri:.3f}\t{se:.3f}\t{si_snri:.3f}\t{n}\n"
+
+
 def past_wall_clock(elapsed, epoch_seconds, per_mixture, test_mixtures, final_mixtures, limit):
     """Whether, `elapsed` seconds after the start, this epoch's scoring, one more epoch of
     epoch_seconds with its scoring and the final scoring of final_mixtures would end after `limit`
@@ -120,9 +126,9 @@ def main(argv=None):
         stop = hours >= args.hours or out_of_time(time.monotonic() - clock["epoch_end"])
         if epoch not in done and (epoch == 1 or epoch % args.score_every == 0 or stop or trainer.state["finished"]):
             scoring = time.monotonic()
-            sdri, se, si_snri, n = score_test_set(args.exp, args.test, args.test_mixtures, args.device, pool)
-            clock["per_mixture"] = (time.monotonic() - scoring) / n
-            line = f"{epoch}\t{hours:.3f}\t{history[-1].valid_loss:.4f}\t{sdri:.3f}\t{se:.3f}\t{si_snri:.3f}\t{n}\n"
+            scores = score_test_set(args.exp, args.test, args.test_mixtures, args.device, pool)
+            clock["per_mixture"] = (time.monotonic() - scoring) / scores[-1]
+            line = table_line(epoch, hours, history[-1].valid_loss, scores)
             with open(table, "a", encoding="utf-8") as f:
                 f.write(line)
             print(line, end="", flush=True)
@@ -135,10 +141,8 @@ def main(argv=None):
         history = trainer.state["history"]
         best = min(history, key=lambda row: row.valid_loss)
         hours = sum(row.seconds for row in history) / 3600
-        sdri, se, si_snri, n = score_test_set(
-            args.exp, args.test, args.final_test_mixtures, args.device, pool, checkpoint="best.pt"
-        )
-        line = f"{best.epoch}\t{hours:.3f}\t{best.valid_loss:.4f}\t{sdri:.3f}\t{se:.3f}\t{si_snri:.3f}\t{n}\n"
+        scores = score_test_set(args.exp, args.test, args.final_test_mixtures, args.device, pool, checkpoint="best.pt")
+        line = table_line(best.epoch, hours, best.valid_loss, scores)
         with datafiles.atomic_write(os.path.join(args.exp, "learning_curve_best.txt"), encoding="utf-8") as f:
             f.write(HEADER + line)
         print("best.pt:", line, end="", flush=True)
