@@ -22,7 +22,7 @@ SOFT_BELOW = 0.9  # a bin is soft when no source takes at least this share of it
 
 def mask_movement(system, mixtures, steps):
     """(soft fraction, changed fraction, mean |M_rti - M_kmeans|) over the voting bins of all mixtures."""
-    kmeans = separator.Separator(system, head="dc")
+    kmeans = separator.Separator(system, head="dc", matched_inference=False)  # a pack's own default aside
     matched = separator.Separator(system, head="dc", matched_inference=True, matched_steps=steps)
     soft = changed = moved = bins = 0.0
     for path in mixtures:

@@ -255,7 +255,7 @@ def model_identity(model):
 
 
 def resolved_how(out_dir, how):
-    """how, with what separate.py's jobs resolved (a pack's head and phase: <out-dir>/resolved.txt,
+    """how, with what separate.py's jobs resolved (a pack's head, matched inference and phase: <out-dir>/resolved.txt,
     which the options do not say) added in parentheses."""
     try:
         with open(os.path.join(out_dir, RESOLVED), encoding="utf-8") as f:

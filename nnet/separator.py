@@ -16,7 +16,9 @@ HEADS = ("mi", "dc")
 
 class Separator:
     """A trained system loaded from <exp-dir>/best.pt or a model pack (weights, CMVN, STFT and config
-    travel in best.pt; nnet/pack.py)."""
+    travel in best.pt; nnet/pack.py). head, phase, matched_inference and matched_steps left None take a
+    pack's meta.yaml (or an unpacked pack's), else the code's defaults (the MI head when the model has one,
+    mixture phase, k-means alone); the pack's matched inference only with the pack's own head."""
 
     def __init__(
         self,
@@ -25,12 +27,13 @@ class Separator:
         head=None,
         phase=None,
         iters=inference.MISI_ITERATIONS,
-        matched_inference=False,
+        matched_inference=None,
         checkpoint="best.pt",
-        matched_steps=inference.MATCHED_STEPS,
+        matched_steps=None,
         noise_source=False,
     ):
         ckpt, meta = pack.load_system(exp_dir, checkpoint)
+        meta = meta or {}  # an exp dir has no meta.yaml: every default is the code's
         self.device = torch.device(device)
         self.config = ckpt["config"]
         self.model = models.build_model(self.config["model"]).to(self.device).eval()
@@ -41,8 +44,13 @@ class Separator:
         kind = self.config["model"]["type"]
         has = configs.MODELS[kind].heads
         # unless told otherwise: what a pack's meta.yaml says, else the MI head when there is one
-        self.head = head or (meta or {}).get("head") or has[0]
-        phase = phase or (meta or {}).get("phase") or "mixture"
+        self.head = head or meta.get("head") or has[0]
+        phase = phase or meta.get("phase") or "mixture"
+        # a pack's matched inference refines its own head's k-means: another --head gets k-means alone
+        if matched_inference is None:
+            matched_inference = bool(meta.get("matched_inference")) and self.head == meta.get("head")
+        if matched_steps is None:
+            matched_steps = meta.get("matched_steps", inference.MATCHED_STEPS)
         if self.head not in has:
             raise ValueError(f"{exp_dir}: a '{kind}' model has no {self.head} head; use --head {has[0]}")
         if matched_inference and self.head != "dc":
@@ -124,6 +132,32 @@ class Separator:
                 mix_spec, masks * mix_spec.abs(), self.stft, length, self.iters, noise_source=self.noise_source
             )
         return estimates.cpu().numpy()
+
+
+def add_options(parser):
+    """The separation options of nnet.bin.separate and nnet.bin.separate_wav; unset ones take a pack's
+    meta.yaml (Separator), so that a pack separates as it was scored unless told otherwise."""
+    parser.add_argument("--head", choices=HEADS, help="default: a pack's (meta.yaml), else mi when the model has it")
+    parser.add_argument("--phase", choices=PHASES, help="default: a pack's (meta.yaml), else mixture")
+    parser.add_argument("--iters", type=int, default=inference.MISI_ITERATIONS, help="Griffin-Lim / MISI iterations")
+    parser.add_argument(
+        "--matched-inference",
+        choices=("true", "false"),
+        help="refine k-means (dc head) by matched run-time inference (default: a pack's, else false)",
+    )
+    parser.add_argument(
+        "--matched-steps",
+        type=int,
+        help=f"its Adam steps (default: a pack's, else {inference.MATCHED_STEPS}; the paper gives no number)",
+    )
+
+
+def options_of(args):
+    """Separator's keyword arguments from the options of add_options()."""
+    matched = None if args.matched_inference is None else args.matched_inference == "true"
+    return dict(
+        head=args.head, phase=args.phase, iters=args.iters, matched_inference=matched, matched_steps=args.matched_steps
+    )
 
 
 def separate_in_chunks(separate, mixture, chunk, overlap):

@@ -11,10 +11,11 @@ Options:
   --cmd <runner>           job runner (default: utils/run.py)
   --use-gpu <true|false>   run the network and k-means on a GPU (default: false)
   --head <mi|dc>           masks from the MI head or k-means on the DC embeddings
-                           (default: mi when the model has one)
+                           (default: a pack's meta.yaml, else mi when the model has one)
   --matched-inference <true|false>  refine k-means by matched run-time inference (dc head)
-  --matched-steps <n>      Adam steps of matched run-time inference (default: nnet/inference.py's
-                           MATCHED_STEPS, 100; the paper gives no number)
+                           (default: a pack's meta.yaml, else false)
+  --matched-steps <n>      Adam steps of matched run-time inference (default: a pack's meta.yaml, else
+                           nnet/inference.py's MATCHED_STEPS, 100; the paper gives no number)
   --phase <mixture|griffin-lim|misi>  phase reconstruction (default: a pack's meta.yaml, else mixture)
   --iters <n>              Griffin-Lim / MISI iterations (default: nnet.inference.MISI_ITERATIONS, the paper's 5)
   --noise-source <true|false>  the mixtures hold noise besides the speakers: MISI reconstructs it as
@@ -27,7 +28,7 @@ nj=4
 cmd=
 use_gpu=false
 head=
-matched_inference=false
+matched_inference=
 matched_steps=
 phase=
 iters=
@@ -51,7 +52,8 @@ case $noise_source in
   true | false) ;;
   *) echo "$0: --noise-source '$noise_source': use true or false" >&2; exit 1 ;;
 esac
-opts=(--use-gpu "$use_gpu" --matched-inference "$matched_inference")
+opts=(--use-gpu "$use_gpu")
+[ -z "$matched_inference" ] || opts+=(--matched-inference "$matched_inference")  # unset: the pack's own
 [ -z "$phase" ] || opts+=(--phase "$phase")  # unset: the pack's own phase (separator.py)
 [ -z "$iters" ] || opts+=(--iters "$iters")
 opts+=(--noise-source "$noise_source")

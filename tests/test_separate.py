@@ -14,6 +14,7 @@ import torch
 import yaml
 
 from nnet import datafiles, dsp, inference, losses
+from nnet.pack import PackError
 from nnet.separator import Separator, separate_in_chunks
 from synth import make_featured_data_dir
 
@@ -391,8 +392,27 @@ def test_a_pack_that_cannot_be_used_is_refused_by_name(tmp_path, trained):
     weights[-100] ^= 1
     cases = {
         "future": (
-            rewrite_pack(good, tmp_path / "future.zip", meta={"format": 2}),
-            "pack format 2 was written by a newer cocktail; this one reads format 1 and older: update cocktail",
+            rewrite_pack(good, tmp_path / "future.zip", meta={"format": 3}),
+            "pack format 3 was written by a newer cocktail; this one reads format 2 and older: update cocktail",
+        ),
+        "head": (
+            rewrite_pack(good, tmp_path / "head.zip", meta={"head": "pit"}),
+            "meta.yaml says head pit, its best.pt (a 'chimera' model) has mi and dc: the pack was edited or damaged",
+        ),
+        "matched_on_mi": (
+            rewrite_pack(
+                good, tmp_path / "matched_on_mi.zip", meta={"format": 2, "matched_inference": True, "matched_steps": 5}
+            ),
+            "meta.yaml says matched_inference True, matched_steps 5 on the mi head in format 2 (matched run-time "
+            "inference needs true or false, 0 or more steps, the dc head and format 2): the pack was edited",
+        ),
+        "matched_in_format_1": (  # an older reader would run k-means alone on it: a pack that asks is format 2
+            rewrite_pack(good, tmp_path / "matched_in_format_1.zip", meta={"head": "dc", "matched_inference": True}),
+            "meta.yaml says matched_inference True, matched_steps 0 on the dc head in format 1",
+        ),
+        "matched_not_bool": (
+            rewrite_pack(good, tmp_path / "matched_not_bool.zip", meta={"matched_inference": "no"}),
+            "meta.yaml says matched_inference 'no', matched_steps 0 on the mi head in format 1",
         ),
         "tampered": (
             rewrite_pack(good, tmp_path / "tampered.zip", **{"best.pt": bytes(weights)}),
@@ -435,6 +455,101 @@ def test_a_pack_that_cannot_be_used_is_refused_by_name(tmp_path, trained):
     )
     assert run.returncode == 1 and f"{target}/best.pt exists: unpack into a new dir" in run.stderr
     assert (target / "best.pt").read_bytes() == before
+
+
+def test_a_pack_with_matched_inference_separates_as_its_exp_dir_with_rti(tmp_path, trained):
+    """A pack made with --head dc --matched-inference true --matched-steps 3 (format 2) gives, without
+    options, what the exp dir gives with the rti variant and 3 steps, in steps/separate.sh and in
+    separate_wav.py, not the k-means masks alone; --matched-inference false and another --head turn
+    it off, and the separated dir's record says which ran."""
+    exp, data = trained
+    packed = pack_model(
+        exp, tmp_path / "rti.zip", tmp_path, "--head", "dc", "--matched-inference", "true", "--matched-steps", "3"
+    )
+    meta = yaml.safe_load(zipfile.ZipFile(packed).read("meta.yaml"))
+    assert (meta["format"], meta["head"], meta["matched_inference"], meta["matched_steps"]) == (2, "dc", True, 3)
+    # a head other than the model's first is format 2 too: a format-1 reader would refuse it as damaged
+    head_only = pack_model(exp, tmp_path / "dc.zip", tmp_path, "--head", "dc")
+    head_only = yaml.safe_load(zipfile.ZipFile(head_only).read("meta.yaml"))
+    assert (head_only["format"], head_only["head"], "matched_inference" in head_only) == (2, "dc", False)
+    assert (
+        meta["inference"] == "k-means on the DC embeddings + 3 steps of matched run-time inference (Wang et al. 2018)"
+    )
+    rti = separate_dir(exp, data, tmp_path / "rti", "--nj", "1", "--variant", "rti", "--matched-steps", "3")
+    kmeans = separate_dir(exp, data, tmp_path / "km", "--nj", "1", "--head", "dc")
+    mi = separate_dir(exp, data, tmp_path / "mi", "--nj", "1")
+    from_pack = separate_dir(packed, data, tmp_path / "pack", "--nj", "1")
+    without = separate_dir(packed, data, tmp_path / "pack_km", "--nj", "1", "--matched-inference", "false")
+    other_head = separate_dir(packed, data, tmp_path / "pack_mi", "--nj", "1", "--head", "mi")
+    run = subprocess.run(
+        [PYTHON, "-m", "nnet.bin.pack_model", "unpack", str(packed), str(tmp_path / "unpacked")],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    unpacked = separate_dir(tmp_path / "unpacked", data, tmp_path / "unpacked_sep", "--nj", "1")
+    differs = False
+    for utt in rti[1]:
+        for c in (1, 2):
+            np.testing.assert_array_equal(from_pack[c][utt], rti[c][utt])
+            np.testing.assert_array_equal(unpacked[c][utt], rti[c][utt])  # an unpacked pack keeps its defaults
+            np.testing.assert_array_equal(without[c][utt], kmeans[c][utt])
+            np.testing.assert_array_equal(other_head[c][utt], mi[c][utt])
+        differs |= not np.array_equal(from_pack[1][utt], kmeans[1][utt])
+    assert differs  # matched inference moved some estimate: the pack's default is not k-means alone
+    how = yaml.safe_load((tmp_path / "pack" / "provenance.yaml").read_text())["how"]
+    assert how.endswith("(dc head + 3 steps of matched inference, mixture phase)"), how
+    how = yaml.safe_load((tmp_path / "pack_km" / "provenance.yaml").read_text())["how"]
+    assert how.endswith("(dc head, mixture phase)"), how
+    wav = next(iter(datafiles.read_table(os.path.join(data, "wav.scp")).values()))
+    name = os.path.splitext(os.path.basename(wav))[0]
+    outputs = {}
+    for out, model, options in (
+        ("pack", packed, []),
+        ("dir", exp, ["--head", "dc", "--matched-inference", "true", "--matched-steps", "3"]),
+        ("km", exp, ["--head", "dc"]),
+        ("pack_km", packed, ["--matched-inference", "false"]),
+    ):
+        run = subprocess.run(
+            [PYTHON, "-m", "nnet.bin.separate_wav", "--model", str(model), *options, wav, str(tmp_path / f"w_{out}")],
+            capture_output=True,
+            text=True,
+        )
+        assert run.returncode == 0, run.stderr
+        outputs[out] = [datafiles.read_wav(tmp_path / f"w_{out}" / f"{name}_s{c}.wav")[0] for c in (1, 2)]
+    for c in (0, 1):
+        np.testing.assert_array_equal(outputs["pack"][c], outputs["dir"][c])
+        np.testing.assert_array_equal(outputs["pack_km"][c], outputs["km"][c])
+    assert not np.array_equal(outputs["pack"][0], outputs["km"][0])
+    # meta.yaml beside another model's best.pt (a dir trained again after unpacking) is refused, not applied
+    weights = bytearray((tmp_path / "unpacked" / "best.pt").read_bytes())
+    weights[-100] ^= 1
+    (tmp_path / "unpacked" / "best.pt").write_bytes(bytes(weights))
+    with pytest.raises(PackError, match=r"meta.yaml is not about .*best.pt \(sha256_best_pt differs\): unpack"):
+        Separator(str(tmp_path / "unpacked"))
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (
+            ["--matched-inference", "true"],
+            "refines k-means on the DC head; with the mi head it would do nothing: add --head dc",
+        ),
+        (["--head", "dc", "--matched-inference", "true", "--matched-steps", "-2"], "steps must be 0 or more, got -2"),
+        (["--head", "dc", "--matched-steps", "50"], "--matched-steps 50 without --matched-inference true"),
+    ],
+)
+def test_a_pack_that_asks_for_matched_inference_it_cannot_run_is_not_written(tmp_path, trained, options, message):
+    exp, _ = trained
+    run = subprocess.run(
+        ["bash", os.path.join(ROOT, "utils/pack_model.sh"), *options, str(exp), str(tmp_path / "p.zip")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 1 and message in run.stderr and "Traceback" not in run.stderr, run.stderr
+    assert not (tmp_path / "p.zip").exists()
 
 
 def test_chunks_are_put_in_one_source_order():

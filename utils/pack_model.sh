@@ -14,17 +14,27 @@ Options:
   --license <text>    the training corpus's licence note (default: 'unknown: say it with --license')
   --citation <text>   what users of the model must cite, e.g. the corpus's paper (meta.yaml: citation)
   --results <file>    the recipe's RESULTS.md (default: RESULTS.md when it exists)
-  --phase <mixture|griffin-lim|misi>  phase reconstruction users get by default (default: mixture)"
+  --phase <mixture|griffin-lim|misi>  phase reconstruction users get by default (default: mixture)
+  --head <mi|dc>      the head users get by default (default: the model's first, mi when it has one)
+  --matched-inference <true|false>  users get k-means refined by matched run-time inference (dc head)
+  --matched-steps <n> its Adam steps: the recipe's rti_steps, which its +rti rows were scored with
+                      (default: nnet/inference.py's MATCHED_STEPS)"
 corpus=
 license="unknown: say it with --license"
 citation=
 results=
 phase=mixture
+head=
+matched_inference=false
+matched_steps=
 . "$(dirname "$0")/../path.sh"
 . "$COCKTAIL_ROOT/utils/parse_options.sh"
 [ $# -eq 2 ] || { echo "$help_message" >&2; exit 1; }
 corpus=${corpus:-$(basename "$PWD")}
 [ -n "$results" ] || [ ! -f RESULTS.md ] || results=RESULTS.md
-opts=(--corpus "$corpus" --license "$license" --citation "$citation" --phase "$phase")
+opts=(--corpus "$corpus" --license "$license" --citation "$citation" --phase "$phase"
+  --matched-inference "$matched_inference")
+[ -z "$head" ] || opts+=(--head "$head")
+[ -z "$matched_steps" ] || opts+=(--matched-steps "$matched_steps")
 [ -z "$results" ] || opts+=(--results "$results")
 python3 -m nnet.bin.pack_model pack "${opts[@]}" "$1" "$2"

@@ -29,7 +29,8 @@ separation_jobs() {
   }
   # what made these estimates (steps/score.sh checks the data, RESULTS.md and packs the model), then the
   # spk*.scp that mark them complete. The options say only what was given; a model's jobs write what
-  # they resolved (a pack's head and phase from its meta.yaml) to resolved.txt, which the record takes.
+  # they resolved (a pack's head, matched inference and phase from its meta.yaml) to resolved.txt, which
+  # the record takes.
   python3 -m nnet.provenance record-separated ${model:+--model "$model"} --how "$how" "$data" "$out"
   python3 -m nnet.separated_dir "$data" "$out"
 }

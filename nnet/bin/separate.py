@@ -12,29 +12,15 @@ import sys
 
 import torch
 
-from nnet import datafiles, inference, provenance, separated_dir
+from nnet import datafiles, provenance, separated_dir
 from nnet.pack import PackError
-from nnet.separator import HEADS, PHASES, Separator
+from nnet.separator import Separator, add_options, options_of
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--use-gpu", choices=("true", "false"), default="false")
-    parser.add_argument("--head", choices=HEADS, help="default: mi when the model has it, else dc")
-    parser.add_argument("--phase", choices=PHASES, help="default: a pack's (meta.yaml), else mixture")
-    parser.add_argument("--iters", type=int, default=inference.MISI_ITERATIONS, help="Griffin-Lim / MISI iterations")
-    parser.add_argument(
-        "--matched-inference",
-        choices=("true", "false"),
-        default="false",
-        help="refine k-means (dc head) by matched run-time inference",
-    )
-    parser.add_argument(
-        "--matched-steps",
-        type=int,
-        default=inference.MATCHED_STEPS,
-        help="Adam steps of matched run-time inference (the paper gives no number)",
-    )
+    add_options(parser)  # --head --phase --iters --matched-inference --matched-steps
     parser.add_argument(
         "--noise-source",
         choices=("true", "false"),
@@ -57,16 +43,7 @@ def main():
             sys.exit("separate.py: --use-gpu true but torch sees no GPU: install a CUDA build or use --use-gpu false")
         device = "cuda"
     try:
-        separator = Separator(
-            args.exp_dir,
-            device,
-            args.head,
-            args.phase,
-            args.iters,
-            args.matched_inference == "true",
-            matched_steps=args.matched_steps,
-            noise_source=args.noise_source == "true",
-        )
+        separator = Separator(args.exp_dir, device, **options_of(args), noise_source=args.noise_source == "true")
     except (OSError, ValueError, PackError) as err:  # a missing best.pt, a damaged pack, a head the model lacks
         sys.exit(f"separate.py: {err}")
     mixtures = datafiles.read_table(os.path.join(args.data_dir, "wav.scp"))

@@ -4,8 +4,8 @@
 usage: separate_wav.py --model <exp-dir or pack.zip> [options] <in.wav> <out-dir>
 
 --model takes a trained system's exp dir or a model pack (a .zip of utils/pack_model.sh), such as
-egs/speechocean762/pretrained/speechocean762_chimerapp.zip (recorded speech); the head defaults to the
-pack's (meta.yaml).
+egs/speechocean762/pretrained/speechocean762_dc_classic_mr.zip (recorded speech); the head, matched
+run-time inference and phase default to the pack's (meta.yaml).
 A recording longer than --chunk-seconds (30) is separated in overlapping chunks, each chunk's
 sources put in the order of the previous chunk's (nnet.separator.separate_in_chunks): the network's
 memory stays that of one chunk (bench/bench_long_recording.py measures a 10-minute file).
@@ -21,9 +21,9 @@ import sys
 import numpy as np
 import torch
 
-from nnet import datafiles, inference, separated_dir
+from nnet import datafiles, separated_dir
 from nnet.pack import PackError
-from nnet.separator import HEADS, PHASES, Separator, separate_in_chunks
+from nnet.separator import Separator, add_options, options_of, separate_in_chunks
 from nnet.dsp import resample
 
 
@@ -33,9 +33,7 @@ def main():
         "--model", required=True, help="experiment dir holding best.pt, or a model pack (utils/pack_model.sh)"
     )
     parser.add_argument("--use-gpu", choices=("true", "false"), default="false")
-    parser.add_argument("--head", choices=HEADS, help="default: the pack's (meta.yaml), else mi when the model has it")
-    parser.add_argument("--phase", choices=PHASES, help="default: the pack's (meta.yaml), else mixture")
-    parser.add_argument("--iters", type=int, default=inference.MISI_ITERATIONS, help="Griffin-Lim / MISI iterations")
+    add_options(parser)  # --head --phase --iters --matched-inference --matched-steps
     parser.add_argument(
         "--chunk-seconds",
         type=float,
@@ -66,7 +64,7 @@ def main():
             )
         device = "cuda"
     try:
-        separator = Separator(args.model, device, args.head, args.phase, args.iters)
+        separator = Separator(args.model, device, **options_of(args))
     except (OSError, ValueError, PackError) as err:  # a missing best.pt, a damaged pack, a head the model lacks
         sys.exit(f"separate_wav.py: {err}")
     try:
