@@ -10,9 +10,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# espeak-ng: the mini corpus; sox: audio checks; slurm-wlm, munge: the Slurm tests;
+# espeak-ng: the mini corpus; slurm-wlm, munge: the Slurm tests;
 # gridengine-*: the Grid Engine tests.
-sys_pkgs="espeak-ng sox slurm-wlm munge gridengine-master gridengine-exec gridengine-client"
+sys_pkgs="espeak-ng slurm-wlm munge gridengine-master gridengine-exec gridengine-client"
 missing=""
 for p in $sys_pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
