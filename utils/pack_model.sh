@@ -17,8 +17,8 @@ Options:
   --phase <mixture|griffin-lim|misi>  phase reconstruction users get by default (default: mixture)
   --head <mi|dc>      the head users get by default (default: the model's first, mi when it has one)
   --matched-inference <true|false>  users get k-means refined by matched run-time inference (dc head)
-  --matched-steps <n> its Adam steps: the recipe's rti_steps, which its +rti rows were scored with
-                      (default: nnet/inference.py's MATCHED_STEPS)"
+  --matched-steps <n> its Adam steps: the count its figures were measured with, e.g. the recipe's
+                      rti_steps for its +rti rows (default: nnet/inference.py's MATCHED_STEPS)"
 corpus=
 license="unknown: say it with --license"
 citation=

@@ -41,8 +41,8 @@ def main():
     p.add_argument(
         "--matched-steps",
         type=int,
-        help=f"its Adam steps: those the system was scored with, the recipe's rti_steps (default: "
-        f"{inference.MATCHED_STEPS}, nnet/inference.py's)",
+        help=f"its Adam steps: the count its figures were measured with, e.g. the recipe's rti_steps "
+        f"(default: {inference.MATCHED_STEPS}, nnet/inference.py's)",
     )
     p.add_argument("exp_dir")
     p.add_argument("pack")
