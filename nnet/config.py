@@ -102,6 +102,26 @@ MODELS = {
     ),
 }
 MODEL_TYPES = tuple(MODELS)
+
+
+def inference_problem(model_type, head, matched, steps):
+    """Why a model of model_type cannot separate with `head` (k-means refined by `steps` Adam steps of
+    matched run-time inference when `matched`), or None: the one check of separation (Separator) and of
+    a pack's defaults (nnet/pack.py)."""
+    heads = MODELS[model_type].heads
+    if head not in heads:
+        return f"a '{model_type}' model has no {head} head; use --head {heads[0]}"
+    if matched and head != "dc":
+        remedy = "add --head dc" if "dc" in heads else f"a '{model_type}' model has no DC head"
+        return (
+            f"matched run-time inference refines k-means on the DC head; with the {head} head it would do "
+            f"nothing: {remedy}"
+        )
+    if steps is not None and steps < 0:
+        return f"matched run-time inference steps must be 0 or more, got {steps}"
+    return None
+
+
 # The loss types, one entry each, read by losses.Objective and by the loss keys' uses and required in KEYS:
 # a new type is an entry here (and code in nnet/losses.py only for a term of a new kind).
 #   dc_weight:   the weight of L_DC: None (no DC term), a number, or the loss key that holds it; L_MI, where

@@ -128,16 +128,9 @@ def write(
     facts = weight_facts(ckpt)
     heads = configs.MODELS[facts["model_type"]].heads
     head = head or heads[0]
-    if head not in heads:
-        raise PackError(f"{exp_dir}: a '{facts['model_type']}' model has no {head} head; use --head {heads[0]}")
-    if matched_steps is not None and head != "dc":
-        remedy = "add --head dc" if "dc" in heads else f"a '{facts['model_type']}' model has no DC head"
-        raise PackError(
-            f"{exp_dir}: matched run-time inference refines k-means on the DC head; with the {head} head it "
-            f"would do nothing: {remedy}"
-        )
-    if matched_steps is not None and matched_steps < 0:
-        raise PackError(f"{exp_dir}: matched run-time inference steps must be 0 or more, got {matched_steps}")
+    problem = configs.inference_problem(facts["model_type"], head, matched_steps is not None, matched_steps)
+    if problem:
+        raise PackError(f"{exp_dir}: {problem}")
     inference = "masks of the MI head" if head == "mi" else "k-means on the DC embeddings"
     if matched_steps is not None:
         inference += f" + {matched_steps} steps of matched run-time inference (Wang et al. 2018)"

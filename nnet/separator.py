@@ -51,15 +51,9 @@ class Separator:
             matched_inference = bool(meta.get("matched_inference")) and self.head == meta.get("head")
         if matched_steps is None:
             matched_steps = meta.get("matched_steps", inference.MATCHED_STEPS)
-        if self.head not in has:
-            raise ValueError(f"{exp_dir}: a '{kind}' model has no {self.head} head; use --head {has[0]}")
-        if matched_inference and self.head != "dc":
-            raise ValueError(
-                f"{exp_dir}: matched run-time inference refines k-means on the DC head; "
-                f"with the {self.head} head it would do nothing: add --head dc"
-            )
-        if matched_steps < 0:
-            raise ValueError(f"matched run-time inference steps must be 0 or more, got {matched_steps}")
+        problem = configs.inference_problem(kind, self.head, matched_inference, matched_steps)
+        if problem:
+            raise ValueError(f"{exp_dir}: {problem}")
         if phase not in PHASES:
             raise ValueError(f"unknown phase '{phase}': use one of {', '.join(PHASES)}")
         if iters < 0 or (phase != "mixture" and iters < 1):  # 0 iterations would leave the mixture phase
