@@ -4,8 +4,10 @@
 # recipes and tests use. Idempotent: a second run on a set-up tree only checks and returns.
 #
 # Environment:
-#   COCKTAIL_TORCH   the torch requirement (default "torch==2.13.0", the CPU build here). A GPU user
-#                    sets e.g. COCKTAIL_TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
+#   COCKTAIL_TORCH   the torch requirement (default "torch==2.13.0": PyPI's build, CUDA on Linux; the CPU
+#                    build where a local wheel is found first). Name the build to replace one already in
+#                    .venv (pip takes 2.13.0+cpu as satisfying "torch==2.13.0"), e.g. for a GPU
+#                    COCKTAIL_TORCH="torch==2.13.0+cu128 --index-url https://download.pytorch.org/whl/cu128"
 #   COCKTAIL_SKIP_APT=1   do not install system packages (print what is missing instead)
 set -euo pipefail
 cd "$(dirname "$0")"

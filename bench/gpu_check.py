@@ -3,7 +3,8 @@
 
 usage: bench/gpu_check.py [--device cuda|cpu] [--report FILE] [--work DIR] [--scale F]
 
-Steps, each a subprocess with its own time limit (about 7.5 min in all on a GPU); a failing step
+Steps, each a subprocess with its own time limit (at most about 10 min in all on a GPU, 147 s on an
+H200); a failing step
 is reported with its output's end and the next step still runs:
   env         torch build, CUDA device name and memory, bf16 support, a one-process NCCL (gloo on
               CPU) all_reduce
