@@ -16,6 +16,7 @@ import yaml
 from nnet import datafiles, launcher
 from nnet import train as nnet_train
 from nnet.training_error import TrainingError
+import rank_workers
 from synth import make_featured_data_dir, voice
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -302,6 +303,35 @@ def test_two_process_ddp_on_cpu(tmp_path, data):
         assert [mine["train_loss"], mine["valid_loss"]] == pytest.approx(
             [theirs["train_loss"], theirs["valid_loss"]], rel=1e-5
         )
+
+
+def test_a_rank_that_dies_after_the_run_completed_does_not_fail_it(capfd):
+    # gloo's teardown can abort a rank after the final barrier (SIGABRT, "terminate called without an
+    # active exception"): every output is written by then, so the run is complete; a warning says so.
+    launcher.run_ranks(rank_workers.die_after_completion, 2)
+    err = capfd.readouterr().err
+    assert "WARNING: training process 1 of 2 ended with signal SIGABRT while shutting down" in err
+    assert "the run is complete" in err
+
+
+def test_a_rank_that_dies_before_the_run_completed_fails_it():
+    with pytest.raises(TrainingError, match=r"training process 1 of 2 failed \(signal SIGABRT\)"):
+        launcher.run_ranks(rank_workers.die_before_completion, 2)
+
+
+def test_a_rank_marks_the_run_complete_only_after_its_training_returned(monkeypatch):
+    completed = torch.multiprocessing.get_context("spawn").Value("b", 0)
+
+    def failing(*args):
+        raise TrainingError("the data is gone")
+
+    monkeypatch.setattr(launcher, "_train", failing)
+    with pytest.raises(SystemExit):
+        launcher._worker(0, 1, 0, {}, completed)
+    assert completed.value == 0
+    monkeypatch.setattr(launcher, "_train", lambda *args: None)
+    launcher._worker(0, 1, 0, {}, completed)
+    assert completed.value == 1
 
 
 def test_config_errors_name_the_key(tmp_path, data):
