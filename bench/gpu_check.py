@@ -4,8 +4,7 @@
 usage: bench/gpu_check.py [--device cuda|cpu] [--report FILE] [--work DIR] [--scale F]
 
 Steps, each a subprocess with its own time limit (at most about 10 min in all on a GPU, 147 s on an
-H200); a failing step
-is reported with its output's end and the next step still runs:
+H200); a failing step is reported with its output's end and the next step still runs:
   env         torch build, CUDA device name and memory, bf16 support, a one-process NCCL (gloo on
               CPU) all_reduce
   data        small synthetic two-speaker tr/cv sets (tests/synth.py): no corpus, no espeak-ng

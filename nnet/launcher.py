@@ -53,7 +53,7 @@ def run_ranks(worker, world_size, *worker_args):
     the process when one fails. A process that dies after `completed` was set (by a rank past the
     final barrier: every output is written) does not fail the run: gloo's teardown can abort a rank
     whose peer closed its connections first ("terminate called without an active exception",
-    SIGABRT, seen in CI twice on 2 loaded cores), after the job was done; a warning names it."""
+    SIGABRT: once in CI, once in a local .ci/run on 2 loaded cores), after the job was done; a warning names it."""
     completed = torch.multiprocessing.get_context("spawn").Value("b", 0)
     try:
         torch.multiprocessing.spawn(worker, args=(*worker_args, completed), nprocs=world_size, join=True)

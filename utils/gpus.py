@@ -12,8 +12,8 @@ usage: utils/gpus.py count           the GPUs visible to jobs here: CUDA_VISIBLE
 The default is one GPU, not every visible one: more GPUs train with DistributedDataParallel, whose
 step takes batch_size utterances on each GPU, so the configs' batch (and their results) would
 change with the machine; ask for them with --ngpu N. A GPU that torch cannot use (a CPU build of
-torch, or a CUDA build older than the driver) gives 0, with a note on stderr, so that the default run trains
-on the CPU instead of failing in stage 3.
+torch, or a CUDA build the driver is too old for) gives 0, with a note on stderr, so that the
+default run trains on the CPU instead of failing in stage 3.
 """
 
 import os
